@@ -1,0 +1,13 @@
+"""autoq's quantization engine: Distiller's post-training linear quantization,
+with static or dynamic activations, on CPU and CUDA."""
+from .apply import collect_stats, is_prepared, prepare, quantize
+from .config import ClipMode, Mode, QuantConfig
+from .handlers import register_handler
+from .lstm import ModularLSTM, convert_lstms
+from .ops import BatchMatmul, Concat, EltwiseAdd, EltwiseMult, Matmul
+from .plan import Plan, make_plan
+from .size import SizeReport, size_report
+
+__all__ = ["BatchMatmul", "ClipMode", "Concat", "EltwiseAdd", "EltwiseMult", "Matmul", "Mode",
+           "ModularLSTM", "Plan", "QuantConfig", "SizeReport", "collect_stats", "convert_lstms",
+           "is_prepared", "make_plan", "prepare", "quantize", "register_handler", "size_report"]

@@ -1,0 +1,76 @@
+"""Activation quantizers: small modules placed on a quantized module's inputs and output."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ClipMode, Mode, QuantConfig
+from .numerics import aciq_alpha, clip_range, qparams, qrange
+
+
+class StaticFakeQuant(nn.Module):
+    """Fixed range, from calibration statistics (Distiller's post-training flow)."""
+
+    def __init__(self, bits: int, mode: Mode, lo: float, hi: float):
+        super().__init__()
+        self.qmin, self.qmax = qrange(bits, mode)
+        step, zp = qparams(torch.tensor(lo), torch.tensor(hi), bits, mode)
+        self.step, self.zero_point = float(step), int(zp)
+        self.bits, self.mode = bits, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.fake_quantize_per_tensor_affine(x, self.step, self.zero_point, self.qmin, self.qmax)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, mode={self.mode.value}, step={self.step:.4g}, zero_point={self.zero_point}"
+
+
+class DynamicFakeQuant(nn.Module):
+    """Range measured on each batch at run time (torch's dynamic quantization)."""
+
+    def __init__(self, bits: int, mode: Mode, clip: ClipMode, n_stds: float | None):
+        super().__init__()
+        self.bits, self.mode, self.clip = bits, mode, clip
+        self.qmin, self.qmax = qrange(bits, mode)
+        if clip is ClipMode.N_STD:
+            self.half_width = n_stds
+        elif clip in (ClipMode.GAUSS, ClipMode.LAPLACE):
+            self.half_width = aciq_alpha(bits, clip.value.lower())
+
+    def _range(self, x: torch.Tensor):
+        if self.clip is ClipMode.NONE:
+            return torch.aminmax(x)
+        if self.clip is ClipMode.AVG:
+            mins, maxs = torch.aminmax(x.reshape(x.shape[0], -1), dim=1)
+            return mins.mean(), maxs.mean()
+        mean = x.mean()
+        spread = (x - mean).abs().mean() if self.clip is ClipMode.LAPLACE else x.std()
+        lo, hi = torch.aminmax(x)
+        return torch.maximum(lo, mean - self.half_width * spread), torch.minimum(hi, mean + self.half_width * spread)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        step, zp = qparams(*self._range(x.detach()), self.bits, self.mode)
+        return torch.fake_quantize_per_tensor_affine(x, step.float(), zp, self.qmin, self.qmax)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, mode={self.mode.value}, clip={self.clip.value}"
+
+
+class Fp16Cast(nn.Module):
+    """Round to float16 and back."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.half().to(x.dtype)
+
+
+def act_quantizer(cfg: QuantConfig, tensor_stats: dict | None) -> nn.Module:
+    """The quantizer for one activation tensor under ``cfg``."""
+    bits = cfg.bits_activations
+    if bits is None:
+        return nn.Identity()
+    if bits == 16:
+        return Fp16Cast()
+    if cfg.dynamic:
+        return DynamicFakeQuant(bits, cfg.mode_activations, cfg.clip_acts, cfg.clip_n_stds)
+    lo, hi = clip_range(tensor_stats, cfg.clip_acts, bits, cfg.clip_n_stds)
+    return StaticFakeQuant(bits, cfg.mode_activations, lo, hi)

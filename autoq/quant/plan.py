@@ -1,0 +1,80 @@
+"""A plan: every quantizable module of a prepared model with its validated config.
+
+Planning checks the whole recipe against the model before anything is applied.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..errors import AutoqError
+from ..recipe import Recipe, strip_module
+from .config import QuantConfig, build_config
+from .handlers import handler_for, needs_act_stats
+from .stats import Stats
+
+
+@dataclass(frozen=True)
+class Plan:
+    configs: dict[str, QuantConfig]  # module name -> config, in model order
+
+    def needs_stats(self, model: nn.Module) -> list[str]:
+        """Modules whose activations are quantized from statistics."""
+        modules = dict(model.named_modules())
+        return [n for n, c in self.configs.items()
+                if c.bits_activations not in (None, 16) and not c.dynamic
+                and needs_act_stats(modules[n])]
+
+
+def _closest(key: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(key, names, n=5, cutoff=0.0)
+    return ", ".join(close)
+
+
+def make_plan(model: nn.Module, recipe: Recipe) -> Plan:
+    """Validate ``recipe`` against ``model`` (already prepared) and resolve every module."""
+    named = [(n, m) for n, m in model.named_modules() if n]
+    names = [strip_module(n) for n, _ in named]
+    for key in recipe.overrides:
+        if recipe.match(key) == key and key in names:
+            continue
+        if not any(recipe.match(n) == key for n in names):
+            raise AutoqError(f"recipe override {key!r} matches no module; closest module names: "
+                             f"{_closest(key, names)}")
+    for pattern in recipe.dynamic_activations:
+        if not any(recipe.is_dynamic(n) for n in names):
+            raise AutoqError(f"recipe autoq.dynamic_activations {pattern!r} matches no module; "
+                             f"closest module names: {_closest(pattern, names)}")
+    configs: dict[str, QuantConfig] = {}
+    channel_keys: dict[str, bool] = {}
+    for name, module in named:
+        if handler_for(module) is None:
+            continue
+        key = recipe.governing_key(name)
+        where = (f"recipe override {key!r} (module {name!r})" if key is not None
+                 else f"recipe global settings (module {name!r})")
+        cfg = build_config(recipe.settings(name), where, recipe.is_dynamic(name))
+        configs[name] = cfg
+        if key is not None and recipe.overrides[key].get("per_channel_wts") is True:
+            channel_keys[key] = channel_keys.get(key, False) or hasattr(module, "weight")
+    for key, has_channels in channel_keys.items():
+        if not has_channels:
+            raise AutoqError(f"recipe override {key!r}: per_channel_wts = true but no module it "
+                             f"matches has weight channels (allowed on Linear, Conv1d, Conv2d, "
+                             f"Embedding)")
+    return Plan(configs)
+
+
+def check_stats(plan: Plan, model: nn.Module, stats: Stats | None) -> None:
+    """Every module quantized from statistics must have them (same model, same names)."""
+    needed = plan.needs_stats(model)
+    if needed and stats is None:
+        raise AutoqError(f"static activation quantization of {len(needed)} module(s) "
+                         f"(first: {needed[0]!r}) needs calibration statistics: collect them or "
+                         f"make those modules dynamic")
+    missing = [n for n in needed if n not in stats or "output" not in stats[n]]
+    if missing:
+        raise AutoqError(f"the statistics lack {len(missing)} module(s) this model quantizes "
+                         f"statically (first: {missing[0]!r}): they were made for another model")

@@ -1,0 +1,205 @@
+"""Recipes: Distiller's PostTrainLinearQuantizer YAML as plain data.
+
+A recipe file looks like Distiller's::
+
+    quantizers:
+      post_train_quantizer:
+        class: PostTrainLinearQuantizer
+        bits_activations: 8
+        bits_parameters: 8
+        mode: ASYMMETRIC_SIGNED
+        per_channel_wts: true
+        clip_acts: AVG
+        overrides:
+          .*att_rnn.attn.*: {clip_acts: NONE}
+    autoq:                         # autoq's own settings; Distiller ignores this block
+      dynamic_activations: [.*encoder.*]
+
+Override keys are regexes matched in full against module names (a leading
+``module.`` stripped): an exact name beats any regex, else the first matching key
+wins. A module no key matches takes the override of its nearest matched parent.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import AutoqError
+from .quant.config import KEYS
+
+QUANTIZER_CLASS = "PostTrainLinearQuantizer"
+# global (Distiller) key -> per-module key
+GLOBAL_KEYS = {"bits_activations": "bits_activations", "bits_parameters": "bits_weights",
+               "bits_bias": "bits_bias", "bits_accum": "bits_accum", "mode": "mode",
+               "per_channel_wts": "per_channel_wts", "clip_acts": "clip_acts",
+               "clip_n_stds": "clip_n_stds"}
+OTHER_KEYS = ("class", "overrides", "model_activation_stats")
+AUTOQ_KEYS = ("dynamic_activations",)
+
+
+def strip_module(name: str) -> str:
+    return name[len("module."):] if name.startswith("module.") else name
+
+
+def _compile(key: str, where: str) -> re.Pattern:
+    try:
+        return re.compile(strip_module(key))
+    except re.error as e:
+        raise AutoqError(f"{where}: {key!r} is not a valid regular expression ({e})") from None
+
+
+@dataclass
+class Recipe:
+    """A quantizer's settings (``quantizer``, Distiller's mapping, kept as written) plus
+    the regexes of modules whose activations are quantized dynamically."""
+
+    quantizer: dict[str, Any]
+    dynamic_activations: list[str] = field(default_factory=list)
+    name: str = "post_train_quantizer"
+
+    def __post_init__(self):
+        q = self.quantizer
+        if q.get("class", QUANTIZER_CLASS) != QUANTIZER_CLASS:
+            raise AutoqError(f"recipe: quantizer class {q.get('class')!r} is not supported "
+                             f"(allowed: {QUANTIZER_CLASS})")
+        unknown = set(q) - set(GLOBAL_KEYS) - set(OTHER_KEYS)
+        if unknown:
+            raise AutoqError(f"recipe: unknown quantizer key(s) {sorted(unknown)} (allowed: "
+                             f"{', '.join(list(GLOBAL_KEYS) + list(OTHER_KEYS))})")
+        overrides = q.get("overrides") or {}
+        if not isinstance(overrides, Mapping):
+            raise AutoqError("recipe: overrides must be a mapping of module name or regex to settings")
+        for key, value in overrides.items():
+            if not isinstance(value, Mapping):
+                raise AutoqError(f"recipe: override {key!r} must be a mapping of settings "
+                                 f"(allowed keys: {', '.join(KEYS)})")
+            unknown = set(value) - set(KEYS)
+            if unknown:
+                raise AutoqError(f"recipe: override {key!r} has unknown key(s) {sorted(unknown)} "
+                                 f"(allowed: {', '.join(KEYS)})")
+        if not isinstance(self.dynamic_activations, list):
+            raise AutoqError("recipe: autoq.dynamic_activations must be a list of regexes")
+        self._overrides = {strip_module(str(k)): dict(v) for k, v in overrides.items()}
+        self._patterns = [(k, _compile(k, "recipe override")) for k in self._overrides]
+        self._dynamic = [_compile(k, "recipe autoq.dynamic_activations")
+                         for k in self.dynamic_activations]
+
+    # --- construction -------------------------------------------------------
+    @classmethod
+    def build(cls, defaults: Mapping[str, Any] | None = None,
+              overrides: Mapping[str, Mapping[str, Any]] | None = None,
+              dynamic_activations: list[str] | None = None) -> "Recipe":
+        """A recipe from per-module key names (``bits_weights`` etc.)."""
+        to_global = {v: k for k, v in GLOBAL_KEYS.items()}
+        q: dict[str, Any] = {"class": QUANTIZER_CLASS}
+        for k, v in (defaults or {}).items():
+            if k not in to_global:
+                raise AutoqError(f"recipe: unknown default key {k!r} (allowed: {', '.join(KEYS)})")
+            q[to_global[k]] = v
+        if overrides:
+            q["overrides"] = {k: dict(v) for k, v in overrides.items()}
+        return cls(q, list(dynamic_activations or []))
+
+    @classmethod
+    def from_dict(cls, doc: Any, source: str = "recipe") -> "Recipe":
+        if not isinstance(doc, Mapping) or not isinstance(doc.get("quantizers"), Mapping):
+            raise AutoqError(f"{source}: expected a top-level 'quantizers:' mapping (Distiller's "
+                             f"format)")
+        unknown = set(doc) - {"quantizers", "autoq"}
+        if unknown:
+            raise AutoqError(f"{source}: unknown top-level key(s) {sorted(unknown)} "
+                             f"(allowed: quantizers, autoq)")
+        if len(doc["quantizers"]) != 1:
+            raise AutoqError(f"{source}: 'quantizers' must hold exactly one quantizer, "
+                             f"found {len(doc['quantizers'])}")
+        (name, q), = doc["quantizers"].items()
+        if not isinstance(q, Mapping):
+            raise AutoqError(f"{source}: quantizer {name!r} must be a mapping")
+        ext = doc.get("autoq") or {}
+        if not isinstance(ext, Mapping) or set(ext) - set(AUTOQ_KEYS):
+            raise AutoqError(f"{source}: the autoq block allows only {', '.join(AUTOQ_KEYS)}")
+        return cls(dict(q), list(ext.get("dynamic_activations") or []), str(name))
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"quantizers": {self.name: self.quantizer}}
+        if self.dynamic_activations:
+            doc["autoq"] = {"dynamic_activations": list(self.dynamic_activations)}
+        return doc
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Recipe":
+        try:
+            text = Path(path).read_text()
+        except OSError as e:
+            raise AutoqError(f"recipe {path}: cannot read it ({e.strerror})") from None
+        return cls.from_yaml(text, str(path))
+
+    @classmethod
+    def from_yaml(cls, text: str, source: str = "recipe") -> "Recipe":
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(e, "problem", None) or "not valid YAML"
+            raise AutoqError(f"{source}{where}: {problem}") from None
+        return cls.from_dict(doc, source)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the recipe atomically."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+            f.write(self.to_yaml())
+        os.replace(f.name, path)
+
+    # --- resolution ---------------------------------------------------------
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Global settings under their per-module names."""
+        return {GLOBAL_KEYS[k]: v for k, v in self.quantizer.items() if k in GLOBAL_KEYS}
+
+    @property
+    def overrides(self) -> dict[str, dict[str, Any]]:
+        return self._overrides
+
+    def match(self, name: str) -> str | None:
+        """The override key that governs module ``name`` itself, or None."""
+        name = strip_module(name)
+        if name in self._overrides:
+            return name
+        for key, pattern in self._patterns:
+            if pattern.fullmatch(name):
+                return key
+        return None
+
+    def governing_key(self, name: str) -> str | None:
+        """The override key for ``name`` or, failing that, for its nearest parent."""
+        parts = strip_module(name).split(".")
+        for i in range(len(parts), 0, -1):
+            key = self.match(".".join(parts[:i]))
+            if key is not None:
+                return key
+        return None
+
+    def settings(self, name: str) -> dict[str, Any]:
+        """The merged settings (per-module key names) for module ``name``."""
+        merged = self.defaults
+        key = self.governing_key(name)
+        if key is not None:
+            merged.update(self._overrides[key])
+        return merged
+
+    def is_dynamic(self, name: str) -> bool:
+        parts = strip_module(name).split(".")
+        return any(p.fullmatch(".".join(parts[:i]))
+                   for i in range(len(parts), 0, -1) for p in self._dynamic)
