@@ -47,6 +47,10 @@ def make_plan(model: nn.Module, recipe: Recipe) -> Plan:
         if not any(recipe.is_dynamic(n) for n in names):
             raise AutoqError(f"recipe autoq.dynamic_activations {pattern!r} matches no module; "
                              f"closest module names: {_closest(pattern, names)}")
+    try:  # the global settings first, under Distiller's global key names
+        build_config(recipe.defaults, "recipe global settings")
+    except AutoqError as e:
+        raise AutoqError(str(e).replace("bits_weights", "bits_parameters")) from None
     configs: dict[str, QuantConfig] = {}
     channel_keys: dict[str, bool] = {}
     for name, module in named:

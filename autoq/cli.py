@@ -1,0 +1,149 @@
+"""autoq's command line: a thin layer over the Python API.
+
+Bad input prints one message (``autoq: error: ...``) and exits 2, with no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import AutoqError
+
+
+def _positive_fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (allowed: 0 < F <= 1)") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{value} is out of range (allowed: 0 < F <= 1)")
+    return value
+
+
+def _device(text: str) -> str:
+    if text != "cpu" and not text.startswith("cuda"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device (allowed: cpu, cuda, cuda:N)")
+    return text
+
+
+def cmd_eval(args) -> None:
+    from .evaluate import evaluate
+    from .recipe import Recipe
+    from .tasks import get_task
+    task = get_task(args.task)
+    recipe = Recipe.load(args.recipe) if args.recipe else None
+    stats = _load_stats(args.stats)
+    print(json.dumps(evaluate(task, recipe, args.split, args.fraction, args.device, stats)))
+
+
+def _load_stats(path):
+    if path is None:
+        return None
+    from .quant import stats as stats_io
+    return stats_io.load(path)
+
+
+def cmd_stats(args) -> None:
+    from .evaluate import task_stats
+    from .quant import stats as stats_io
+    from .tasks import get_task
+    stats = task_stats(get_task(args.task))
+    stats_io.save(stats, args.out)
+    print(f"statistics of {len(stats)} modules written to {args.out}")
+
+
+def cmd_size(args) -> None:
+    from .quant import prepare, size_report
+    from .recipe import Recipe
+    from .tasks import get_task
+    model = prepare(get_task(args.task).build_model())
+    recipe = Recipe.load(args.recipe) if args.recipe else None
+    report = size_report(model, recipe, _load_stats(args.stats))
+    out = {"size_bytes": report.total_bytes, "fp32_size_bytes": report.fp32_bytes,
+           "ratio": round(report.ratio, 4)}
+    if args.per_layer:
+        out["layers"] = {n: {"bits_weights": l.bits_weights, "bytes": l.bytes, "fp32_bytes": l.fp32_bytes}
+                         for n, l in report.layers.items()}
+    print(json.dumps(out, indent=2 if args.per_layer else None))
+
+
+def cmd_check(args) -> None:
+    from .quant import prepare
+    from .quant.plan import check_stats, make_plan
+    from .recipe import Recipe
+    from .tasks import get_task
+    model = prepare(get_task(args.task).build_model())
+    plan = make_plan(model, Recipe.load(args.recipe))
+    stats = _load_stats(args.stats)
+    if stats is not None:
+        check_stats(plan, model, stats)
+    quantized = sum(not c.is_float for c in plan.configs.values())
+    print(f"ok: {args.recipe} quantizes {quantized} of {len(plan.configs)} quantizable modules")
+
+
+def cmd_prepare(args) -> None:
+    from .tasks import get_task
+    task = get_task(args.task)
+    prepare_fn = getattr(task, "prepare", None)
+    if prepare_fn is None:
+        print(f"{args.task}: nothing to prepare")
+        return
+    print(f"{args.task}: ready at {prepare_fn(force=args.force)}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="autoq", description="Automated mixed-precision "
+                                "quantization search for PyTorch models.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def task_arg(sp):
+        sp.add_argument("--task", required=True,
+                        help="gnmt-multi30k, minilm-mrpc, or package.module:factory")
+
+    sp = sub.add_parser("eval", help="evaluate the float model or a recipe; prints one JSON line")
+    task_arg(sp)
+    sp.add_argument("--recipe", help="recipe YAML (Distiller format); default: the float model")
+    sp.add_argument("--split", choices=["search", "confirm"], default="confirm")
+    sp.add_argument("--fraction", type=_positive_fraction, default=1.0)
+    sp.add_argument("--device", type=_device, default=None, help="cpu or cuda (default: cuda if present)")
+    sp.add_argument("--stats", help="statistics YAML (default: collected once and cached)")
+    sp.set_defaults(func=cmd_eval)
+
+    sp = sub.add_parser("stats", help="collect calibration statistics (Distiller's YAML)")
+    task_arg(sp)
+    sp.add_argument("--out", default="acts_quantization_stats.yaml")
+    sp.set_defaults(func=cmd_stats)
+
+    sp = sub.add_parser("size", help="exact size of the model under a recipe")
+    task_arg(sp)
+    sp.add_argument("--recipe")
+    sp.add_argument("--stats")
+    sp.add_argument("--per-layer", action="store_true")
+    sp.set_defaults(func=cmd_size)
+
+    sp = sub.add_parser("check", help="validate a recipe (and statistics) against a task's model")
+    task_arg(sp)
+    sp.add_argument("--recipe", required=True)
+    sp.add_argument("--stats")
+    sp.set_defaults(func=cmd_check)
+
+    sp = sub.add_parser("prepare", help="build a task's model once (e.g. fine-tune minilm-mrpc)")
+    sp.add_argument("task")
+    sp.add_argument("--force", action="store_true")
+    sp.set_defaults(func=cmd_prepare)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except AutoqError as e:
+        print(f"autoq: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("autoq: interrupted", file=sys.stderr)
+        return 130
+    return 0
