@@ -92,6 +92,65 @@ def cmd_prepare(args) -> None:
     print(f"{args.task}: ready at {prepare_fn(force=args.force)}")
 
 
+def default_space(task: str) -> str:
+    from pathlib import Path
+    for root in (Path("search_spaces"), Path(__file__).resolve().parents[1] / "search_spaces"):
+        if (root / f"{task}.yaml").is_file():
+            return str(root / f"{task}.yaml")
+    raise AutoqError(f"no search space given and none found for task {task!r} "
+                     f"(looked for search_spaces/{task}.yaml): pass --space FILE")
+
+
+def cmd_search(args) -> None:
+    from pathlib import Path
+    from .search.study import SearchConfig, parse_duration, run_search
+    from .search.pick import format_front, load_front
+    cfg = SearchConfig(
+        task=args.task, space=args.space or default_space(args.task),
+        study=args.study or args.task.replace(":", "-"), results=Path(args.results),
+        storage=args.storage, n_trials=args.n_trials,
+        timeout_s=parse_duration(args.timeout) if args.timeout else None, sampler=args.sampler,
+        seed=args.seed, max_drop=args.max_drop, fidelity=args.fidelity, device=args.device,
+        workers=args.workers)
+    run_search(cfg)
+    print(format_front(*load_front(cfg.out)))
+    print(f"results: {cfg.out}/pareto.csv, pareto.json, recipes/")
+
+
+def cmd_pareto(args) -> None:
+    import shutil
+    from pathlib import Path
+    from .search.pick import format_front, load_front, pick
+    study_dir = Path(args.results) / args.study
+    meta, rows = load_front(study_dir)
+    print(format_front(meta, rows))
+    if args.max_drop is not None:
+        chosen = pick(meta, rows, args.max_drop)
+        out = Path(args.out or study_dir / "picked.yaml")
+        shutil.copyfile(study_dir / chosen["recipe"], out)
+        print(f"picked trial {chosen['trial']} ({chosen['size_bytes'] / 1e6:.3f} MB): {out}")
+
+
+def _nonneg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative (allowed: 0 or more)")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is out of range (allowed: 1 or more)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="autoq", description="Automated mixed-precision "
                                 "quantization search for PyTorch models.")
@@ -100,6 +159,31 @@ def build_parser() -> argparse.ArgumentParser:
     def task_arg(sp):
         sp.add_argument("--task", required=True,
                         help="gnmt-multi30k, minilm-mrpc, or package.module:factory")
+
+    sp = sub.add_parser("search", help="run (or resume) a search; ends in a Pareto front of recipes")
+    task_arg(sp)
+    sp.add_argument("--space", help="search space YAML (default: search_spaces/<task>.yaml)")
+    sp.add_argument("--study", help="study name (default: the task's)")
+    sp.add_argument("--results", default="results", help="folder of study folders")
+    sp.add_argument("--storage", help="Optuna RDB URL, e.g. postgresql://user@host/db "
+                    "(default: sqlite file in the study folder)")
+    sp.add_argument("--n-trials", type=_positive_int, default=100, help="total finished trials")
+    sp.add_argument("--timeout", help="stop after this long, e.g. 8h, 30m")
+    sp.add_argument("--sampler", choices=["tpe", "nsga2", "gp", "random"], default="tpe")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--max-drop", type=_nonneg, help="largest allowed metric drop from FP32")
+    sp.add_argument("--fidelity", type=_positive_fraction, default=0.25,
+                    help="fraction of the search split scored first (1 = off)")
+    sp.add_argument("--workers", type=_positive_int, default=1)
+    sp.add_argument("--device", type=_device, default=None)
+    sp.set_defaults(func=cmd_search)
+
+    sp = sub.add_parser("pareto", help="print a study's front; --max-drop picks a recipe")
+    sp.add_argument("--study", required=True)
+    sp.add_argument("--results", default="results")
+    sp.add_argument("--max-drop", type=_nonneg)
+    sp.add_argument("--out", help="where to write the picked recipe (default: <study>/picked.yaml)")
+    sp.set_defaults(func=cmd_pareto)
 
     sp = sub.add_parser("eval", help="evaluate the float model or a recipe; prints one JSON line")
     task_arg(sp)

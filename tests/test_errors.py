@@ -106,7 +106,7 @@ def test_cli_missing_files_and_bad_tasks(tmp_path, capsys, plugin_path):
         (["check", "--task", "nosuchtask", "--recipe", "x"], "neither a built-in task"),
         (["check", "--task", "nosuchmodule:make", "--recipe", "x"], "cannot import"),
         (["check", "--task", "plugin_task:nothing", "--recipe", "x"], "no attribute 'nothing'"),
-        (["check", "--task", "plugin_task:AgreementTask.evaluate", "--recipe", "x"], "no attribute"),
+        (["check", "--task", "plugin_task:ClosenessTask.evaluate", "--recipe", "x"], "no attribute"),
         (["size", "--task", PLUGIN, "--stats", str(tmp_path / "none.yaml")], "cannot read"),
     ]
     for argv, words in cases:
@@ -157,4 +157,4 @@ def test_cli_good_recipe_and_eval(tmp_path, capsys, plugin_path):
     row = json.loads(out)
     assert code == 0 and set(row) == {"task", "metric_name", "metric", "size_bytes", "fp32_size_bytes",
                                       "eval_s", "signature"}
-    assert 0.5 < row["metric"] <= 1 and row["size_bytes"] < row["fp32_size_bytes"] / 3
+    assert 0.9 < row["metric"] <= 1 and row["size_bytes"] < row["fp32_size_bytes"] / 3

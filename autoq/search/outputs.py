@@ -1,0 +1,71 @@
+"""Anytime results of a study: pareto.csv, pareto.json and recipes/, rewritten atomically."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+
+from .front import pareto_indices
+
+FIELDS = ("trial", "metric", "confirm_metric", "size_bytes", "size_ratio", "seed", "recipe")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+        f.write(text)
+    os.replace(f.name, path)
+
+
+def completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def feasible(t: optuna.trial.FrozenTrial) -> bool:
+    return all(v <= 0.0 for v in t.constraints.values())
+
+
+def front_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Feasible completed trials on the Pareto front of (metric, size), smallest first."""
+    trials = [t for t in completed(study) if feasible(t)]
+    return [trials[i] for i in pareto_indices([(t.values[0], t.values[1]) for t in trials])]
+
+
+def recipe_path(trial: optuna.trial.FrozenTrial) -> str:
+    return f"recipes/{trial.number:05d}.yaml"
+
+
+def front_rows(study: optuna.Study, confirm: Callable[[optuna.trial.FrozenTrial], float] | None):
+    """One row per front point; ``confirm`` scores a point on the confirm split (cached)."""
+    fp32_size = study.user_attrs.get("fp32_size_bytes")
+    rows = []
+    for t in front_trials(study):
+        key = f"confirm:{t.number}"
+        if key not in study.user_attrs and confirm is not None:
+            study.set_user_attr(key, confirm(t))
+        rows.append({"trial": t.number, "metric": t.values[0],
+                     "confirm_metric": study.user_attrs.get(key),
+                     "size_bytes": int(t.values[1]),
+                     "size_ratio": round(t.values[1] / fp32_size, 4) if fp32_size else None,
+                     "seed": t.user_attrs.get("seed"), "recipe": recipe_path(t)})
+    return rows
+
+
+def write_results(study: optuna.Study, out: Path, rows: list[dict[str, Any]]) -> None:
+    """Recipes first, then the front that points at them, so every file is always valid."""
+    for t in completed(study):
+        path = out / recipe_path(t)
+        if not path.exists():
+            write_atomic(path, t.user_attrs["recipe"])
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(out / "pareto.csv", buf.getvalue())
+    write_atomic(out / "pareto.json", json.dumps(rows, indent=1) + "\n")

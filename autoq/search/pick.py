@@ -1,0 +1,51 @@
+"""Reading a finished (or running) study's front from its results folder."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import AutoqError
+
+
+def load_front(study_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(search.json, pareto.json) of a study folder."""
+    try:
+        meta = json.loads((study_dir / "search.json").read_text())
+        rows = json.loads((study_dir / "pareto.json").read_text())
+    except FileNotFoundError as e:
+        raise AutoqError(f"study folder {study_dir} has no {Path(e.filename).name}: "
+                         f"is it a study's results folder? (run autoq search first)") from None
+    except json.JSONDecodeError as e:
+        raise AutoqError(f"study folder {study_dir}: a results file is not valid JSON "
+                         f"(line {e.lineno})") from None
+    return meta, rows
+
+
+def pick(meta: dict[str, Any], rows: list[dict[str, Any]], max_drop: float) -> dict[str, Any]:
+    """The smallest front point whose confirm metric (search metric if none) is within
+    ``max_drop`` of FP32's on the same split."""
+    def ok(r):
+        if r.get("confirm_metric") is not None:
+            return meta["fp32_confirm_metric"] - r["confirm_metric"] <= max_drop
+        return meta["fp32_metric"] - r["metric"] <= max_drop
+    fits = [r for r in rows if ok(r)]
+    if not fits:
+        raise AutoqError(f"no recipe on the front is within {max_drop} of FP32 "
+                         f"({len(rows)} points; try a larger --max-drop)")
+    return min(fits, key=lambda r: r["size_bytes"])
+
+
+def format_front(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    name = meta.get("metric_name", "metric")
+    head = (f"{'trial':>6} {name + ' (search)':>16} {name + ' (confirm)':>17} {'size MB':>9} "
+            f"{'x FP32':>7}  recipe")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        confirm = "" if r.get("confirm_metric") is None else f"{r['confirm_metric']:.4g}"
+        tag = f"  [{r['seed']}]" if r.get("seed") else ""
+        lines.append(f"{r['trial']:>6} {r['metric']:>16.4g} {confirm:>17} "
+                     f"{r['size_bytes'] / 1e6:>9.3f} {r['size_ratio'] or 0:>7.3f}  {r['recipe']}{tag}")
+    lines.append(f"FP32: {name} {meta['fp32_metric']:.4g} (search), "
+                 f"{meta['fp32_confirm_metric']:.4g} (confirm), {meta['fp32_size_bytes'] / 1e6:.3f} MB")
+    return "\n".join(lines)

@@ -1,0 +1,156 @@
+"""Search spaces: which modules the study tunes, which knobs, which choices.
+
+A space is YAML (see search_spaces/README.md)::
+
+    defaults: {bits_weights: 8, bits_activations: 8, mode: ASYMMETRIC_SIGNED}
+    groups:
+      - name: encoder
+        modules: 'encoder\\.rnn_layers\\.\\d+'   # regex, full match
+        per_layer: true                        # one set of knobs per matched module
+        bits_weights: [4, 6, 8]
+        activations: [static, dynamic]
+    seeds: [gnmt_distiller.yaml]               # recipes to start from, relative to this file
+
+A trial's choices become a Recipe: each group adds an override (the module's exact
+name when per layer, else the group's regex).
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from ..errors import AutoqError
+from ..quant.config import build_config
+from ..recipe import Recipe, strip_module
+
+KNOBS = ("bits_weights", "bits_activations", "mode", "clip_acts", "per_channel_wts", "activations")
+ACTIVATIONS = ("static", "dynamic")
+GROUP_KEYS = ("name", "modules", "per_layer", "clip_n_stds") + KNOBS
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    pattern: str
+    per_layer: bool
+    choices: dict[str, tuple]  # knob -> choices (one choice: fixed)
+    fixed: dict[str, Any] = field(default_factory=dict)  # settings that are not searched
+
+
+@dataclass
+class SearchSpace:
+    defaults: dict[str, Any]
+    groups: list[Group]
+    seeds: list[Recipe] = field(default_factory=list)
+    seed_names: list[str] = field(default_factory=list)
+    units: dict[str, list[str]] = field(default_factory=dict)  # group -> override keys
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SearchSpace":
+        path = Path(path)
+        try:
+            doc = yaml.safe_load(path.read_text())
+        except OSError as e:
+            raise AutoqError(f"search space {path}: cannot read it ({e.strerror})") from None
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise AutoqError(f"search space {path}{where}: not valid YAML") from None
+        return cls.from_dict(doc, str(path), path.parent)
+
+    @classmethod
+    def from_dict(cls, doc: Any, source: str = "search space", base: Path = Path(".")) -> "SearchSpace":
+        if not isinstance(doc, Mapping) or not isinstance(doc.get("groups"), list) or not doc["groups"]:
+            raise AutoqError(f"{source}: expected a mapping with a non-empty 'groups' list")
+        unknown = set(doc) - {"task", "defaults", "groups", "seeds", "deployable"}
+        if unknown:
+            raise AutoqError(f"{source}: unknown key(s) {sorted(unknown)} "
+                             f"(allowed: task, defaults, groups, seeds, deployable)")
+        defaults = dict(doc.get("defaults") or {})
+        build_config(defaults, f"{source} defaults")
+        groups = [_group(g, i, source) for i, g in enumerate(doc["groups"])]
+        names = [g.name for g in groups]
+        if len(set(names)) != len(names):
+            raise AutoqError(f"{source}: group names must be unique (got {names})")
+        seeds, seed_names = [], []
+        for s in doc.get("seeds") or []:
+            seeds.append(Recipe.load(base / s))
+            seed_names.append(Path(s).stem)
+        return cls(defaults, groups, seeds, seed_names)
+
+    def bind(self, module_names: list[str]) -> "SearchSpace":
+        """Resolve each group's modules against a prepared model's module names."""
+        names = [strip_module(n) for n in module_names if n]
+        for g in self.groups:
+            rx = re.compile(g.pattern)
+            hits = [n for n in names if rx.fullmatch(n)]
+            if not hits:
+                close = ", ".join(difflib.get_close_matches(g.pattern, names, n=5, cutoff=0.0))
+                raise AutoqError(f"search space group {g.name!r}: modules {g.pattern!r} matches no "
+                                 f"module; closest module names: {close}")
+            if g.per_layer:  # outermost matches only: a matched container covers its children
+                hits = [h for h in hits if not any(h.startswith(o + ".") for o in hits if o != h)]
+                self.units[g.name] = hits
+            else:
+                self.units[g.name] = [g.pattern]
+        return self
+
+    def suggest(self, trial) -> Recipe:
+        """Ask ``trial`` (an Optuna trial) for every choice; return the recipe."""
+        params = {}
+        for g in self.groups:
+            for unit in self.units[g.name]:
+                for knob, options in g.choices.items():
+                    if len(options) > 1:
+                        params[f"{unit}:{knob}"] = trial.suggest_categorical(f"{unit}:{knob}", list(options))
+        return self.recipe(params)
+
+    def recipe(self, params: Mapping[str, Any]) -> Recipe:
+        """The recipe for a full set of choices (missing ones take their first option)."""
+        overrides, dynamic = {}, []
+        for g in self.groups:
+            for unit in self.units[g.name]:
+                settings = dict(g.fixed)
+                for knob, options in g.choices.items():
+                    settings[knob] = params.get(f"{unit}:{knob}", options[0])
+                if settings.pop("activations", "static") == "dynamic":
+                    dynamic.append(unit)
+                overrides[unit] = settings
+        return Recipe.build(self.defaults, overrides, dynamic)
+
+
+def _group(g: Any, i: int, source: str) -> Group:
+    where = f"{source} group {i}"
+    if not isinstance(g, Mapping) or "modules" not in g:
+        raise AutoqError(f"{where}: a group is a mapping with at least 'modules' (a regex)")
+    unknown = set(g) - set(GROUP_KEYS)
+    if unknown:
+        raise AutoqError(f"{where}: unknown key(s) {sorted(unknown)} (allowed: {', '.join(GROUP_KEYS)})")
+    name = str(g.get("name", f"group{i}"))
+    try:
+        re.compile(g["modules"])
+    except (re.error, TypeError) as e:
+        raise AutoqError(f"{where} ({name!r}): modules {g['modules']!r} is not a valid regex ({e})") from None
+    choices: dict[str, tuple] = {}
+    for knob in KNOBS:
+        if knob not in g:
+            continue
+        options = g[knob] if isinstance(g[knob], list) else [g[knob]]
+        if not options:
+            raise AutoqError(f"{where} ({name!r}): {knob} has no choices")
+        for option in options:
+            if knob == "activations":
+                if option not in ACTIVATIONS:
+                    raise AutoqError(f"{where} ({name!r}): activations = {option!r} is not allowed "
+                                     f"(allowed: static, dynamic)")
+            else:
+                build_config({knob: option, "clip_n_stds": g.get("clip_n_stds")}
+                             if knob == "clip_acts" else {knob: option}, f"{where} ({name!r})")
+        choices[knob] = tuple(options)
+    fixed = {"clip_n_stds": g["clip_n_stds"]} if "clip_n_stds" in g else {}
+    return Group(name, str(g["modules"]), bool(g.get("per_layer", False)), choices, fixed)

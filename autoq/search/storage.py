@@ -1,0 +1,56 @@
+"""Optuna storage for a study: a local SQLite file by default, any RDB URL (PostgreSQL)
+for several machines; heartbeats so that trials of a killed worker are re-run."""
+from __future__ import annotations
+
+import threading
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+from ..errors import AutoqError
+
+# ask/tell drives heartbeats itself (see heartbeat below), which Optuna warns about
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+HEARTBEAT_S = 10
+GRACE_S = 30
+
+
+def open_storage(url: str | None, study_dir: Path) -> RDBStorage:
+    url = url or f"sqlite:///{(study_dir / 'study.db').resolve()}"
+    if not url.startswith(("sqlite:///", "postgresql", "mysql")):
+        raise AutoqError(f"storage {url!r} is not an RDB URL (allowed: sqlite:///PATH, "
+                         f"postgresql://USER@HOST/DB, mysql://...)")
+    study_dir.mkdir(parents=True, exist_ok=True)
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    try:
+        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S,
+                          grace_period=GRACE_S,
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
+    except Exception as e:  # sqlalchemy raises many kinds; all mean the same to a user
+        raise AutoqError(f"storage {url!r} cannot be opened: {type(e).__name__}: "
+                         f"{str(e).splitlines()[0]}") from None
+
+
+@contextmanager
+def heartbeat(study: optuna.Study, trial: optuna.Trial):
+    """Record the trial's heartbeat while it runs (ask/tell does not do it by itself)."""
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(HEARTBEAT_S):
+            study._storage.record_heartbeat(trial._trial_id)
+
+    study._storage.record_heartbeat(trial._trial_id)
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -1,0 +1,247 @@
+"""The search: a multi-objective Optuna study (metric up, size down) driven by ask/tell.
+
+Each trial builds a recipe from the space, quantizes the prepared model with the
+study's one set of statistics, scores it on a fraction of the search split first and
+stops there when it is already clearly dominated or breaks the drop constraint.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+import traceback
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import optuna
+import torch
+from tqdm import tqdm
+
+from ..errors import AutoqError
+from ..evaluate import default_device, task_stats
+from ..quant import prepare, quantize, size_report
+from ..recipe import Recipe
+from ..tasks import get_task
+from .front import dominates
+from .outputs import front_rows, front_trials, write_atomic, write_results
+from .space import SearchSpace
+from .storage import heartbeat, open_storage
+
+SAMPLERS = ("tpe", "nsga2", "gp", "random")
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    task: str
+    space: str
+    study: str
+    results: Path = Path("results")
+    storage: str | None = None
+    n_trials: int = 100
+    timeout_s: float | None = None
+    sampler: str = "tpe"
+    seed: int = 0
+    max_drop: float | None = None
+    fidelity: float = 0.25  # fraction scored first; 1.0 turns multi-fidelity off
+    prune_margin: float | None = None  # default: 2% of the FP32 metric
+    device: str | None = None
+    workers: int = 1
+    progress: bool = True
+    seeds: tuple[str, ...] = ("fp32", "int8")
+
+    @property
+    def out(self) -> Path:
+        return self.results / self.study
+
+
+def parse_duration(text: str) -> float:
+    """'8h', '30m', '90s' or plain seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(text))
+    if not m:
+        raise AutoqError(f"timeout {text!r} is not a duration (allowed: e.g. 8h, 30m, 90s, 3600)")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+def make_sampler(name: str, seed: int):
+    """Optuna's samplers by name; all honour the trials' constraints (max drop)."""
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise AutoqError(f"sampler {name!r} is not known (allowed: {', '.join(SAMPLERS)})")
+
+
+class Searcher:
+    """One worker: the task, its prepared model and statistics, and the study."""
+
+    def __init__(self, cfg: SearchConfig, worker: int = 0):
+        self.cfg, self.worker = cfg, worker
+        self.device = cfg.device or default_device()
+        if self.device == "cuda" and torch.cuda.device_count() > 1:
+            self.device = f"cuda:{worker % torch.cuda.device_count()}"
+        self.task = get_task(cfg.task)
+        self.space = SearchSpace.load(cfg.space)
+        self.model = prepare(self.task.build_model())
+        self.space.bind([n for n, _ in self.model.named_modules()])
+        self.stats = task_stats(self.task, self.model)
+        storage = open_storage(cfg.storage, cfg.out)
+        self.study = optuna.create_study(
+            study_name=cfg.study, storage=storage, directions=["maximize", "minimize"],
+            sampler=make_sampler(cfg.sampler, cfg.seed + worker),
+            load_if_exists=True)
+
+    # --- scoring ------------------------------------------------------------
+    def score(self, recipe: Recipe | None, fraction: float = 1.0, split: str = "search") -> float:
+        model = self.task.build_model() if recipe is None else quantize(self.model, recipe, self.stats)
+        value = self.task.evaluate(model.to(self.device), split=split, fraction=fraction,
+                                   device=self.device).metric
+        if not math.isfinite(value):
+            raise FloatingPointError(f"the metric is {value}")
+        return value
+
+    def size(self, recipe: Recipe | None) -> int:
+        return size_report(self.model, recipe, self.stats).total_bytes
+
+    def constraint(self, metric: float) -> float:
+        fp32 = self.study.user_attrs["fp32_metric"]
+        return (fp32 - metric) - self.cfg.max_drop if self.cfg.max_drop is not None else 0.0
+
+    def confirm(self, trial: optuna.trial.FrozenTrial) -> float:
+        recipe = Recipe.from_yaml(trial.user_attrs["recipe"]) if trial.user_attrs.get("seed") != "fp32" \
+            else None
+        return self.score(recipe, split="confirm")
+
+    # --- set-up: FP32 reference and seeded trials ---------------------------
+    def seed_study(self, extra: list[tuple[str, Recipe]] = ()) -> None:
+        if "fp32_metric" not in self.study.user_attrs:
+            self.study.set_user_attr("fp32_metric", self.score(None))
+            self.study.set_user_attr("fp32_size_bytes", self.size(None))
+            self.study.set_user_attr("fp32_confirm_metric", self.score(None, split="confirm"))
+            self.study.set_user_attr("task", self.cfg.task)
+        done = {t.user_attrs.get("seed") for t in self.study.get_trials(deepcopy=False)}
+        seeds: list[tuple[str, Recipe | None]] = []
+        if "fp32" in self.cfg.seeds:
+            seeds.append(("fp32", None))
+        if "int8" in self.cfg.seeds:
+            seeds.append(("int8", Recipe.build({"bits_weights": 8, "bits_activations": 8})))
+        seeds += list(zip(self.space.seed_names, self.space.seeds)) + list(extra)
+        for name, recipe in seeds:
+            if name in done:
+                continue
+            metric = self.study.user_attrs["fp32_metric"] if recipe is None else self.score(recipe)
+            text = (recipe or Recipe.build({"bits_weights": None, "bits_activations": None})).to_yaml()
+            self.study.add_trial(optuna.trial.create_trial(
+                values=[metric, self.size(recipe)],
+                user_attrs={"seed": name, "recipe": text},
+                constraints={"max_drop": self.constraint(metric)}))
+
+    # --- the loop -----------------------------------------------------------
+    def finished(self) -> int:
+        return len(self.study.get_trials(deepcopy=False, states=FINISHED))
+
+    def clearly_dominated(self, metric: float, size: int) -> bool:
+        margin = self.cfg.prune_margin
+        if margin is None:
+            margin = 0.02 * abs(self.study.user_attrs["fp32_metric"])
+        if self.cfg.max_drop is not None and self.constraint(metric + margin) > 0:
+            return True
+        return any(dominates((t.values[0], t.values[1]), (metric + margin, size))
+                   for t in front_trials(self.study))
+
+    def run_trial(self) -> optuna.trial.FrozenTrial:
+        optuna.storages.fail_stale_trials(self.study)
+        trial = self.study.ask()
+        with heartbeat(self.study, trial):
+            try:
+                recipe = self.space.suggest(trial)
+                size = self.size(recipe)
+                trial.set_user_attr("recipe", recipe.to_yaml())
+                trial.set_user_attr("size_bytes", size)
+                if self.cfg.fidelity < 1.0:
+                    partial = self.score(recipe, self.cfg.fidelity)
+                    trial.set_user_attr("partial_metric", partial)
+                    if self.clearly_dominated(partial, size):
+                        self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                        return self.study.trials[trial.number]
+                metric = self.score(recipe)
+                trial.set_constraint("max_drop", self.constraint(metric))
+                self.study.tell(trial, [metric, size])
+            except (AutoqError, KeyboardInterrupt):
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                raise
+            except Exception as e:  # a trial's failure must not end the night
+                trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}")
+                trial.set_user_attr("traceback", traceback.format_exc()[-2000:])
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return self.study.trials[trial.number]
+
+    def write(self) -> list[dict]:
+        rows = front_rows(self.study, self.confirm)
+        write_results(self.study, self.cfg.out, rows)
+        return rows
+
+    def loop(self) -> None:
+        cfg, start = self.cfg, time.monotonic()
+        bar = tqdm(total=cfg.n_trials, initial=min(self.finished(), cfg.n_trials), unit="trial",
+                   disable=not cfg.progress or self.worker != 0, dynamic_ncols=True)
+        failures_in_a_row = 0
+        while self.finished() < cfg.n_trials:
+            if cfg.timeout_s is not None and time.monotonic() - start > cfg.timeout_s:
+                break
+            t = self.run_trial()
+            failures_in_a_row = failures_in_a_row + 1 if t.state is optuna.trial.TrialState.FAIL else 0
+            if failures_in_a_row >= 5 and not completed_search_trials(self.study):
+                raise AutoqError(f"the first {failures_in_a_row} trials all failed; last reason: "
+                                 f"{t.user_attrs.get('fail_reason')}; stopping instead of running on")
+            rows = self.write()
+            bar.n = min(self.finished(), cfg.n_trials)
+            bar.set_postfix_str(front_summary(rows), refresh=False)
+            bar.refresh()
+        bar.close()
+
+
+def completed_search_trials(study: optuna.Study) -> list:
+    return [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if "seed" not in t.user_attrs]
+
+
+def front_summary(rows: list[dict]) -> str:
+    """'front 4 | 31.2@8.1MB 30.5@4.0MB ...' (best metric at each size so far)."""
+    points = " ".join(f"{r['metric']:.3g}@{r['size_bytes'] / 1e6:.2g}MB" for r in rows[-4:])
+    return f"front {len(rows)} | {points}"
+
+
+def _worker(cfg: SearchConfig, worker: int) -> None:
+    Searcher(cfg, worker).loop()
+
+
+def run_search(cfg: SearchConfig) -> list[dict]:
+    """Run (or resume) a study to ``n_trials`` finished trials; return the front's rows."""
+    if cfg.sampler not in SAMPLERS:
+        raise AutoqError(f"sampler {cfg.sampler!r} is not known (allowed: {', '.join(SAMPLERS)})")
+    if cfg.workers < 1:
+        raise AutoqError(f"workers = {cfg.workers} is not allowed (allowed: 1 or more)")
+    searcher = Searcher(cfg)
+    searcher.seed_study()
+    searcher.write()
+    attrs = searcher.study.user_attrs
+    write_atomic(cfg.out / "search.json", json.dumps(
+        {"task": cfg.task, "space": str(cfg.space), "sampler": cfg.sampler, "seed": cfg.seed,
+         "max_drop": cfg.max_drop, "fidelity": cfg.fidelity,
+         "metric_name": searcher.task.metric_name, "fp32_metric": attrs["fp32_metric"],
+         "fp32_confirm_metric": attrs["fp32_confirm_metric"],
+         "fp32_size_bytes": attrs["fp32_size_bytes"]}, indent=1) + "\n")
+    if cfg.workers == 1:
+        searcher.loop()
+    else:
+        from joblib import Parallel, delayed
+        Parallel(n_jobs=cfg.workers, backend="loky")(
+            delayed(_worker)(replace(cfg, progress=(i == 0)), i) for i in range(cfg.workers))
+    return searcher.write()

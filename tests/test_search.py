@@ -1,0 +1,127 @@
+"""The search end to end on a tiny task: front, recipes, resume, re-evaluation."""
+import json
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+from autoq import AutoqError, Recipe, collect_stats, quantize
+from autoq.search.front import dominates, hypervolume, pareto_indices
+from autoq.search.pick import load_front, pick
+from autoq.search.space import SearchSpace
+from autoq.search.study import SearchConfig, Searcher, parse_duration, run_search
+
+TESTS = Path(__file__).parent
+sys.path.insert(0, str(TESTS))
+SPACE = str(TESTS / "spaces" / "tiny.yaml")
+
+
+def config(tmp_path, **kw):
+    base = dict(task="plugin_task:make_task", space=SPACE, study="tiny", results=tmp_path,
+                n_trials=10, progress=False, device="cpu")
+    return SearchConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    cfg = config(tmp_path_factory.mktemp("results"), n_trials=14)
+    run_search(cfg)
+    return cfg
+
+
+def test_front_files_agree_with_storage(finished):
+    meta, rows = load_front(finished.out)
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{finished.out / 'study.db'}")
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(study.trials) == 14
+    assert {r["trial"] for r in rows} <= {t.number for t in done}
+    for r in rows:
+        t = study.trials[r["trial"]]
+        assert (r["metric"], r["size_bytes"]) == (t.values[0], t.values[1])
+        assert r["confirm_metric"] is not None and (finished.out / r["recipe"]).is_file()
+        assert not any(dominates(tuple(o.values), (r["metric"], r["size_bytes"])) for o in done)
+    on_front = {r["trial"] for r in rows}
+    for t in done:  # everything off the front is dominated by something on it
+        if t.number not in on_front:
+            assert any(dominates((r["metric"], r["size_bytes"]), tuple(t.values)) for r in rows)
+    seeds = {t.user_attrs.get("seed") for t in study.trials}
+    assert {"fp32", "int8", "tiny_seed"} <= seeds
+    csv_lines = (finished.out / "pareto.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("trial,metric,confirm_metric,size_bytes") and len(csv_lines) == len(rows) + 1
+    assert meta["fp32_metric"] == pytest.approx(1.0)
+
+
+def test_every_recipe_re_evaluates_to_the_recorded_metric(finished):
+    searcher = Searcher(finished)
+    for t in searcher.study.trials:
+        if t.state != optuna.trial.TrialState.COMPLETE or t.user_attrs.get("seed") == "fp32":
+            continue
+        recipe = Recipe.load(finished.out / f"recipes/{t.number:05d}.yaml")
+        assert searcher.score(recipe) == pytest.approx(t.values[0], abs=1e-6)
+        assert searcher.size(recipe) == t.values[1]
+
+
+def test_resume_continues_to_the_total(tmp_path):
+    cfg = config(tmp_path, n_trials=6, fidelity=1.0)
+    run_search(cfg)
+    run_search(config(tmp_path, n_trials=9, fidelity=1.0))
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
+    assert len(study.trials) == 9
+    assert sum(t.user_attrs.get("seed") == "fp32" for t in study.trials) == 1
+
+
+def test_max_drop_keeps_only_feasible_points(tmp_path):
+    cfg = config(tmp_path, n_trials=10, max_drop=0.02)
+    run_search(cfg)
+    meta, rows = load_front(cfg.out)
+    assert rows and all(meta["fp32_metric"] - r["metric"] <= 0.02 for r in rows)
+    chosen = pick(meta, rows, 0.02)
+    assert chosen["size_bytes"] == min(r["size_bytes"] for r in rows)
+
+
+def test_pareto_against_hand_made_points():
+    points = [(1, 1), (2, 2), (1.5, 3), (3, 4), (3, 5), (0.5, 0.5), (2, 2)]
+    assert pareto_indices(points) == [5, 0, 1, 3]
+    assert hypervolume(points, (0, 6)) == pytest.approx(0.5 * 0.5 + 1 * 1 + 2 * 2 + 3 * 2)
+    assert hypervolume([], (0, 6)) == 0
+    assert not dominates((1, 1), (1, 1)) and dominates((1, 1), (1, 2))
+
+
+def test_space_builds_recipes_per_layer(tiny):
+    space = SearchSpace.load(SPACE).bind([n for n, _ in tiny.named_modules()])
+    assert space.units == {"rnn": ["rnn"], "heads": ["proj", "classifier"]}
+    recipe = space.recipe({"rnn:bits_weights": 2, "rnn:activations": "dynamic",
+                           "classifier:bits_weights": None})
+    assert recipe.settings("rnn.cells.0.fc_gate_x")["bits_weights"] == 2
+    assert recipe.is_dynamic("rnn.cells.0.fc_gate_x") and not recipe.is_dynamic("proj")
+    assert recipe.settings("classifier")["bits_weights"] is None
+    assert recipe.settings("proj")["bits_weights"] == 2  # first choice
+    quantize(tiny, recipe, collect_stats(tiny, [(torch.randint(0, 50, (2, 5)),)]))
+
+
+@pytest.mark.parametrize("doc,words", [
+    ({"groups": []}, "non-empty 'groups'"),
+    ({"groups": [{"modules": "x", "bits_weights": [9]}]}, "bits_weights = 9"),
+    ({"groups": [{"modules": "x", "activations": ["sometimes"]}]}, "static, dynamic"),
+    ({"groups": [{"modules": "x", "bits": [8]}]}, "unknown key"),
+    ({"groups": [{"modules": "(x"}]}, "not a valid regex"),
+    ({"groups": [{"modules": "x", "clip_acts": ["N_STD"]}]}, "clip_n_stds"),
+    ({"groups": [{"modules": "x"}], "budget": 3}, "unknown key"),
+])
+def test_bad_space(doc, words):
+    with pytest.raises(AutoqError, match=words):
+        SearchSpace.from_dict(doc)
+
+
+def test_space_group_matching_nothing(tiny):
+    space = SearchSpace.from_dict({"groups": [{"modules": "clasifier", "bits_weights": [4, 8]}]})
+    with pytest.raises(AutoqError, match="matches no module; closest module names: classifier"):
+        space.bind([n for n, _ in tiny.named_modules()])
+
+
+def test_durations():
+    assert parse_duration("8h") == 8 * 3600 and parse_duration("90") == 90
+    with pytest.raises(AutoqError, match="not a duration"):
+        parse_duration("soon")
