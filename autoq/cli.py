@@ -111,10 +111,29 @@ def cmd_search(args) -> None:
         storage=args.storage, n_trials=args.n_trials,
         timeout_s=parse_duration(args.timeout) if args.timeout else None, sampler=args.sampler,
         seed=args.seed, max_drop=args.max_drop, fidelity=args.fidelity, device=args.device,
-        workers=args.workers)
+        workers=args.workers, sensitivity=Path(args.sensitivity) if args.sensitivity else None)
     run_search(cfg)
     print(format_front(*load_front(cfg.out)))
     print(f"results: {cfg.out}/pareto.csv, pareto.json, recipes/")
+
+
+def cmd_sensitivity(args) -> None:
+    from pathlib import Path
+    from tqdm import tqdm
+    from .search import sensitivity
+    from .search.study import SearchConfig, Searcher
+    cfg = SearchConfig(task=args.task, space=args.space or default_space(args.task),
+                       study=args.study or args.task.replace(":", "-"), results=Path(args.results),
+                       device=args.device)
+    searcher = Searcher(cfg)
+    n = sum(len(searcher.space.units[g.name]) * len(sensitivity.unit_bits(searcher.space, g))
+            for g in searcher.space.groups)
+    with tqdm(total=n, unit="eval") as bar:
+        result = sensitivity.measure(searcher, args.fraction, bar.update)
+    out = cfg.out / "sensitivity.json"
+    sensitivity.save(result, out)
+    print(sensitivity.format_table(result))
+    print(f"saved: {out} (seed a search from it with --sensitivity {out})")
 
 
 def cmd_pareto(args) -> None:
@@ -176,7 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fraction of the search split scored first (1 = off)")
     sp.add_argument("--workers", type=_positive_int, default=1)
     sp.add_argument("--device", type=_device, default=None)
+    sp.add_argument("--sensitivity", help="a sensitivity.json (autoq sensitivity) to seed a guess from")
     sp.set_defaults(func=cmd_search)
+
+    sp = sub.add_parser("sensitivity", help="metric drop of each module alone at low bit widths")
+    task_arg(sp)
+    sp.add_argument("--space", help="search space YAML (default: search_spaces/<task>.yaml)")
+    sp.add_argument("--study", help="study folder to save it in (default: the task's)")
+    sp.add_argument("--results", default="results")
+    sp.add_argument("--fraction", type=_positive_fraction, default=0.25)
+    sp.add_argument("--device", type=_device, default=None)
+    sp.set_defaults(func=cmd_sensitivity)
 
     sp = sub.add_parser("pareto", help="print a study's front; --max-drop picks a recipe")
     sp.add_argument("--study", required=True)

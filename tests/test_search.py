@@ -125,3 +125,20 @@ def test_durations():
     assert parse_duration("8h") == 8 * 3600 and parse_duration("90") == 90
     with pytest.raises(AutoqError, match="not a duration"):
         parse_duration("soon")
+
+
+def test_sensitivity_table_and_seeded_guess(tmp_path):
+    from autoq.search import sensitivity
+    searcher = Searcher(config(tmp_path))
+    result = sensitivity.measure(searcher, fraction=0.5)
+    assert not (tmp_path / "tiny" / "study.db").exists()
+    assert set(result["drops"]) == {"rnn", "proj", "classifier"}
+    assert all(result["drops"][u][2] > result["drops"][u][4] for u in result["drops"])
+    sensitivity.save(result, tmp_path / "sens.json")
+    recipe = sensitivity.guess(searcher.space, sensitivity.load(tmp_path / "sens.json"), budget=3.0)
+    assert recipe.settings("rnn")["bits_weights"] == 2  # a loose budget takes the lowest width
+    tight = sensitivity.guess(searcher.space, result, budget=0.0)
+    assert tight.settings("classifier")["bits_weights"] == 8
+    run_search(config(tmp_path, n_trials=5, sensitivity=tmp_path / "sens.json"))
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
+    assert "sensitivity" in {t.user_attrs.get("seed") for t in study.trials}

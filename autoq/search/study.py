@@ -12,6 +12,7 @@ import re
 import time
 import traceback
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import optuna
@@ -23,6 +24,7 @@ from ..evaluate import default_device, task_stats
 from ..quant import prepare, quantize, size_report
 from ..recipe import Recipe
 from ..tasks import get_task
+from . import sensitivity
 from .front import dominates
 from .outputs import front_rows, front_trials, write_atomic, write_results
 from .space import SearchSpace
@@ -51,6 +53,7 @@ class SearchConfig:
     workers: int = 1
     progress: bool = True
     seeds: tuple[str, ...] = ("fp32", "int8")
+    sensitivity: Path | None = None  # a saved sensitivity table: seeds a first guess
 
     @property
     def out(self) -> Path:
@@ -91,11 +94,14 @@ class Searcher:
         self.model = prepare(self.task.build_model())
         self.space.bind([n for n, _ in self.model.named_modules()])
         self.stats = task_stats(self.task, self.model)
-        storage = open_storage(cfg.storage, cfg.out)
-        self.study = optuna.create_study(
-            study_name=cfg.study, storage=storage, directions=["maximize", "minimize"],
-            sampler=make_sampler(cfg.sampler, cfg.seed + worker),
-            load_if_exists=True)
+
+    @cached_property
+    def study(self) -> optuna.Study:
+        """The study, created or resumed in its storage on first use."""
+        return optuna.create_study(
+            study_name=self.cfg.study, storage=open_storage(self.cfg.storage, self.cfg.out),
+            directions=["maximize", "minimize"], load_if_exists=True,
+            sampler=make_sampler(self.cfg.sampler, self.cfg.seed + self.worker))
 
     # --- scoring ------------------------------------------------------------
     def score(self, recipe: Recipe | None, fraction: float = 1.0, split: str = "search") -> float:
@@ -132,6 +138,11 @@ class Searcher:
         if "int8" in self.cfg.seeds:
             seeds.append(("int8", Recipe.build({"bits_weights": 8, "bits_activations": 8})))
         seeds += list(zip(self.space.seed_names, self.space.seeds)) + list(extra)
+        if self.cfg.sensitivity is not None:
+            budget = self.cfg.max_drop if self.cfg.max_drop is not None else \
+                0.02 * abs(self.study.user_attrs["fp32_metric"])
+            seeds.append(("sensitivity", sensitivity.guess(self.space, sensitivity.load(
+                self.cfg.sensitivity), budget)))
         for name, recipe in seeds:
             if name in done:
                 continue
