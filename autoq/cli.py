@@ -117,6 +117,22 @@ def cmd_search(args) -> None:
     print(f"results: {cfg.out}/pareto.csv, pareto.json, recipes/")
 
 
+def cmd_demo(args) -> None:
+    """A short search on gnmt-multi30k, ending in the report."""
+    from pathlib import Path
+    from .search.pick import format_front, load_front
+    from .search.study import SearchConfig, run_search
+    cfg = SearchConfig(task="gnmt-multi30k", space=default_space("gnmt-multi30k"), study="demo",
+                       results=Path(args.results), n_trials=args.n_trials, device=args.device)
+    print(f"autoq demo: {cfg.n_trials} trials on gnmt-multi30k (FP32, int8 and Distiller's "
+          f"hand-tuned recipe first), results in {cfg.out}/")
+    run_search(cfg)
+    print(format_front(*load_front(cfg.out)))
+    from .report import write_report
+    html, png = write_report(cfg.out)
+    print(f"report: {html}\nfront:  {png}")
+
+
 def cmd_sensitivity(args) -> None:
     from pathlib import Path
     from tqdm import tqdm
@@ -148,6 +164,13 @@ def cmd_pareto(args) -> None:
         out = Path(args.out or study_dir / "picked.yaml")
         shutil.copyfile(study_dir / chosen["recipe"], out)
         print(f"picked trial {chosen['trial']} ({chosen['size_bytes'] / 1e6:.3f} MB): {out}")
+
+
+def cmd_report(args) -> None:
+    from pathlib import Path
+    from .report import write_report
+    for path in write_report(Path(args.results) / args.study, args.storage):
+        print(path)
 
 
 def _nonneg(text: str) -> float:
@@ -198,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--sensitivity", help="a sensitivity.json (autoq sensitivity) to seed a guess from")
     sp.set_defaults(func=cmd_search)
 
+    sp = sub.add_parser("demo", help="a short search on gnmt-multi30k, ending in a report")
+    sp.add_argument("--n-trials", type=_positive_int, default=12)
+    sp.add_argument("--results", default="results")
+    sp.add_argument("--device", type=_device, default=None)
+    sp.set_defaults(func=cmd_demo)
+
     sp = sub.add_parser("sensitivity", help="metric drop of each module alone at low bit widths")
     task_arg(sp)
     sp.add_argument("--space", help="search space YAML (default: search_spaces/<task>.yaml)")
@@ -213,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--max-drop", type=_nonneg)
     sp.add_argument("--out", help="where to write the picked recipe (default: <study>/picked.yaml)")
     sp.set_defaults(func=cmd_pareto)
+
+    sp = sub.add_parser("report", help="write a study's report.html (interactive) and pareto.png")
+    sp.add_argument("--study", required=True)
+    sp.add_argument("--results", default="results")
+    sp.add_argument("--storage", help="the search's Optuna RDB URL, if it used one")
+    sp.set_defaults(func=cmd_report)
 
     sp = sub.add_parser("eval", help="evaluate the float model or a recipe; prints one JSON line")
     task_arg(sp)

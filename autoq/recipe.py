@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -31,6 +30,7 @@ from typing import Any, Mapping
 import yaml
 
 from .errors import AutoqError
+from .io import write_atomic
 from .quant.config import KEYS
 
 QUANTIZER_CLASS = "PostTrainLinearQuantizer"
@@ -156,11 +156,7 @@ class Recipe:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the recipe atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-            f.write(self.to_yaml())
-        os.replace(f.name, path)
+        write_atomic(path, self.to_yaml())
 
     # --- resolution ---------------------------------------------------------
     @property

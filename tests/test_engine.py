@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autoq import Recipe, collect_stats, quantize
-from autoq.quant.actquant import DynamicFakeQuant, Fp16Cast, StaticFakeQuant
+from autoq.quant.actquant import DynamicFakeQuant, Fp16Cast
 from autoq.quant.config import Mode
 from autoq.quant.handlers import QuantLayer, QuantOp
 from autoq.quant.numerics import clip_range, fake_quant, quantize_weight

@@ -1,5 +1,4 @@
 """The search end to end on a tiny task: front, recipes, resume, re-evaluation."""
-import json
 import sys
 from pathlib import Path
 

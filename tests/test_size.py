@@ -1,5 +1,4 @@
 """Size accounting, checked against sums done by hand."""
-import torch
 from torch import nn
 
 from autoq import Recipe, size_report

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
-from pathlib import Path
 from typing import Any, Iterable
 
 import torch
@@ -22,6 +20,7 @@ import yaml
 from torch import nn
 
 from ..errors import AutoqError
+from ..io import write_atomic
 
 Stats = dict[str, dict[str, Any]]
 FIELDS = ("min", "max", "avg_min", "avg_max", "mean", "std", "b")
@@ -137,11 +136,7 @@ def fingerprint(model: nn.Module, batches: Iterable[Any]) -> str:
 
 def save(stats: Stats, path: str | os.PathLike) -> None:
     """Write statistics as Distiller's YAML, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        yaml.safe_dump(stats, f, sort_keys=False)
-    os.replace(f.name, path)
+    write_atomic(path, yaml.safe_dump(stats, sort_keys=False))
 
 
 def load(path: str | os.PathLike) -> Stats:

@@ -4,23 +4,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import optuna
 
+from ..io import write_atomic
 from .front import pareto_indices
 
 FIELDS = ("trial", "metric", "confirm_metric", "size_bytes", "size_ratio", "seed", "recipe")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        f.write(text)
-    os.replace(f.name, path)
 
 
 def completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

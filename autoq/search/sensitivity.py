@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import AutoqError
 from ..recipe import Recipe
-from .outputs import write_atomic
+from ..io import write_atomic
 
 FLOAT = {"bits_weights": None, "bits_activations": None}
 

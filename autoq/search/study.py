@@ -26,7 +26,8 @@ from ..recipe import Recipe
 from ..tasks import get_task
 from . import sensitivity
 from .front import dominates
-from .outputs import front_rows, front_trials, write_atomic, write_results
+from ..io import write_atomic
+from .outputs import front_rows, front_trials, write_results
 from .space import SearchSpace
 from .storage import heartbeat, open_storage
 

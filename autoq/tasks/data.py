@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
 from ..errors import AutoqError
+from ..io import write_atomic
 
 CACHE = Path(os.environ.get("AUTOQ_CACHE", Path.home() / ".cache" / "autoq"))
 
@@ -48,7 +48,6 @@ def data_file(dataset: str, name: str) -> Path:
     path = CACHE / "data" / dataset / name
     if path.is_file() and md5(path) == checksum:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with urllib.request.urlopen(url, timeout=30) as r:
             payload = r.read()
@@ -58,7 +57,5 @@ def data_file(dataset: str, name: str) -> Path:
     if hashlib.md5(payload).hexdigest() != checksum:
         raise AutoqError(f"{dataset}/{name} downloaded from {url} has the wrong md5 "
                          f"(expected {checksum}); set AUTOQ_DATA to a verified copy")
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
-        tmp.write(payload)
-    os.replace(tmp.name, path)
+    write_atomic(path, payload)
     return path

@@ -1,0 +1,109 @@
+"""pareto.png: the study's scatter and front with matplotlib (Agg, no pyplot state)."""
+from __future__ import annotations
+
+import io
+import math
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from .load import StudyData
+from .style import COLOR, LABEL
+
+
+def _tex(text: str) -> str:
+    """Plain text for matplotlib, which reads '$...$' as math."""
+    return text.replace("$", r"\$")
+
+
+def y_limits(d: StudyData) -> tuple[float, float] | None:
+    """Zoom on the front when far worse trials would squash it; None keeps all in view."""
+    top = max([p.metric for p in d.points] + [d.meta["fp32_metric"]])
+    front = [r["metric"] for r in d.front] or [top]
+    span = max(top - min(front), 0.02 * abs(top), 1e-6)
+    low = min(front) - 1.5 * span
+    if min(p.metric for p in d.points) >= low:
+        return None
+    return low, top + 0.08 * span
+
+
+def draw_points(ax: Axes, d: StudyData, limits: tuple[float, float] | None) -> None:
+    below = [p for p in d.points if limits and p.metric < limits[0]]
+
+    def pts(kind):
+        ps = [p for p in d.points if p.kind == kind and p not in below]
+        return [p.size_bytes / 1e6 for p in ps], [p.metric for p in ps], ps
+
+    for kind, style in (("pruned", dict(s=22, facecolors="none", edgecolors=COLOR["pruned"], alpha=0.6)),
+                        ("infeasible", dict(s=26, marker="x", color=COLOR["infeasible"])),
+                        ("searched", dict(s=26, color=COLOR["searched"], alpha=0.7))):
+        x, y, _ = pts(kind)
+        if x:
+            ax.scatter(x, y, label=LABEL[kind], zorder=3, **style)
+    if below:  # far worse trials: a triangle at the bottom edge, in their kind's colour
+        floor = limits[0] + 0.012 * (limits[1] - limits[0])
+        ax.scatter([p.size_bytes / 1e6 for p in below], [floor] * len(below), marker="v", s=30,
+                   color=[COLOR[p.kind] for p in below], alpha=0.6, zorder=3,
+                   label=f"{len(below)} worse, below the view")
+    front = sorted((p for p in d.points if p.on_front), key=lambda p: p.size_bytes)
+    ax.plot([p.size_bytes / 1e6 for p in front], [p.metric for p in front], drawstyle="steps-post",
+            color=COLOR["front"], lw=2, marker="o", ms=8, mfc="none", mew=2,
+            label=LABEL["front"], zorder=4)
+    for kind, marker, size in (("seed", "D", 70), ("fp32", "*", 260)):
+        x, y, ps = pts(kind)
+        if not x:
+            continue
+        ax.scatter(x, y, s=size, marker=marker, color=COLOR[kind], edgecolors="white",
+                   linewidths=0.8, label=LABEL[kind], zorder=5)
+        for xi, yi, p in zip(x, y, ps):  # seeds' names above, FP32's to its left (the right edge)
+            text, where = ("FP32", dict(xytext=(-11, 0), ha="right", va="center")) if kind == "fp32" \
+                else (_tex(p.seed or ""), dict(xytext=(0, 9), ha="center", va="bottom"))
+            ax.annotate(text, (xi, yi), textcoords="offset points", fontsize=9, fontweight="bold",
+                        color=COLOR[kind], zorder=6, **where,
+                        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+
+
+def size_axes(ax: Axes, d: StudyData) -> None:
+    """Log size in MB below, size relative to FP32 above; 3 or more labelled ticks."""
+    xs = [p.size_bytes / 1e6 for p in d.points]
+    ax.set_xscale("log")
+    ax.set_xlim(min(xs) / 1.15, max(xs) * 1.15)
+    decades = math.log10(max(xs) / min(xs))
+    subs = (1, 2, 3, 5) if decades < 1 else (1, 2, 5) if decades < 3 else (1,)
+    fp32_mb = d.fp32_size / 1e6
+    top = ax.secondary_xaxis("top", functions=(lambda v: v / fp32_mb, lambda v: v * fp32_mb))
+    for axis in (ax.xaxis, top.xaxis):
+        axis.set_major_locator(LogLocator(subs=subs))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("model size (MB, log scale)")
+    top.set_xlabel("size relative to FP32", fontsize=9)
+
+
+def png(d: StudyData) -> bytes:
+    fig = Figure(figsize=(9, 5.6), dpi=150, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    metric = _tex(d.metric_name)
+    if d.points:
+        limits = y_limits(d)
+        draw_points(ax, d, limits)
+        if d.meta.get("max_drop") is not None:
+            ax.axhline(d.meta["fp32_metric"] - d.meta["max_drop"], color="#999", ls="--", lw=1,
+                       label=f"max drop ({d.meta['max_drop']:g})")
+        size_axes(ax, d)
+        lo, hi = limits or ax.get_ylim()
+        ax.set_ylim(lo, hi + (0 if limits else 0.06 * (hi - lo)))  # room for labels at the top
+        ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    else:
+        ax.text(0.5, 0.5, "no completed trials yet", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xlabel("model size (MB)")
+    ax.set_ylabel(f"{metric} (search split, higher is better)")
+    ax.set_title(f"{_tex(d.name)}: {metric} vs size  ({d.states['complete']} completed, "
+                 f"{d.states['pruned']} pruned, {len(d.front)} on the front)", fontsize=11)
+    ax.grid(True, which="major", alpha=0.3)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

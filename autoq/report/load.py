@@ -1,0 +1,99 @@
+"""A study's trials as plain points for the report, read from its storage and search.json."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from ..errors import AutoqError
+from ..search.outputs import feasible, front_rows
+from ..search.pick import load_front
+from ..search.storage import open_storage
+from .settings import settings_lines
+
+State = optuna.trial.TrialState
+
+
+@dataclass
+class Point:
+    trial: int
+    kind: str  # fp32, seed, searched, infeasible (over max drop) or pruned
+    size_bytes: float
+    metric: float  # the partial metric (low fidelity) for pruned trials
+    seed: str | None = None
+    confirm: float | None = None  # front points only
+    on_front: bool = False
+    settings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StudyData:
+    name: str
+    meta: dict[str, Any]  # search.json
+    points: list[Point]
+    front: list[dict[str, Any]]  # rows as in pareto.json, smallest first
+    states: Counter  # trial state name (lower case) -> count
+    failures: Counter  # fail reason -> count
+
+    @property
+    def metric_name(self) -> str:
+        return str(self.meta.get("metric_name") or "metric")
+
+    @property
+    def fp32_size(self) -> float:
+        return float(self.meta["fp32_size_bytes"])
+
+    def ratio(self, size_bytes: float) -> float:
+        return size_bytes / self.fp32_size
+
+
+def studies_in(results: Path) -> list[str]:
+    return sorted(p.name for p in results.iterdir() if (p / "search.json").is_file()) \
+        if results.is_dir() else []
+
+
+def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
+    """Everything the report shows; AutoqError when ``study_dir`` is not a study's folder."""
+    if not study_dir.is_dir():
+        known = ", ".join(studies_in(study_dir.parent)) or "none"
+        raise AutoqError(f"study folder {study_dir} does not exist (studies in "
+                         f"{study_dir.parent}: {known})")
+    meta, _ = load_front(study_dir)  # raises if search.json or pareto.json is missing
+    missing = [k for k in ("fp32_metric", "fp32_size_bytes") if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise AutoqError(f"study folder {study_dir}: search.json lacks {', '.join(missing)}")
+    if storage is None and not (study_dir / "study.db").is_file():
+        raise AutoqError(f"study folder {study_dir} has no study.db (if the search used "
+                         f"--storage URL, pass the same URL with --storage)")
+    name = study_dir.resolve().name
+    store = open_storage(storage, study_dir)
+    try:
+        study = optuna.load_study(study_name=name, storage=store)
+    except KeyError:
+        known = ", ".join(optuna.get_all_study_names(store)) or "none"
+        raise AutoqError(f"the storage of {study_dir} holds no study named {name!r} "
+                         f"(studies there: {known})") from None
+
+    front = front_rows(study, None)  # as pareto.json, from the same snapshot as the points
+    confirm = {r["trial"]: r["confirm_metric"] for r in front}
+    points, states, failures = [], Counter(), Counter()
+    for t in study.get_trials(deepcopy=False):
+        states[t.state.name.lower()] += 1
+        seed = t.user_attrs.get("seed")
+        seed = None if seed is None else str(seed)
+        if t.state == State.COMPLETE and t.values and t.values[1] > 0:  # > 0: a log axis
+            kind = "fp32" if seed == "fp32" else "seed" if seed else \
+                "searched" if feasible(t) else "infeasible"
+            points.append(Point(t.number, kind, t.values[1], t.values[0], seed,
+                                confirm.get(t.number), t.number in confirm, settings_lines(t)))
+        elif t.state == State.PRUNED:
+            partial, size = t.user_attrs.get("partial_metric"), t.user_attrs.get("size_bytes")
+            if isinstance(partial, (int, float)) and isinstance(size, (int, float)) and size > 0:
+                points.append(Point(t.number, "pruned", size, partial, seed,
+                                    settings=settings_lines(t)))
+        elif t.state == State.FAIL:
+            failures[str(t.user_attrs.get("fail_reason", "no reason recorded (interrupted?)"))] += 1
+    return StudyData(name, meta, points, front, states, failures)

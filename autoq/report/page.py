@@ -1,0 +1,140 @@
+"""report.html: a plotly chart of the study (plotly.js embedded, works offline) and the front.
+
+Every string from a model or a user is escaped, in the page and in plotly's hover and
+legend text alike (plotly renders a few tags in those).
+"""
+from __future__ import annotations
+
+from html import escape
+
+import plotly.graph_objects as go
+
+from .load import Point, StudyData
+from .style import COLOR, LABEL
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.5em; }
+dl { display: grid; grid-template-columns: max-content auto; gap: .2em 1em; }
+dt { font-weight: 600; } dd { margin: 0; }
+table { border-collapse: collapse; font-size: .92em; }
+th, td { padding: .3em .8em; border-bottom: 1px solid #ddd; text-align: right; }
+th { background: #f4f4f4; } td.l, th.l { text-align: left; }
+.tag { color: #a65400; } .note { color: #666; font-size: .9em; }
+"""
+
+
+def _num(v, fmt: str = ".5g") -> str:
+    return "" if v is None else format(v, fmt)
+
+
+def hover(p: Point, d: StudyData) -> str:
+    name = escape(d.metric_name)
+    head = f"<b>trial {p.trial}</b>" + (f" ({escape(p.seed)})" if p.seed else "")
+    lines = [head, f"{'partial ' if p.kind == 'pruned' else ''}{name}: {p.metric:.5g}"
+             + (" (stopped early)" if p.kind == "pruned" else "")]
+    if p.confirm is not None:
+        lines.append(f"confirm {name}: {p.confirm:.5g}")
+    lines.append(f"size: {p.size_bytes / 1e6:.4g} MB ({d.ratio(p.size_bytes):.3f} x FP32)")
+    if p.on_front:
+        lines.append("on the Pareto front")
+    if p.settings:
+        lines += [""] + [escape(s) for s in p.settings]
+    return "<br>".join(lines)
+
+
+def _scatter(points: list[Point], d: StudyData, name: str, **kw) -> go.Scatter:
+    return go.Scatter(x=[p.size_bytes / 1e6 for p in points], y=[p.metric for p in points],
+                      name=name, hovertext=[hover(p, d) for p in points], hoverinfo="text", **kw)
+
+
+def figure(d: StudyData) -> go.Figure:
+    fig = go.Figure()
+    by_kind = {k: [p for p in d.points if p.kind == k] for k in COLOR}
+    if by_kind["pruned"]:
+        fig.add_trace(_scatter(by_kind["pruned"], d, LABEL["pruned"], mode="markers", opacity=0.35,
+                               marker=dict(color=COLOR["pruned"], size=7, symbol="circle-open")))
+    if by_kind["infeasible"]:
+        fig.add_trace(_scatter(by_kind["infeasible"], d, LABEL["infeasible"], mode="markers",
+                               marker=dict(color=COLOR["infeasible"], size=8, symbol="x")))
+    fig.add_trace(_scatter(by_kind["searched"], d, LABEL["searched"], mode="markers", opacity=0.75,
+                           marker=dict(color=COLOR["searched"], size=8)))
+    front = sorted((p for p in d.points if p.on_front), key=lambda p: p.size_bytes)
+    fig.add_trace(_scatter(front, d, LABEL["front"], mode="lines+markers", line_shape="hv",
+                           line=dict(color=COLOR["front"], width=2),
+                           marker=dict(color=COLOR["front"], size=11, symbol="circle-open",
+                                       line=dict(width=2.5))))
+    for kind, symbol in (("seed", "diamond"), ("fp32", "star")):
+        pts = by_kind[kind]
+        if pts:
+            fig.add_trace(_scatter(pts, d, LABEL[kind], mode="markers+text", textposition="top center",
+                                   text=["FP32" if kind == "fp32" else escape(p.seed) for p in pts],
+                                   textfont=dict(color=COLOR[kind]),
+                                   marker=dict(color=COLOR[kind], size=14, symbol=symbol,
+                                               line=dict(color="white", width=1))))
+    if d.meta.get("max_drop") is not None:
+        fig.add_hline(y=d.meta["fp32_metric"] - d.meta["max_drop"], line_dash="dash",
+                      line_color="#999", annotation_text=f"max drop {d.meta['max_drop']:g}")
+    metric = escape(d.metric_name)
+    fig.update_layout(
+        template="plotly_white", height=600, hovermode="closest",
+        title=f"{escape(d.name)}: {metric} vs model size",
+        xaxis=dict(title="model size (MB, log scale)", type="log"),
+        yaxis=dict(title=f"{metric} (search split)"),
+        legend=dict(bgcolor="rgba(255,255,255,0.8)"), hoverlabel=dict(align="left"))
+    return fig
+
+
+def summary(d: StudyData) -> str:
+    m, s = d.meta, d.states
+    seeds = sum(p.kind in ("fp32", "seed") for p in d.points)
+    rows = [("task", escape(str(m.get("task", "?")))), ("metric", escape(d.metric_name)),
+            ("trials", f"{s['complete']} completed ({seeds} seeds), {s['pruned']} pruned, "
+                       f"{s['fail']} failed" + (f", {s['running']} running" if s["running"] else "")),
+            ("FP32", f"{escape(d.metric_name)} {_num(m['fp32_metric'])} (search), "
+                     f"{_num(m.get('fp32_confirm_metric'))} (confirm); "
+                     f"{d.fp32_size / 1e6:.4g} MB"),
+            ("front", f"{len(d.front)} points")]
+    for key in ("sampler", "max_drop", "fidelity"):
+        if m.get(key) is not None:
+            rows.append((key.replace("_", " "), escape(str(m[key]))))
+    out = "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
+    if d.failures:
+        items = "".join(f"<li>{n} x <code>{escape(r[:300])}</code></li>"
+                        for r, n in d.failures.most_common(5))
+        out += f"<p>Most common failure reasons:</p><ul>{items}</ul>"
+    return out
+
+
+def front_table(d: StudyData) -> str:
+    name = escape(d.metric_name)
+    head = ("<tr><th>trial</th><th>" + name + " (search)</th><th>" + name + " (confirm)</th>"
+            "<th>size MB</th><th>x FP32</th><th class=l>recipe</th></tr>")
+    body = []
+    for r in d.front:
+        tag = f' <span class=tag>[{escape(str(r["seed"]))}]</span>' if r.get("seed") else ""
+        path = escape(str(r["recipe"]))
+        body.append(f"<tr><td>{r['trial']}{tag}</td><td>{_num(r['metric'])}</td>"
+                    f"<td>{_num(r.get('confirm_metric'))}</td><td>{r['size_bytes'] / 1e6:.4g}</td>"
+                    f"<td>{d.ratio(r['size_bytes']):.3f}</td>"
+                    f'<td class=l><a href="{path}">{path}</a></td></tr>')
+    return f"<table>{head}{''.join(body)}</table>"
+
+
+def page(d: StudyData) -> str:
+    chart = figure(d).to_html(full_html=False, include_plotlyjs=True, div_id="pareto-chart",
+                              config={"displaylogo": False, "responsive": True})
+    title = escape(d.name)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>autoq report: {title}</title>
+<style>{CSS}</style></head><body>
+<h1>autoq study {title}</h1>
+{summary(d)}
+{chart}
+<h2>Pareto front</h2>
+{front_table(d)}
+<p class=note>Search: the metric on the search split; confirm: the same recipe re-scored on the
+held-out confirm split. Pruned trials are drawn at their partial (low-fidelity) metric.
+Recipe paths are relative to this folder.</p>
+</body></html>
+"""
