@@ -111,7 +111,7 @@ def cmd_search(args) -> None:
         storage=args.storage, n_trials=args.n_trials,
         timeout_s=parse_duration(args.timeout) if args.timeout else None, sampler=args.sampler,
         seed=args.seed, max_drop=args.max_drop, fidelity=args.fidelity, device=args.device,
-        workers=args.workers, sensitivity=Path(args.sensitivity) if args.sensitivity else None)
+        workers=args.workers, heartbeat_s=args.heartbeat, sensitivity=Path(args.sensitivity) if args.sensitivity else None)
     run_search(cfg)
     print(format_front(*load_front(cfg.out)))
     print(f"results: {cfg.out}/pareto.csv, pareto.json, recipes/")
@@ -219,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--workers", type=_positive_int, default=1)
     sp.add_argument("--device", type=_device, default=None)
     sp.add_argument("--sensitivity", help="a sensitivity.json (autoq sensitivity) to seed a guess from")
+    sp.add_argument("--heartbeat", type=_nonneg, default=10.0,
+                    help="seconds between a running trial's heartbeats; a trial silent for three "
+                    "is re-run")
     sp.set_defaults(func=cmd_search)
 
     sp = sub.add_parser("demo", help="a short search on gnmt-multi30k, ending in a report")

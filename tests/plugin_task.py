@@ -43,3 +43,34 @@ class ClosenessTask(Task):
 
 def make_task():
     return ClosenessTask()
+
+
+class BrokenTask(ClosenessTask):
+    """Fails in one of the ways a night can go wrong, for the reliability tests."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.how, self.batch_size = how, 16
+
+    def evaluate(self, model, split="confirm", fraction=1.0, device="cpu"):
+        score = super().evaluate(model, split, fraction, device)
+        quantized = any(type(m).__name__ == "QuantLayer" for m in model.modules())
+        if self.how == "oom" and self.batch_size > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        if quantized and self.how == "nan":
+            return Score(float("nan"), self.metric_name, score.signature, score.n)
+        if quantized and self.how == "raise":
+            raise RuntimeError("user code broke")
+        return score
+
+
+def nan_task():
+    return BrokenTask("nan")
+
+
+def raising_task():
+    return BrokenTask("raise")
+
+
+def oom_task():
+    return BrokenTask("oom")

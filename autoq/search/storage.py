@@ -17,11 +17,11 @@ warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to b
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-HEARTBEAT_S = 10
-GRACE_S = 30
+HEARTBEAT_S = 10  # a running trial's worker records a heartbeat this often
+STALE_AFTER = 3  # heartbeats missed before a trial counts as dead and is re-run
 
 
-def open_storage(url: str | None, study_dir: Path) -> RDBStorage:
+def open_storage(url: str | None, study_dir: Path, heartbeat_s: float = HEARTBEAT_S) -> RDBStorage:
     url = url or f"sqlite:///{(study_dir / 'study.db').resolve()}"
     if not url.startswith(("sqlite:///", "postgresql", "mysql")):
         raise AutoqError(f"storage {url!r} is not an RDB URL (allowed: sqlite:///PATH, "
@@ -29,8 +29,8 @@ def open_storage(url: str | None, study_dir: Path) -> RDBStorage:
     study_dir.mkdir(parents=True, exist_ok=True)
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
-        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S,
-                          grace_period=GRACE_S,
+        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(heartbeat_s)),
+                          grace_period=max(2, int(STALE_AFTER * heartbeat_s)),
                           heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
     except Exception as e:  # sqlalchemy raises many kinds; all mean the same to a user
         raise AutoqError(f"storage {url!r} cannot be opened: {type(e).__name__}: "
@@ -42,8 +42,10 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial):
     """Record the trial's heartbeat while it runs (ask/tell does not do it by itself)."""
     stop = threading.Event()
 
+    interval = study._storage.get_heartbeat_interval() or HEARTBEAT_S
+
     def beat():
-        while not stop.wait(HEARTBEAT_S):
+        while not stop.wait(interval):
             study._storage.record_heartbeat(trial._trial_id)
 
     study._storage.record_heartbeat(trial._trial_id)

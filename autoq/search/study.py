@@ -55,6 +55,7 @@ class SearchConfig:
     progress: bool = True
     seeds: tuple[str, ...] = ("fp32", "int8")
     sensitivity: Path | None = None  # a saved sensitivity table: seeds a first guess
+    heartbeat_s: float = 10.0  # trials of a worker silent for 3 heartbeats are re-run
 
     @property
     def out(self) -> Path:
@@ -100,15 +101,25 @@ class Searcher:
     def study(self) -> optuna.Study:
         """The study, created or resumed in its storage on first use."""
         return optuna.create_study(
-            study_name=self.cfg.study, storage=open_storage(self.cfg.storage, self.cfg.out),
+            study_name=self.cfg.study,
+            storage=open_storage(self.cfg.storage, self.cfg.out, self.cfg.heartbeat_s),
             directions=["maximize", "minimize"], load_if_exists=True,
             sampler=make_sampler(self.cfg.sampler, self.cfg.seed + self.worker))
 
     # --- scoring ------------------------------------------------------------
     def score(self, recipe: Recipe | None, fraction: float = 1.0, split: str = "search") -> float:
         model = self.task.build_model() if recipe is None else quantize(self.model, recipe, self.stats)
-        value = self.task.evaluate(model.to(self.device), split=split, fraction=fraction,
-                                   device=self.device).metric
+        model = model.to(self.device)
+        while True:
+            try:
+                value = self.task.evaluate(model, split=split, fraction=fraction, device=self.device).metric
+                break
+            except torch.cuda.OutOfMemoryError:  # retry with half the batch, down to one
+                batch = getattr(self.task, "batch_size", 1)
+                if batch <= 1:
+                    raise
+                self.task.batch_size = batch // 2
+                torch.cuda.empty_cache()
         if not math.isfinite(value):
             raise FloatingPointError(f"the metric is {value}")
         return value
@@ -147,8 +158,16 @@ class Searcher:
         for name, recipe in seeds:
             if name in done:
                 continue
-            metric = self.study.user_attrs["fp32_metric"] if recipe is None else self.score(recipe)
             text = (recipe or Recipe.build({"bits_weights": None, "bits_activations": None})).to_yaml()
+            try:
+                metric = self.study.user_attrs["fp32_metric"] if recipe is None else self.score(recipe)
+            except AutoqError:
+                raise
+            except Exception as e:  # a seed that breaks is recorded, like any trial
+                self.study.add_trial(optuna.trial.create_trial(
+                    state=optuna.trial.TrialState.FAIL,
+                    user_attrs={"seed": name, "recipe": text, "fail_reason": f"{type(e).__name__}: {e}"}))
+                continue
             self.study.add_trial(optuna.trial.create_trial(
                 values=[metric, self.size(recipe)],
                 user_attrs={"seed": name, "recipe": text},
@@ -210,8 +229,7 @@ class Searcher:
             t = self.run_trial()
             failures_in_a_row = failures_in_a_row + 1 if t.state is optuna.trial.TrialState.FAIL else 0
             if failures_in_a_row >= 5 and not completed_search_trials(self.study):
-                raise AutoqError(f"the first {failures_in_a_row} trials all failed; last reason: "
-                                 f"{t.user_attrs.get('fail_reason')}; stopping instead of running on")
+                raise AutoqError(failure_summary(self.study))
             rows = self.write()
             bar.n = min(self.finished(), cfg.n_trials)
             bar.set_postfix_str(front_summary(rows), refresh=False)
@@ -222,6 +240,17 @@ class Searcher:
 def completed_search_trials(study: optuna.Study) -> list:
     return [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             if "seed" not in t.user_attrs]
+
+
+def failure_summary(study: optuna.Study) -> str:
+    failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+    reasons: dict[str, int] = {}
+    for t in failed:
+        reason = t.user_attrs.get("fail_reason", "unknown")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    listed = "; ".join(f"{n}x {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+    return (f"every searched trial failed ({len(failed)} failures, no completed trial), so the "
+            f"search stops instead of running on: {listed}")
 
 
 def front_summary(rows: list[dict]) -> str:

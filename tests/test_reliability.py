@@ -1,0 +1,135 @@
+"""Failing trials, kills and restarts, and several workers on one study."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from autoq import AutoqError, Recipe
+from autoq.search.pick import load_front
+from autoq.search.study import SearchConfig, Searcher, run_search
+
+TESTS = Path(__file__).parent
+SPACE = str(TESTS / "spaces" / "tiny.yaml")
+POSTGRES = os.environ.get("AUTOQ_TEST_POSTGRES")  # set by .ci/run, which starts a server
+
+
+def config(tmp_path, task="plugin_task:make_task", **kw):
+    base = dict(task=task, space=SPACE, study="tiny", results=tmp_path, n_trials=8,
+                progress=False, device="cpu", fidelity=1.0)
+    return SearchConfig(**{**base, **kw})
+
+
+@pytest.fixture(autouse=True)
+def plugin_on_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(TESTS))
+
+
+def states(cfg):
+    study = optuna.load_study(study_name=cfg.study, storage=cfg.storage or f"sqlite:///{cfg.out / 'study.db'}")
+    return study, [t.state for t in study.trials]
+
+
+def test_nan_and_raising_trials_fail_with_reason_and_the_study_stops(tmp_path):
+    for task, words in (("plugin_task:nan_task", "the metric is nan"),
+                        ("plugin_task:raising_task", "user code broke")):
+        cfg = config(tmp_path / task.split(":")[1], task=task, n_trials=30)
+        with pytest.raises(AutoqError, match=f"every searched trial failed.*{words}"):
+            run_search(cfg)
+        study, st = states(cfg)
+        failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+        assert len(st) < 30 and len(failed) >= 5
+        assert all(words in t.user_attrs["fail_reason"] for t in failed)
+        # FP32 still scored; the front files are valid
+        assert json.loads((cfg.out / "pareto.json").read_text())[0]["seed"] == "fp32"
+
+
+def test_out_of_memory_retries_with_a_smaller_batch(tmp_path):
+    searcher = Searcher(config(tmp_path, task="plugin_task:oom_task"))
+    assert searcher.score(Recipe.build({})) > 0.9
+    assert searcher.task.batch_size == 2
+
+
+def _search_cmd(results, storage=None, n_trials=24, workers=2):
+    cmd = [sys.executable, "-m", "autoq", "search", "--task", "plugin_task:make_task", "--space", SPACE,
+           "--study", "killed", "--results", str(results), "--n-trials", str(n_trials),
+           "--workers", str(workers), "--fidelity", "1", "--heartbeat", "1", "--device", "cpu"]
+    return cmd + (["--storage", storage] if storage else [])
+
+
+def _env():
+    return dict(os.environ, PYTHONPATH=f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+
+
+def kill_and_restart(results, storage=None):
+    rng = random.Random(0)
+    for _ in range(3):  # start, kill every process of the search at a random moment
+        proc = subprocess.Popen(_search_cmd(results, storage), env=_env(), start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(6, 12))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    time.sleep(4)  # longer than three heartbeats: what was running is now stale
+    done = subprocess.run(_search_cmd(results, storage), env=_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def check_study(results, storage):
+    study = optuna.load_study(study_name="killed", storage=storage)
+    trials = study.trials
+    finished = [t for t in trials if t.state.is_finished()]
+    assert len([t for t in finished if t.state != optuna.trial.TrialState.FAIL]) >= 24 - 3
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    seeds = [t.user_attrs.get("seed") for t in trials if t.user_attrs.get("seed")]
+    assert len(seeds) == len(set(seeds))  # each seed recorded once
+    # trials killed while running were failed by the heartbeat check and re-run
+    stale = [t for t in trials if t.state == optuna.trial.TrialState.FAIL and "fail_reason" not in t.user_attrs]
+    retried = {t.system_attrs.get("failed_trial") for t in trials} - {None}
+    assert {t.number for t in stale} <= retried
+    meta, rows = load_front(results / "killed")
+    for r in rows:
+        t = trials[r["trial"]]
+        assert t.state == optuna.trial.TrialState.COMPLETE and r["metric"] == t.values[0]
+        assert Recipe.load(results / "killed" / r["recipe"]).to_yaml() == t.user_attrs["recipe"]
+    completed = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    for t in completed:
+        assert (results / "killed" / f"recipes/{t.number:05d}.yaml").is_file()
+
+
+def test_sigkill_and_restart_local_storage(tmp_path):
+    kill_and_restart(tmp_path)
+    check_study(tmp_path, f"sqlite:///{tmp_path / 'killed' / 'study.db'}")
+
+
+@pytest.mark.skipif(not POSTGRES, reason="AUTOQ_TEST_POSTGRES is not set (.ci/run starts a server)")
+def test_sigkill_and_restart_postgres(tmp_path):
+    storage = _fresh_postgres_study()
+    kill_and_restart(tmp_path, storage)
+    check_study(tmp_path, storage)
+
+
+def _fresh_postgres_study():
+    try:
+        optuna.delete_study(study_name="killed", storage=POSTGRES)
+    except KeyError:
+        pass
+    return POSTGRES
+
+
+@pytest.mark.skipif(not POSTGRES, reason="AUTOQ_TEST_POSTGRES is not set (.ci/run starts a server)")
+def test_four_workers_share_one_postgres_study(tmp_path):
+    storage = _fresh_postgres_study()
+    done = subprocess.run(_search_cmd(tmp_path, storage, n_trials=20, workers=4), env=_env(),
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    study = optuna.load_study(study_name="killed", storage=storage)
+    numbers = [t.number for t in study.trials]
+    assert len(numbers) == len(set(numbers)) and 20 <= len(numbers) <= 20 + 3
+    recipes = [t.user_attrs["recipe"] for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(recipes) >= 18
