@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autoq import Recipe, collect_stats, quantize
-from autoq.quant.actquant import DynamicFakeQuant, Fp16Cast
+from autoq.quant.actquant import DynamicFakeQuant, Fp16Cast, NoQuant
 from autoq.quant.config import Mode
 from autoq.quant.handlers import QuantLayer, QuantOp
 from autoq.quant.numerics import clip_range, fake_quant, quantize_weight
@@ -102,7 +102,7 @@ def test_fp16_and_mixed_bits_per_module(tiny, tiny_batches):
     assert isinstance(q.proj.input_quant, Fp16Cast)
     assert torch.equal(q.proj.wrapped_module.weight, tiny.proj.weight.half().float())
     assert len(torch.unique(q.classifier.wrapped_module.weight)) <= 3
-    assert isinstance(q.classifier.input_quant, nn.Identity)
+    assert isinstance(q.classifier.input_quant, NoQuant)
     assert isinstance(q.rnn.cells[0].fc_gate_x, nn.Linear)  # left in float
     q(tiny_batches[0][0])
 

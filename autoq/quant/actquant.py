@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from .config import ClipMode, Mode, QuantConfig
-from .numerics import aciq_alpha, clip_range, qparams, qrange
+from .numerics import aciq_alpha, clip_range, fake_quant_tensor, inverse, qparams, qrange
 
 
 class StaticFakeQuant(nn.Module):
@@ -16,10 +16,11 @@ class StaticFakeQuant(nn.Module):
         self.qmin, self.qmax = qrange(bits, mode)
         step, zp = qparams(torch.tensor(lo), torch.tensor(hi), bits, mode)
         self.step, self.zero_point = float(step), int(zp)
+        self.inv = inverse(self.step)
         self.bits, self.mode = bits, mode
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.fake_quantize_per_tensor_affine(x, self.step, self.zero_point, self.qmin, self.qmax)
+    def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        return fake_quant_tensor(x, self.step, self.zero_point, self.qmin, self.qmax, inplace, self.inv)
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, mode={self.mode.value}, step={self.step:.4g}, zero_point={self.zero_point}"
@@ -48,9 +49,10 @@ class DynamicFakeQuant(nn.Module):
         lo, hi = torch.aminmax(x)
         return torch.maximum(lo, mean - self.half_width * spread), torch.minimum(hi, mean + self.half_width * spread)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
         step, zp = qparams(*self._range(x.detach()), self.bits, self.mode)
-        return torch.fake_quantize_per_tensor_affine(x, step.float(), zp, self.qmin, self.qmax)
+        return fake_quant_tensor(x, step.float(), zp if self.mode is not Mode.SYMMETRIC else 0,
+                                 self.qmin, self.qmax, inplace)
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, mode={self.mode.value}, clip={self.clip.value}"
@@ -59,15 +61,23 @@ class DynamicFakeQuant(nn.Module):
 class Fp16Cast(nn.Module):
     """Round to float16 and back."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
         return x.half().to(x.dtype)
 
 
+class NoQuant(nn.Module):
+    """Leaves the tensor in float."""
+
+    def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        return x
+
+
 def act_quantizer(cfg: QuantConfig, tensor_stats: dict | None) -> nn.Module:
-    """The quantizer for one activation tensor under ``cfg``."""
+    """The quantizer for one activation tensor under ``cfg``; called as ``q(x, inplace)``,
+    where ``inplace`` says that ``x`` is a fresh result that may be overwritten."""
     bits = cfg.bits_activations
     if bits is None:
-        return nn.Identity()
+        return NoQuant()
     if bits == 16:
         return Fp16Cast()
     if cfg.dynamic:

@@ -19,8 +19,15 @@ def is_prepared(model: nn.Module) -> bool:
     return not any(isinstance(m, nn.LSTM) for m in model.modules())
 
 
-def prepare(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` in which every quantizable op is a module (LSTMs made modular)."""
+def prepare(model: nn.Module, example_inputs: Any = None, graph: bool = False) -> nn.Module:
+    """A copy of ``model`` in which every quantizable op is a module (LSTMs made modular).
+
+    With ``graph``, the copy is traced on ``example_inputs`` (one batch) first, so its
+    functional matmul, bmm, add, mul and cat ops become op modules too (``autoq.graph``).
+    """
+    if graph:
+        from ..graph import trace  # autoq.graph imports this package
+        return convert_lstms(trace(model, example_inputs)[0])
     return convert_lstms(copy.deepcopy(model))
 
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..errors import AutoqError
-from .actquant import act_quantizer
+from .actquant import NoQuant, act_quantizer
 from .config import QuantConfig
 from .numerics import quantize_weight
 from .ops import BatchMatmul, Concat, EltwiseAdd, EltwiseMult, Matmul
@@ -56,7 +56,7 @@ class QuantLayer(nn.Module):
         self.config = config
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.output_quant(self.wrapped_module(self.input_quant(x)))
+        return self.output_quant(self.wrapped_module(self.input_quant(x)), True)
 
 
 class QuantOp(nn.Module):
@@ -75,7 +75,8 @@ class QuantOp(nn.Module):
             raise AutoqError(f"a {type(self.wrapped_module).__name__} got {len(inputs)} inputs but "
                              f"its statistics hold {len(qs)}: recollect statistics for this model")
         quantized = [qs[min(i, len(qs) - 1)](t) for i, t in enumerate(inputs)]
-        return self.output_quant(self.wrapped_module(*quantized))
+        # with one input an element-wise op returns that input itself: not fresh
+        return self.output_quant(self.wrapped_module(*quantized), len(inputs) > 1)
 
 
 def _quantize_params(module: nn.Module, cfg: QuantConfig) -> None:
@@ -97,7 +98,7 @@ def _io_quant(cfg: QuantConfig, stats: dict | None, index: int):
 @register_handler(nn.Linear, nn.Conv1d, nn.Conv2d)
 def quantize_param_layer(module: nn.Module, cfg: QuantConfig, stats: dict | None) -> nn.Module:
     _quantize_params(module, cfg)
-    out = act_quantizer(cfg, stats and stats.get("output")) if not cfg.dynamic else nn.Identity()
+    out = act_quantizer(cfg, stats and stats.get("output")) if not cfg.dynamic else NoQuant()
     return QuantLayer(module, _io_quant(cfg, stats, 0), out, cfg)
 
 
@@ -111,6 +112,6 @@ def quantize_embedding(module: nn.Module, cfg: QuantConfig, stats: dict | None) 
 @register_handler(EltwiseAdd, EltwiseMult, Matmul, BatchMatmul, Concat)
 def quantize_op(module: nn.Module, cfg: QuantConfig, stats: dict | None) -> nn.Module:
     if cfg.dynamic:
-        return QuantOp(module, [act_quantizer(cfg, None)], nn.Identity(), cfg)
+        return QuantOp(module, [act_quantizer(cfg, None)], NoQuant(), cfg)
     inputs = [act_quantizer(cfg, stats["inputs"][i]) for i in sorted(stats["inputs"])]
     return QuantOp(module, inputs, act_quantizer(cfg, stats["output"]), cfg)

@@ -43,6 +43,27 @@ def qparams(lo: torch.Tensor, hi: torch.Tensor, bits: int, mode: Mode):
     return step, zp
 
 
+def inverse(step):
+    """1 / step computed in float32, as torch's fake-quantization kernels do."""
+    inv = 1.0 / torch.as_tensor(step, dtype=torch.float32)
+    return inv if isinstance(step, torch.Tensor) else float(inv)
+
+
+def fake_quant_tensor(x: torch.Tensor, step, zero_point, qmin: int, qmax: int,
+                      inplace: bool = False, inv=None) -> torch.Tensor:
+    """Per-tensor quantize-dequantize with float32 ``step`` (float or 0-d tensor).
+
+    Equal to torch.fake_quantize_per_tensor_affine, in a few in-place passes without its
+    gradient mask: several times faster on CPU. ``inplace`` overwrites ``x``; ``inv``
+    is ``inverse(step)`` when the caller has it already.
+    """
+    inv = inverse(step) if inv is None else inv
+    q = (x.mul_(inv) if inplace else x.mul(inv)).round_()
+    if isinstance(zero_point, torch.Tensor) or zero_point != 0:
+        return q.add_(zero_point).clamp_(qmin, qmax).sub_(zero_point).mul_(step)
+    return q.clamp_(qmin, qmax).mul_(step)
+
+
 def fake_quant(x: torch.Tensor, bits: int | None, mode: Mode, lo, hi, per_channel: bool = False):
     """Quantize and dequantize ``x`` over [lo, hi] (per output channel along dim 0 if asked)."""
     if bits is None:
@@ -54,7 +75,7 @@ def fake_quant(x: torch.Tensor, bits: int | None, mode: Mode, lo, hi, per_channe
                        torch.as_tensor(hi, dtype=torch.float32, device=x.device), bits, mode)
     if per_channel:
         return torch.fake_quantize_per_channel_affine(x, step, zp, 0, qmin, qmax)
-    return torch.fake_quantize_per_tensor_affine(x, step, zp, qmin, qmax)
+    return fake_quant_tensor(x, step, zp, qmin, qmax)
 
 
 def quantize_weight(w: torch.Tensor, bits: int | None, mode: Mode, per_channel: bool) -> torch.Tensor:

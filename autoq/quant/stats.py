@@ -6,8 +6,10 @@ Layout (YAML), per module name::
       inputs: {0: {min, max, avg_min, avg_max, mean, std, b, shape, total_numel}}
       output: {min, max, ...}
 
-``avg_min``/``avg_max`` average the per-sample extremes; ``b`` (the Laplace scale,
-mean absolute deviation) is taken around the running mean, which keeps it one pass.
+``avg_min``/``avg_max`` average the per-sample extremes. To stay one pass, ``b`` (the
+Laplace scale, mean absolute deviation around the mean) is computed on an evenly strided
+sample of at most 4096 values per call. A tensor that feeds several modules in one
+forward (a layer's output and the next op's input) is reduced once.
 """
 from __future__ import annotations
 
@@ -26,43 +28,46 @@ Stats = dict[str, dict[str, Any]]
 FIELDS = ("min", "max", "avg_min", "avg_max", "mean", "std", "b")
 
 
+B_SAMPLE = 4096
+
+
+def reduce(x: torch.Tensor) -> tuple:
+    """One call's reductions: per-sample minima and maxima, sum, sum of squares, and an
+    evenly strided sample of at most B_SAMPLE values (for ``b``)."""
+    rows = x.detach().float()
+    rows = rows.reshape(rows.shape[0], -1) if rows.dim() > 1 else rows.reshape(1, -1)
+    mins, maxs = torch.aminmax(rows, dim=1)
+    flat = rows.reshape(-1)
+    sample = flat[::max(1, flat.numel() // B_SAMPLE)].clone()
+    return mins, maxs, rows.sum(1).double().sum(), torch.dot(flat, flat).double(), flat.numel(), sample
+
+
 class TensorStats:
-    """Running statistics of one tensor position, kept on the tensor's device."""
+    """Statistics of one tensor position: each call's reductions, combined at the end."""
 
     def __init__(self):
-        self.n_samples = 0
-        self.numel = 0
+        self.calls: list[tuple] = []
         self.shape = None
 
-    def update(self, x: torch.Tensor) -> None:
-        x = x.detach().float()
-        rows = x.reshape(x.shape[0], -1) if x.dim() > 1 else x.reshape(1, -1)
-        mins, maxs = torch.aminmax(rows, dim=1)
-        s, ss = x.sum(dtype=torch.float64), x.square().sum(dtype=torch.float64)
-        if self.numel == 0:
-            self.min, self.max = mins.min(), maxs.max()
-            self.sum_min, self.sum_max, self.sum, self.sumsq = mins.sum(), maxs.sum(), s, ss
-            self.sum_abs_dev = torch.zeros((), dtype=torch.float64, device=x.device)
-        else:
-            self.min, self.max = torch.minimum(self.min, mins.min()), torch.maximum(self.max, maxs.max())
-            self.sum_min += mins.sum()
-            self.sum_max += maxs.sum()
-            self.sum += s
-            self.sumsq += ss
-        self.n_samples += rows.shape[0]
-        self.numel += x.numel()
-        mean = (self.sum / self.numel).float()
-        self.sum_abs_dev += (x - mean).abs().sum(dtype=torch.float64)
+    def update(self, x: torch.Tensor, reduced: tuple) -> None:
+        self.calls.append(reduced)
         self.shape = tuple(x.shape)
 
+    @property
+    def numel(self) -> int:
+        return sum(c[4] for c in self.calls)
+
     def result(self) -> dict[str, Any]:
-        mean = self.sum.item() / self.numel
-        var = max(self.sumsq.item() / self.numel - mean ** 2, 0.0)
-        return {"min": self.min.item(), "max": self.max.item(),
-                "avg_min": self.sum_min.item() / self.n_samples,
-                "avg_max": self.sum_max.item() / self.n_samples,
-                "mean": mean, "std": var ** 0.5, "b": self.sum_abs_dev.item() / self.numel,
-                "shape": str(self.shape), "total_numel": self.numel}
+        mins, maxs, sums, sumsqs, numels, samples = zip(*self.calls)
+        mins, maxs = torch.cat(mins), torch.cat(maxs)
+        numel = sum(numels)
+        mean = torch.stack(sums).sum().item() / numel
+        var = max(torch.stack(sumsqs).sum().item() / numel - mean ** 2, 0.0)
+        b = (torch.cat(samples).double() - mean).abs().mean().item()
+        return {"min": mins.min().item(), "max": maxs.max().item(),
+                "avg_min": mins.double().mean().item(), "avg_max": maxs.double().mean().item(),
+                "mean": mean, "std": var ** 0.5, "b": b,
+                "shape": str(self.shape), "total_numel": numel}
 
 
 def call_model(model: nn.Module, batch: Any):
@@ -79,15 +84,22 @@ def collect(model: nn.Module, batches: Iterable[Any], names: Iterable[str]) -> S
     modules = dict(model.named_modules())
     running: dict[str, dict] = {}
     handles = []
+    seen: dict[int, tuple] = {}  # this batch's reductions by tensor, kept alive until its end
+
+    def reduced(t: torch.Tensor) -> tuple:
+        key = id(t)
+        if key not in seen or seen[key][0] is not t or seen[key][1] != t._version:
+            seen[key] = (t, t._version, reduce(t))
+        return seen[key][2]
 
     def hook(name):
         def record(module, inputs, output):
             entry = running.setdefault(name, {"inputs": {}, "output": TensorStats()})
             for i, t in enumerate(inputs):
                 if isinstance(t, torch.Tensor) and t.is_floating_point():
-                    entry["inputs"].setdefault(i, TensorStats()).update(t)
+                    entry["inputs"].setdefault(i, TensorStats()).update(t, reduced(t))
             if isinstance(output, torch.Tensor) and output.is_floating_point():
-                entry["output"].update(output)
+                entry["output"].update(output, reduced(output))
         return record
 
     for name in names:
@@ -96,6 +108,7 @@ def collect(model: nn.Module, batches: Iterable[Any], names: Iterable[str]) -> S
         with torch.no_grad():
             for batch in batches:
                 call_model(model, batch)
+                seen.clear()
     finally:
         for h in handles:
             h.remove()
