@@ -42,7 +42,8 @@ class DynamicFakeQuant(nn.Module):
         if self.clip is ClipMode.NONE:
             return torch.aminmax(x)
         if self.clip is ClipMode.AVG:
-            mins, maxs = torch.aminmax(x.reshape(x.shape[0], -1), dim=1)
+            rows = x.reshape(x.shape[0], -1)
+            mins, maxs = rows.amin(1), rows.amax(1)
             return mins.mean(), maxs.mean()
         mean = x.mean()
         spread = (x - mean).abs().mean() if self.clip is ClipMode.LAPLACE else x.std()

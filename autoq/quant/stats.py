@@ -36,7 +36,7 @@ def reduce(x: torch.Tensor) -> tuple:
     evenly strided sample of at most B_SAMPLE values (for ``b``)."""
     rows = x.detach().float()
     rows = rows.reshape(rows.shape[0], -1) if rows.dim() > 1 else rows.reshape(1, -1)
-    mins, maxs = torch.aminmax(rows, dim=1)
+    mins, maxs = rows.amin(1), rows.amax(1)  # on CPU much faster than aminmax(dim=1)
     flat = rows.reshape(-1)
     sample = flat[::max(1, flat.numel() // B_SAMPLE)].clone()
     return mins, maxs, rows.sum(1).double().sum(), torch.dot(flat, flat).double(), flat.numel(), sample
