@@ -37,9 +37,9 @@ def reduce(x: torch.Tensor) -> tuple:
     rows = x.detach().float()
     rows = rows.reshape(rows.shape[0], -1) if rows.dim() > 1 else rows.reshape(1, -1)
     mins, maxs = rows.amin(1), rows.amax(1)  # on CPU much faster than aminmax(dim=1)
-    flat = rows.reshape(-1)
-    sample = flat[::max(1, flat.numel() // B_SAMPLE)].clone()
-    return mins, maxs, rows.sum(1).double().sum(), torch.dot(flat, flat).double(), flat.numel(), sample
+    sumsq = torch.linalg.vector_norm(rows).double() ** 2  # no copy of a strided slice
+    sample = rows[:, ::max(1, rows.numel() // B_SAMPLE)].flatten()
+    return mins, maxs, rows.sum(1).double().sum(), sumsq, rows.numel(), sample
 
 
 class TensorStats:

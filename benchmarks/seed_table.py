@@ -1,0 +1,79 @@
+"""The seeds' experiments on autoq's models: the hand-tuned baselines the search must beat.
+
+    python benchmarks/seed_table.py --task gnmt-multi30k|minilm-mrpc [--split confirm]
+
+Writes results/<task>/seed_table.md (and .json) with the metric, its signature and the
+size of each row, all measured in this run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from autoq import Recipe, prepare, quantize, size_report  # noqa: E402
+from autoq.evaluate import task_stats  # noqa: E402
+from autoq.io import write_atomic  # noqa: E402
+from autoq.tasks import get_task  # noqa: E402
+
+NO_CLIP_ATT = {".*att_rnn.attn.*": {"clip_acts": "NONE"}}
+GNMT_ROWS = [  # Distiller's GNMT notebook, step by step
+    ("FP32", None),
+    ("modular LSTM (float)", "modular"),
+    ("int8 SYMMETRIC", Recipe.build({"mode": "SYMMETRIC"})),
+    ("int8 ASYMMETRIC_SIGNED", Recipe.build({"mode": "ASYMMETRIC_SIGNED"})),
+    ("+ per-channel weights + AVG clipping",
+     Recipe.build({"mode": "ASYMMETRIC_SIGNED", "per_channel_wts": True, "clip_acts": "AVG"})),
+    ("+ no clipping in attention",
+     Recipe.build({"mode": "ASYMMETRIC_SIGNED", "per_channel_wts": True, "clip_acts": "AVG"}, NO_CLIP_ATT)),
+    ("+ no clipping in attention and classifier",
+     Recipe.load(ROOT / "search_spaces" / "gnmt_distiller_seed.yaml")),
+]
+MINILM_ROWS = [  # PyTorch's BERT tutorial: dynamic int8 on every Linear, per-channel weights
+    ("FP32", None),
+    ("dynamic int8, every Linear, per-channel", Recipe.load(ROOT / "search_spaces" / "minilm_dynamic_int8.yaml")),
+]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--task", required=True, choices=["gnmt-multi30k", "minilm-mrpc"])
+    p.add_argument("--split", default="confirm", choices=["search", "confirm"])
+    args = p.parse_args()
+    task = get_task(args.task)
+    float_model = task.build_model()
+    prepared = prepare(float_model)
+    stats = task_stats(task, prepared)
+    rows = []
+    for name, recipe in GNMT_ROWS if args.task == "gnmt-multi30k" else MINILM_ROWS:
+        start = time.perf_counter()
+        if recipe is None:
+            model, size = float_model, size_report(prepared)
+        elif recipe == "modular":
+            model, size = prepared, size_report(prepared)
+        else:
+            model, size = quantize(prepared, recipe, stats), size_report(prepared, recipe, stats)
+        score = task.evaluate(model, split=args.split, device="cpu")
+        rows.append({"row": name, "metric": score.metric, "size_bytes": size.total_bytes,
+                     "size_ratio": round(size.ratio, 4), "signature": score.signature,
+                     "eval_s": round(time.perf_counter() - start, 1)})
+        print(json.dumps(rows[-1]), flush=True)
+    out = ROOT / "results" / args.task
+    write_atomic(out / "seed_table.json", json.dumps(rows, indent=1) + "\n")
+    name = task.metric_name.upper()
+    lines = [f"# {args.task}: the seeds' experiments, reproduced", "",
+             f"Split: {args.split}. Every figure measured by `python benchmarks/seed_table.py "
+             f"--task {args.task}` in one run; sizes from the engine's exact accounting.", "",
+             f"| row | {name} | size (MB) | x FP32 |", "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['row']} | {r['metric']:.4g} | {r['size_bytes'] / 1e6:.2f} | {r['size_ratio']:.3f} |")
+    lines += ["", f"Signature: `{rows[0]['signature']}`", ""]
+    write_atomic(out / "seed_table.md", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
