@@ -63,3 +63,9 @@ def test_malformed_statistics_file(tmp_path):
     bad.write_text("fc:\n  inputs:\n    0: {min: 0, max: 1}\n  output: {min: 0}\n")
     with pytest.raises(AutoqError, match="lacks numeric"):
         stats_io.load(bad)
+
+
+def test_cache_handles_scalar_tensors(tmp_path):
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)).eval()  # num_batches_tracked is 0-d
+    batches = [torch.randn(2, 1, 6, 6)]
+    assert collect_stats(model, batches, cache_dir=tmp_path) == collect_stats(model, batches, cache_dir=tmp_path)

@@ -40,12 +40,12 @@ def collect_stats(model: nn.Module, batches: Iterable[Any],
     """
     batches = list(batches)
     prepared = model if is_prepared(model) else prepare(model)
+    names = [n for n, m in prepared.named_modules() if handler_for(m) and needs_act_stats(m)]
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"stats-{stats_io.fingerprint(prepared, batches)}.yaml"
+        path = Path(cache_dir) / f"stats-{stats_io.fingerprint(prepared, batches, names)}.yaml"
         if path.is_file():
             return stats_io.load(path)
-    names = [n for n, m in prepared.named_modules() if handler_for(m) and needs_act_stats(m)]
     result = stats_io.collect(prepared.eval(), batches, names)
     if path is not None:
         stats_io.save(result, path)

@@ -120,14 +120,16 @@ def collect(model: nn.Module, batches: Iterable[Any], names: Iterable[str]) -> S
     return stats
 
 
-def fingerprint(model: nn.Module, batches: Iterable[Any]) -> str:
-    """A key for the cache: the model's weights and the calibration data."""
+def fingerprint(model: nn.Module, batches: Iterable[Any], names: Iterable[str] = ()) -> str:
+    """A key for the cache: the model's weights, the calibration data and the modules
+    whose statistics are collected (graph mode exposes more of them)."""
     h = hashlib.sha256()
+    h.update("\n".join(names).encode())
 
     def feed(obj):
         if isinstance(obj, torch.Tensor):
-            t = obj.detach().cpu().contiguous()
-            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            t = obj.detach().cpu().contiguous().reshape(-1)  # 0-d tensors too
+            h.update(f"{t.dtype}{tuple(obj.shape)}".encode())
             h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
         elif isinstance(obj, dict):
             for k in sorted(obj):

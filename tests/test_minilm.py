@@ -1,0 +1,110 @@
+"""minilm-mrpc: data split, F1, evaluation, calibration and the fine-tune cache.
+
+Uses the pretrained model with a fresh (seeded) head, so no fine-tuned cache is needed.
+"""
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from autoq.errors import AutoqError
+from autoq.tasks.minilm import data, finetune
+from autoq.tasks.minilm.metric import f1
+from autoq.tasks.minilm.model import load_model, load_tokenizer, pretrained_dir
+from autoq.tasks.minilm.task import MiniLMMRPC
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _data_env(monkeypatch):
+    if not os.environ.get("AUTOQ_DATA"):
+        if not (SHARED / "mrpc").is_dir():
+            pytest.skip("set AUTOQ_DATA to a folder holding mrpc/")
+        monkeypatch.setenv("AUTOQ_DATA", str(SHARED))
+
+
+@pytest.fixture(scope="module")
+def task():
+    return MiniLMMRPC(model_dir=pretrained_dir())
+
+
+@pytest.fixture(scope="module")
+def model(task):
+    return task.build_model()
+
+
+def test_split_sizes_disjoint_and_seeded():
+    sp = data.splits()
+    assert {k: len(v) for k, v in sp.items()} == {"finetune": 3260, "search": 408, "confirm": 408}
+    train = data.read_tsv("train.tsv")
+    assert Counter(sp["finetune"]) + Counter(sp["search"]) == Counter(train)  # a partition
+    assert not set(sp["finetune"]) & set(sp["search"])
+    assert data.splits() == sp
+    assert data.splits(seed=1)["search"] != sp["search"]
+
+
+def test_f1_hand_computed():
+    # tp=2, fp=1, fn=1: precision = recall = 2/3, so F1 = 2/3
+    assert f1([1, 1, 0, 0, 1, 0], [1, 0, 0, 1, 1, 0]) == pytest.approx(2 / 3)
+    assert f1([1, 0, 1], [1, 1, 1]) == pytest.approx(0.8)  # p=2/3, r=1
+    assert f1([1, 0], [0, 0]) == 0.0
+
+
+def test_evaluate_fraction(task, model):
+    score = task.evaluate(model, "search", fraction=0.05)
+    assert score.n == 21 and score.metric_name == "f1"
+    assert 0.0 <= score.metric <= 1.0
+    assert score.signature.startswith("f1|mrpc-search|n=21|")
+    again = task.evaluate(model, "search", fraction=0.05)
+    assert again == score
+    dev = task.evaluate(model, "confirm", fraction=0.02)
+    assert dev.n == 9 and dev.signature.startswith("f1|mrpc-dev|n=9|")
+
+
+def test_evaluate_rejects_bad_arguments(task, model):
+    with pytest.raises(AutoqError, match="split"):
+        task.evaluate(model, "train")
+    with pytest.raises(AutoqError, match="fraction"):
+        task.evaluate(model, "search", fraction=0.0)
+
+
+def test_calibration_batches_fixed(task, model):
+    first = task.calibration_batches()
+    other = MiniLMMRPC(model_dir=pretrained_dir()).calibration_batches()
+    assert len(first) == 8
+    for a, b in zip(first, other):
+        assert set(a) == {"input_ids", "attention_mask", "token_type_ids"}
+        assert a["input_ids"].shape[0] == 16
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    with torch.no_grad():
+        assert model(**first[0]).logits.shape == (16, 2)
+
+
+def test_missing_data_file_names_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("AUTOQ_DATA", str(tmp_path))
+    with pytest.raises(AutoqError, match="train.tsv"):
+        data.splits()
+
+
+def test_prepare_caches_and_reuses(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_train(h):  # skip the real fine-tune: the pretrained model stands in
+        calls.append(h)
+        return load_model(), load_tokenizer(), {"dev_f1": 0.9, "search_f1": 0.9}
+
+    monkeypatch.setenv("AUTOQ_CACHE", str(tmp_path))
+    monkeypatch.setattr(finetune, "train", fake_train)
+    path = finetune.prepare()
+    assert path.parent == tmp_path / "minilm-mrpc" and path.name == finetune.cache_key()
+    assert {"model.safetensors", "config.json", "meta.json"} <= {p.name for p in path.iterdir()}
+    assert json.loads((path / "meta.json").read_text())["hparams"] == finetune.HPARAMS
+    assert finetune.prepare() == path and len(calls) == 1
+    assert finetune.prepare(force=True) == path and len(calls) == 2
+    assert [p.name for p in (tmp_path / "minilm-mrpc").iterdir()] == [path.name]  # no temp dirs
+    assert MiniLMMRPC().prepare() == path and len(calls) == 2  # the CLI's entry point
+    assert MiniLMMRPC(model_dir=path).build_model().training is False
