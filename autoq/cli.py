@@ -54,11 +54,12 @@ def cmd_stats(args) -> None:
 
 
 def cmd_size(args) -> None:
-    from .quant import prepare, size_report
+    from .evaluate import prepare_task
+    from .quant import size_report
     from .recipe import Recipe
     from .tasks import get_task
-    model = prepare(get_task(args.task).build_model())
     recipe = Recipe.load(args.recipe) if args.recipe else None
+    model = prepare_task(get_task(args.task), recipe is not None and recipe.graph)
     report = size_report(model, recipe, _load_stats(args.stats))
     out = {"size_bytes": report.total_bytes, "fp32_size_bytes": report.fp32_bytes,
            "ratio": round(report.ratio, 4)}
@@ -69,12 +70,13 @@ def cmd_size(args) -> None:
 
 
 def cmd_check(args) -> None:
-    from .quant import prepare
+    from .evaluate import prepare_task
     from .quant.plan import check_stats, make_plan
     from .recipe import Recipe
     from .tasks import get_task
-    model = prepare(get_task(args.task).build_model())
-    plan = make_plan(model, Recipe.load(args.recipe))
+    recipe = Recipe.load(args.recipe)
+    model = prepare_task(get_task(args.task), recipe.graph)
+    plan = make_plan(model, recipe)
     stats = _load_stats(args.stats)
     if stats is not None:
         check_stats(plan, model, stats)
@@ -173,6 +175,40 @@ def cmd_report(args) -> None:
         print(path)
 
 
+def cmd_deploy(args) -> None:
+    from .deploy import deploy
+    from .recipe import Recipe
+    from .tasks import get_task
+    try:
+        threads = [int(t) for t in args.threads.split(",")]
+    except ValueError:
+        threads = []
+    if not threads or min(threads) < 1:
+        raise AutoqError(f"--threads {args.threads!r}: expected whole numbers >= 1, e.g. 1,2")
+    backends = args.backends.split(",") if args.backends else None
+    if backends:
+        from .deploy import backend_names
+        unknown = sorted(set(backends) - set(backend_names()))
+        if unknown:
+            raise AutoqError(f"--backends: unknown {unknown} (allowed: {', '.join(backend_names())})")
+    r = deploy(get_task(args.task), Recipe.load(args.recipe), args.out, threads, args.repeats,
+               args.fraction, args.device or "cpu", backends, _load_stats(args.stats),
+               log=lambda m: print(f"deploy: {m}", file=sys.stderr))
+    has_peer = r["peer_bytes"] is not None
+    for t in map(str, r["threads"]):
+        peer = (f", peer {r['peer_latency_s'][t] * 1e3:.1f} ms ({r['peer_speedup'][t]:.2f}x)"
+                if has_peer else "")
+        print(f"{t} thread(s): fp32 {r['fp32_latency_s'][t] * 1e3:.1f} ms, deployed "
+              f"{r['latency_s'][t] * 1e3:.1f} ms ({r['speedup'][t]:.2f}x){peer}")
+    print(f"size: {r['bytes'] / 1e6:.2f} MB = {r['ratio']:.3f} of fp32 {r['fp32_bytes'] / 1e6:.2f} MB"
+          + (f" (peer {r['peer_ratio']:.3f})" if has_peer else ""))
+    print(f"{r['metric_name']}: fp32 {r['fp32_metric']:.4f}, deployed {r['metric']:.4f}, "
+          f"fake-quant {r['predicted_metric']:.4f}"
+          + (f", peer {r['peer_metric']:.4f}" if has_peer else ""))
+    print(f"fallbacks: {len(r['fallbacks'])}; written: {args.out}/deploy.json, model.safetensors, "
+          f"manifest.json, recipe.yaml, torchao_config.json, layers.json")
+
+
 def _nonneg(text: str) -> float:
     try:
         value = float(text)
@@ -251,6 +287,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--results", default="results")
     sp.add_argument("--storage", help="the search's Optuna RDB URL, if it used one")
     sp.set_defaults(func=cmd_report)
+
+    sp = sub.add_parser("deploy", help="build a recipe on real low-precision kernels, save it, "
+                        "measure it against fp32")
+    task_arg(sp)
+    sp.add_argument("--recipe", required=True, help="recipe YAML (Distiller format)")
+    sp.add_argument("--out", required=True, help="folder for the deployed model and deploy.json")
+    sp.add_argument("--threads", default="1", help="thread counts to measure, e.g. 1,2")
+    sp.add_argument("--repeats", type=_positive_int, default=20, help="latency rounds per model")
+    sp.add_argument("--fraction", type=_positive_fraction, default=1.0,
+                    help="fraction of the confirm split scored")
+    sp.add_argument("--backends", help="allowed backends, comma-separated (default: all)")
+    sp.add_argument("--device", type=_device, default=None, help="cpu (default) or cuda")
+    sp.add_argument("--stats", help="statistics YAML (default: collected once and cached)")
+    sp.set_defaults(func=cmd_deploy)
 
     sp = sub.add_parser("eval", help="evaluate the float model or a recipe; prints one JSON line")
     task_arg(sp)

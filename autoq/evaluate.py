@@ -17,9 +17,18 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def prepare_task(task: Task, graph: bool = False, model: torch.nn.Module | None = None) -> torch.nn.Module:
+    """The task's model prepared for the engine; with ``graph``, traced on its first
+    calibration batch so that functional ops are modules too."""
+    model = model if model is not None else task.build_model()
+    if not graph:
+        return prepare(model)
+    return prepare(model, example_inputs=next(iter(task.calibration_batches())), graph=True)
+
+
 def task_stats(task: Task, prepared: torch.nn.Module | None = None) -> Stats:
     """The task's calibration statistics, collected once and cached on disk."""
-    model = prepared if prepared is not None else prepare(task.build_model())
+    model = prepared if prepared is not None else prepare_task(task)
     return collect_stats(model, task.calibration_batches(), cache_dir=CACHE / "stats")
 
 
@@ -28,7 +37,7 @@ def evaluate(task: Task, recipe: Recipe | None = None, split: str = "confirm",
     """Score the float model, or the model quantized by ``recipe``, with its size."""
     device = device or default_device()
     float_model = task.build_model()
-    model = prepare(float_model)
+    model = prepare_task(task, recipe is not None and recipe.graph, float_model)
     qmodel = float_model
     if recipe is not None:
         stats = stats if stats is not None else task_stats(task, model)

@@ -14,6 +14,7 @@ A recipe file looks like Distiller's::
           .*att_rnn.attn.*: {clip_acts: NONE}
     autoq:                         # autoq's own settings; Distiller ignores this block
       dynamic_activations: [.*encoder.*]
+      graph: true                  # names refer to a traced model (autoq.graph)
 
 Override keys are regexes matched in full against module names (a leading
 ``module.`` stripped): an exact name beats any regex, else the first matching key
@@ -40,7 +41,7 @@ GLOBAL_KEYS = {"bits_activations": "bits_activations", "bits_parameters": "bits_
                "per_channel_wts": "per_channel_wts", "clip_acts": "clip_acts",
                "clip_n_stds": "clip_n_stds"}
 OTHER_KEYS = ("class", "overrides", "model_activation_stats")
-AUTOQ_KEYS = ("dynamic_activations",)
+AUTOQ_KEYS = ("dynamic_activations", "graph")
 
 
 def strip_module(name: str) -> str:
@@ -62,6 +63,7 @@ class Recipe:
     quantizer: dict[str, Any]
     dynamic_activations: list[str] = field(default_factory=list)
     name: str = "post_train_quantizer"
+    graph: bool = False  # module names refer to the model traced by autoq.graph
 
     def __post_init__(self):
         q = self.quantizer
@@ -94,7 +96,7 @@ class Recipe:
     @classmethod
     def build(cls, defaults: Mapping[str, Any] | None = None,
               overrides: Mapping[str, Mapping[str, Any]] | None = None,
-              dynamic_activations: list[str] | None = None) -> "Recipe":
+              dynamic_activations: list[str] | None = None, graph: bool = False) -> "Recipe":
         """A recipe from per-module key names (``bits_weights`` etc.)."""
         to_global = {v: k for k, v in GLOBAL_KEYS.items()}
         q: dict[str, Any] = {"class": QUANTIZER_CLASS}
@@ -104,7 +106,7 @@ class Recipe:
             q[to_global[k]] = v
         if overrides:
             q["overrides"] = {k: dict(v) for k, v in overrides.items()}
-        return cls(q, list(dynamic_activations or []))
+        return cls(q, list(dynamic_activations or []), graph=graph)
 
     @classmethod
     def from_dict(cls, doc: Any, source: str = "recipe") -> "Recipe":
@@ -124,12 +126,20 @@ class Recipe:
         ext = doc.get("autoq") or {}
         if not isinstance(ext, Mapping) or set(ext) - set(AUTOQ_KEYS):
             raise AutoqError(f"{source}: the autoq block allows only {', '.join(AUTOQ_KEYS)}")
-        return cls(dict(q), list(ext.get("dynamic_activations") or []), str(name))
+        if not isinstance(ext.get("graph", False), bool):
+            raise AutoqError(f"{source}: autoq.graph must be true or false")
+        return cls(dict(q), list(ext.get("dynamic_activations") or []), str(name),
+                   ext.get("graph", False))
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"quantizers": {self.name: self.quantizer}}
+        ext: dict[str, Any] = {}
         if self.dynamic_activations:
-            doc["autoq"] = {"dynamic_activations": list(self.dynamic_activations)}
+            ext["dynamic_activations"] = list(self.dynamic_activations)
+        if self.graph:
+            ext["graph"] = True
+        if ext:
+            doc["autoq"] = ext
         return doc
 
     @classmethod

@@ -334,3 +334,15 @@ def test_shape_branch_is_guarded():
 def test_graph_mode_needs_example_inputs(convnet):
     with pytest.raises(AutoqError, match="example inputs"):
         prepare(convnet, graph=True)
+
+
+def test_graph_space_and_recipe_flag(tmp_path):
+    """A space with graph: true traces the model; its recipes say so and round-trip."""
+    from autoq import Recipe
+    from autoq.search.space import SearchSpace
+    space = SearchSpace.from_dict({"graph": True, "groups": [{"modules": "x", "bits_weights": [4, 8]}]})
+    space.units = {space.groups[0].name: ["x"]}
+    recipe = space.recipe({})
+    assert recipe.graph and "graph: true" in recipe.to_yaml()
+    assert Recipe.from_yaml(recipe.to_yaml()).graph
+    assert not Recipe.build({}).graph

@@ -49,6 +49,7 @@ class SearchSpace:
     seeds: list[Recipe] = field(default_factory=list)
     seed_names: list[str] = field(default_factory=list)
     units: dict[str, list[str]] = field(default_factory=dict)  # group -> override keys
+    graph: bool = False  # trace the model first (autoq.graph): functional ops become modules
 
     @classmethod
     def load(cls, path: str | Path) -> "SearchSpace":
@@ -67,10 +68,12 @@ class SearchSpace:
     def from_dict(cls, doc: Any, source: str = "search space", base: Path = Path(".")) -> "SearchSpace":
         if not isinstance(doc, Mapping) or not isinstance(doc.get("groups"), list) or not doc["groups"]:
             raise AutoqError(f"{source}: expected a mapping with a non-empty 'groups' list")
-        unknown = set(doc) - {"task", "defaults", "groups", "seeds", "deployable"}
+        unknown = set(doc) - {"task", "defaults", "groups", "seeds", "deployable", "graph"}
         if unknown:
             raise AutoqError(f"{source}: unknown key(s) {sorted(unknown)} "
-                             f"(allowed: task, defaults, groups, seeds, deployable)")
+                             f"(allowed: task, defaults, groups, seeds, deployable, graph)")
+        if not isinstance(doc.get("graph", False), bool):
+            raise AutoqError(f"{source}: graph must be true or false")
         defaults = dict(doc.get("defaults") or {})
         build_config(defaults, f"{source} defaults")
         groups = [_group(g, i, source) for i, g in enumerate(doc["groups"])]
@@ -81,7 +84,7 @@ class SearchSpace:
         for s in doc.get("seeds") or []:
             seeds.append(Recipe.load(base / s))
             seed_names.append(Path(s).stem)
-        return cls(defaults, groups, seeds, seed_names)
+        return cls(defaults, groups, seeds, seed_names, graph=doc.get("graph", False))
 
     def bind(self, module_names: list[str]) -> "SearchSpace":
         """Resolve each group's modules against a prepared model's module names."""
@@ -121,7 +124,7 @@ class SearchSpace:
                 if settings.pop("activations", "static") == "dynamic":
                     dynamic.append(unit)
                 overrides[unit] = settings
-        return Recipe.build(self.defaults, overrides, dynamic)
+        return Recipe.build(self.defaults, overrides, dynamic, graph=self.graph)
 
 
 def _group(g: Any, i: int, source: str) -> Group:

@@ -20,8 +20,8 @@ import torch
 from tqdm import tqdm
 
 from ..errors import AutoqError
-from ..evaluate import default_device, task_stats
-from ..quant import prepare, quantize, size_report
+from ..evaluate import default_device, prepare_task, task_stats
+from ..quant import quantize, size_report
 from ..recipe import Recipe
 from ..tasks import get_task
 from . import sensitivity
@@ -93,7 +93,7 @@ class Searcher:
             self.device = f"cuda:{worker % torch.cuda.device_count()}"
         self.task = get_task(cfg.task)
         self.space = SearchSpace.load(cfg.space)
-        self.model = prepare(self.task.build_model())
+        self.model = prepare_task(self.task, self.space.graph)
         self.space.bind([n for n, _ in self.model.named_modules()])
         self.stats = task_stats(self.task, self.model)
 
