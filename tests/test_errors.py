@@ -158,3 +158,35 @@ def test_cli_good_recipe_and_eval(tmp_path, capsys, plugin_path):
     assert code == 0 and set(row) == {"task", "metric_name", "metric", "size_bytes", "fp32_size_bytes",
                                       "eval_s", "signature"}
     assert 0.9 < row["metric"] <= 1 and row["size_bytes"] < row["fp32_size_bytes"] / 3
+
+
+def _snapshot(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_bad_input_leaves_a_study_untouched(tmp_path, capsys, plugin_path):
+    from autoq.search.study import SearchConfig, run_search
+    space = str(TESTS / "spaces" / "tiny.yaml")
+    run_search(SearchConfig(task=PLUGIN, space=space, study="kept", results=tmp_path, n_trials=5,
+                            progress=False, device="cpu"))
+    before = _snapshot(tmp_path / "kept")
+    bad_space = tmp_path / "bad_space.yaml"
+    bad_space.write_text("groups:\n  - modules: rnn\n    bits_weights: [4, 9]\n")
+    base = ["search", "--task", PLUGIN, "--study", "kept", "--results", str(tmp_path), "--n-trials", "9"]
+    cases = [
+        (base + ["--space", str(bad_space)], "bits_weights = 9"),
+        (base + ["--space", space, "--storage", "mongodb://localhost/x"], "not an RDB URL"),
+        (base + ["--space", space, "--storage", "postgresql://autoq@127.0.0.1:1/none"], "cannot be opened"),
+        (base + ["--space", space, "--timeout", "tomorrow"], "not a duration"),
+        (["pareto", "--study", "missing", "--results", str(tmp_path)], "no search.json"),
+        (["pareto", "--study", "kept", "--results", str(tmp_path), "--max-drop", "0"], None),
+    ]
+    for argv, words in cases:
+        code, _, err = run_cli(argv, capsys)
+        if words is None:
+            continue
+        assert code == 2 and words in err and "Traceback" not in err, (argv, err)
+    after = _snapshot(tmp_path / "kept")
+    after.pop(tmp_path / "kept" / "picked.yaml", None)
+    assert after.keys() == before.keys()
+    assert all(after[p] == before[p] for p in before if p.name != "study.db")
