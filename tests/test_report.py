@@ -1,6 +1,8 @@
 """The study report: report.html (self-contained, escaped) and pareto.png."""
 import json
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -78,7 +80,7 @@ def test_bad_folders(tmp_path):
         write_report(tmp_path / "nodb")
 
 
-def evil_study(out: Path) -> None:
+def evil_study(out: Path, EVIL: str = EVIL, SCRIPT: str = SCRIPT) -> None:
     """A study whose module, seed, task and metric names and fail reasons are markup."""
     out.mkdir()
     study = optuna.create_study(study_name=out.name, storage=f"sqlite:///{out / 'study.db'}",
@@ -118,3 +120,25 @@ def test_markup_in_names_is_escaped(tmp_path):
     assert "&lt;img src=x onerror=alert(1)&gt;: W4" in html  # hover, from params and recipe
     assert '"name":"searched, over max drop"' in html and "max drop 0.12" in html
     assert matplotlib.image.imread(png_path).shape[0] > 0
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (.ci/run installs Debian's)")
+def test_no_script_runs_in_a_browser(tmp_path):
+    """Open the report in headless Chromium: the page renders, and no injected markup runs."""
+    evil_study(tmp_path / "evil", EVIL="<img src=x onerror=\"document.title='pwned-img'\">",
+               SCRIPT="<script>document.title='pwned-script'</script>")
+    html_path, _ = write_report(tmp_path / "evil")
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=8000", "--dump-dom",
+         html_path.as_uri()], capture_output=True, text=True, timeout=120)
+    dom = proc.stdout
+    assert "js-plotly-plot" in dom  # the page's own script ran and drew the chart
+    title = re.search(r"<title>(.*?)</title>", dom, re.S)
+    assert title is None or "pwned" not in title.group(1)  # no injected handler or script ran
+    assert not re.search(r"<img[^>]*onerror", dom) and "<script>document.title" not in dom
+    assert "pwned-img" in dom and "pwned-script" in dom  # they show, as text
