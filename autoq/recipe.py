@@ -13,12 +13,13 @@ A recipe file looks like Distiller's::
         overrides:
           .*att_rnn.attn.*: {clip_acts: NONE}
     autoq:                         # autoq's own settings; Distiller ignores this block
-      dynamic_activations: [.*encoder.*]
+      activations: {.*encoder.*: dynamic}   # static (default) or dynamic ranges
       graph: true                  # names refer to a traced model (autoq.graph)
 
 Override keys are regexes matched in full against module names (a leading
 ``module.`` stripped): an exact name beats any regex, else the first matching key
 wins. A module no key matches takes the override of its nearest matched parent.
+``autoq.activations`` keys resolve the same way.
 """
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ GLOBAL_KEYS = {"bits_activations": "bits_activations", "bits_parameters": "bits_
                "per_channel_wts": "per_channel_wts", "clip_acts": "clip_acts",
                "clip_n_stds": "clip_n_stds"}
 OTHER_KEYS = ("class", "overrides", "model_activation_stats")
-AUTOQ_KEYS = ("dynamic_activations", "graph")
+AUTOQ_KEYS = ("activations", "graph")
+ACTIVATION_MODES = ("static", "dynamic")
 
 
 def strip_module(name: str) -> str:
@@ -58,10 +60,10 @@ def _compile(key: str, where: str) -> re.Pattern:
 @dataclass
 class Recipe:
     """A quantizer's settings (``quantizer``, Distiller's mapping, kept as written) plus
-    the regexes of modules whose activations are quantized dynamically."""
+    autoq's own: static or dynamic activation ranges per module, and graph mode."""
 
     quantizer: dict[str, Any]
-    dynamic_activations: list[str] = field(default_factory=list)
+    activations: dict[str, str] = field(default_factory=dict)
     name: str = "post_train_quantizer"
     graph: bool = False  # module names refer to the model traced by autoq.graph
 
@@ -85,18 +87,20 @@ class Recipe:
             if unknown:
                 raise AutoqError(f"recipe: override {key!r} has unknown key(s) {sorted(unknown)} "
                                  f"(allowed: {', '.join(KEYS)})")
-        if not isinstance(self.dynamic_activations, list):
-            raise AutoqError("recipe: autoq.dynamic_activations must be a list of regexes")
+        if not isinstance(self.activations, Mapping) or any(
+                v not in ACTIVATION_MODES for v in self.activations.values()):
+            raise AutoqError(f"recipe: autoq.activations must map module names or regexes to "
+                             f"static or dynamic (got {self.activations!r})")
         self._overrides = {strip_module(str(k)): dict(v) for k, v in overrides.items()}
         self._patterns = [(k, _compile(k, "recipe override")) for k in self._overrides]
-        self._dynamic = [_compile(k, "recipe autoq.dynamic_activations")
-                         for k in self.dynamic_activations]
+        self._acts = {strip_module(str(k)): v for k, v in self.activations.items()}
+        self._act_patterns = [(k, _compile(k, "recipe autoq.activations")) for k in self._acts]
 
     # --- construction -------------------------------------------------------
     @classmethod
     def build(cls, defaults: Mapping[str, Any] | None = None,
               overrides: Mapping[str, Mapping[str, Any]] | None = None,
-              dynamic_activations: list[str] | None = None, graph: bool = False) -> "Recipe":
+              activations: Mapping[str, str] | None = None, graph: bool = False) -> "Recipe":
         """A recipe from per-module key names (``bits_weights`` etc.)."""
         to_global = {v: k for k, v in GLOBAL_KEYS.items()}
         q: dict[str, Any] = {"class": QUANTIZER_CLASS}
@@ -106,7 +110,7 @@ class Recipe:
             q[to_global[k]] = v
         if overrides:
             q["overrides"] = {k: dict(v) for k, v in overrides.items()}
-        return cls(q, list(dynamic_activations or []), graph=graph)
+        return cls(q, dict(activations or {}), graph=graph)
 
     @classmethod
     def from_dict(cls, doc: Any, source: str = "recipe") -> "Recipe":
@@ -123,19 +127,20 @@ class Recipe:
         (name, q), = doc["quantizers"].items()
         if not isinstance(q, Mapping):
             raise AutoqError(f"{source}: quantizer {name!r} must be a mapping")
-        ext = doc.get("autoq") or {}
-        if not isinstance(ext, Mapping) or set(ext) - set(AUTOQ_KEYS):
+        ext = dict(doc.get("autoq") or {})
+        if isinstance(ext.get("dynamic_activations"), list):  # autoq 0.1's first form
+            ext["activations"] = {k: "dynamic" for k in ext.pop("dynamic_activations")}
+        if set(ext) - set(AUTOQ_KEYS):
             raise AutoqError(f"{source}: the autoq block allows only {', '.join(AUTOQ_KEYS)}")
         if not isinstance(ext.get("graph", False), bool):
             raise AutoqError(f"{source}: autoq.graph must be true or false")
-        return cls(dict(q), list(ext.get("dynamic_activations") or []), str(name),
-                   ext.get("graph", False))
+        return cls(dict(q), dict(ext.get("activations") or {}), str(name), ext.get("graph", False))
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"quantizers": {self.name: self.quantizer}}
         ext: dict[str, Any] = {}
-        if self.dynamic_activations:
-            ext["dynamic_activations"] = list(self.dynamic_activations)
+        if self.activations:
+            ext["activations"] = dict(self.activations)
         if self.graph:
             ext["graph"] = True
         if ext:
@@ -178,21 +183,22 @@ class Recipe:
     def overrides(self) -> dict[str, dict[str, Any]]:
         return self._overrides
 
-    def match(self, name: str) -> str | None:
-        """The override key that governs module ``name`` itself, or None."""
+    def match(self, name: str, keys: Mapping | None = None, patterns: list | None = None) -> str | None:
+        """The key (of the overrides by default) that governs module ``name`` itself."""
+        keys, patterns = (self._overrides, self._patterns) if keys is None else (keys, patterns)
         name = strip_module(name)
-        if name in self._overrides:
+        if name in keys:
             return name
-        for key, pattern in self._patterns:
+        for key, pattern in patterns:
             if pattern.fullmatch(name):
                 return key
         return None
 
-    def governing_key(self, name: str) -> str | None:
-        """The override key for ``name`` or, failing that, for its nearest parent."""
+    def governing_key(self, name: str, keys: Mapping | None = None, patterns: list | None = None) -> str | None:
+        """The key for ``name`` or, failing that, for its nearest parent."""
         parts = strip_module(name).split(".")
         for i in range(len(parts), 0, -1):
-            key = self.match(".".join(parts[:i]))
+            key = self.match(".".join(parts[:i]), keys, patterns)
             if key is not None:
                 return key
         return None
@@ -205,7 +211,10 @@ class Recipe:
             merged.update(self._overrides[key])
         return merged
 
+    def activation_key(self, name: str) -> str | None:
+        """The ``autoq.activations`` key that governs ``name``, or None."""
+        return self.governing_key(name, self._acts, self._act_patterns)
+
     def is_dynamic(self, name: str) -> bool:
-        parts = strip_module(name).split(".")
-        return any(p.fullmatch(".".join(parts[:i]))
-                   for i in range(len(parts), 0, -1) for p in self._dynamic)
+        key = self.activation_key(name)
+        return key is not None and self._acts[key] == "dynamic"

@@ -80,7 +80,7 @@ def test_weights_quantized_once_at_apply(monkeypatch):
 
 def test_dynamic_activations_follow_the_batch():
     model = nn.Sequential(nn.Linear(8, 6)).eval()
-    recipe = Recipe.build({"bits_activations": 8}, dynamic_activations=[".*"])
+    recipe = Recipe.build({"bits_activations": 8}, activations={".*": "dynamic"})
     q = quantize(model, recipe)  # no statistics needed
     assert isinstance(q[0].input_quant, DynamicFakeQuant)
     for scale in (0.01, 100.0):

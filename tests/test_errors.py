@@ -101,12 +101,14 @@ def test_cli_bad_recipe_file(tmp_path, capsys, plugin_path, text, words):
 
 
 def test_cli_missing_files_and_bad_tasks(tmp_path, capsys, plugin_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(recipe_yaml("    bits_parameters: 8\n"))
     cases = [
         (["check", "--task", PLUGIN, "--recipe", str(tmp_path / "none.yaml")], "cannot read"),
-        (["check", "--task", "nosuchtask", "--recipe", "x"], "neither a built-in task"),
-        (["check", "--task", "nosuchmodule:make", "--recipe", "x"], "cannot import"),
-        (["check", "--task", "plugin_task:nothing", "--recipe", "x"], "no attribute 'nothing'"),
-        (["check", "--task", "plugin_task:ClosenessTask.evaluate", "--recipe", "x"], "no attribute"),
+        (["check", "--task", "nosuchtask", "--recipe", str(good)], "neither a built-in task"),
+        (["check", "--task", "nosuchmodule:make", "--recipe", str(good)], "cannot import"),
+        (["check", "--task", "plugin_task:nothing", "--recipe", str(good)], "no attribute 'nothing'"),
+        (["check", "--task", "plugin_task:ClosenessTask.evaluate", "--recipe", str(good)], "no attribute"),
         (["size", "--task", PLUGIN, "--stats", str(tmp_path / "none.yaml")], "cannot read"),
     ]
     for argv, words in cases:

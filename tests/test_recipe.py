@@ -80,11 +80,13 @@ quantizers:
   q:
     mode: {activations: ASYMMETRIC_UNSIGNED, weights: SYMMETRIC}
 autoq:
-  dynamic_activations: ['encoder\\..*']
+  activations: {'encoder\\.rnn\\.cells\\.1\\..*': static, 'encoder\\..*': dynamic, decoder.att: dynamic}
 """)
     assert r.settings("x")["mode"] == {"activations": "ASYMMETRIC_UNSIGNED", "weights": "SYMMETRIC"}
     assert r.is_dynamic("encoder.fc") and r.is_dynamic("encoder.rnn.cells.0.fc_gate_x")
     assert not r.is_dynamic("decoder.fc")
+    assert not r.is_dynamic("encoder.rnn.cells.1.fc_gate_h")  # the first matching key wins
+    assert r.is_dynamic("decoder.att.cells.0.fc_gate_h")  # a parent's key covers its children
     assert Recipe.from_yaml(r.to_yaml()).to_dict() == r.to_dict()
 
 

@@ -95,6 +95,7 @@ def test_space_builds_recipes_per_layer(tiny):
                            "classifier:bits_weights": None})
     assert recipe.settings("rnn.cells.0.fc_gate_x")["bits_weights"] == 2
     assert recipe.is_dynamic("rnn.cells.0.fc_gate_x") and not recipe.is_dynamic("proj")
+    assert recipe.activations == {"rnn": "dynamic"}
     assert recipe.settings("classifier")["bits_weights"] is None
     assert recipe.settings("proj")["bits_weights"] == 2  # first choice
     quantize(tiny, recipe, collect_stats(tiny, [(torch.randint(0, 50, (2, 5)),)]))

@@ -37,7 +37,7 @@ def test_int8_symmetric_per_tensor_static():
 
 def test_packed_sub_byte_per_channel_asymmetric_dynamic():
     recipe = Recipe.build({"bits_weights": 3, "bits_activations": 8, "per_channel_wts": True,
-                           "mode": "ASYMMETRIC_UNSIGNED"}, dynamic_activations=[".*"])
+                           "mode": "ASYMMETRIC_UNSIGNED"}, activations={".*": "dynamic"})
     r = size_report(Small(), recipe)
     emb = 15 + 10 * 8  # ceil(40 * 3 / 8) packed + per-row scale and zero point
     fc = 5 + 3 * 8 + 3 * 4  # ceil(12 * 3 / 8) + per-channel scale and zero point, float bias
@@ -55,7 +55,7 @@ def test_fp16_and_float_layers():
 
 def test_lstm_counts_its_modular_weights():
     model = nn.Sequential(nn.LSTM(4, 5))
-    r = size_report(model, Recipe.build({"bits_weights": 8}, dynamic_activations=[".*"]))
+    r = size_report(model, Recipe.build({"bits_weights": 8}, activations={".*": "dynamic"}))
     n = 4 * 5 * 4 + 4 * 5 * 5  # weight_ih + weight_hh
     assert r.fp32_bytes == (n + 2 * 20) * 4
     assert r.total_bytes == n + 2 * 4 + 2 * 20 * 4

@@ -43,10 +43,10 @@ def make_plan(model: nn.Module, recipe: Recipe) -> Plan:
         if not any(recipe.match(n) == key for n in names):
             raise AutoqError(f"recipe override {key!r} matches no module; closest module names: "
                              f"{_closest(key, names)}")
-    for pattern in recipe.dynamic_activations:
-        if not any(recipe.is_dynamic(n) for n in names):
-            raise AutoqError(f"recipe autoq.dynamic_activations {pattern!r} matches no module; "
-                             f"closest module names: {_closest(pattern, names)}")
+    for key in recipe.activations:
+        if not any(recipe.activation_key(n) == strip_module(key) for n in names):
+            raise AutoqError(f"recipe autoq.activations {key!r} matches no module; "
+                             f"closest module names: {_closest(key, names)}")
     try:  # the global settings first, under Distiller's global key names
         build_config(recipe.defaults, "recipe global settings")
     except AutoqError as e:

@@ -48,8 +48,7 @@ def from_recipe(text: str) -> list[str]:
         return ["(recipe not readable)"]
     lines = [f"all: {describe(recipe.defaults)}"] if recipe.defaults else []
     lines += [f"{key}: {describe(s)}" for key, s in recipe.overrides.items()]
-    if recipe.dynamic_activations:
-        lines.append("dynamic activations: " + ", ".join(recipe.dynamic_activations))
+    lines += [f"{key}: {mode} activations" for key, mode in recipe.activations.items()]
     return lines
 
 

@@ -27,7 +27,7 @@ def measure(searcher, fraction: float = 0.25, progress=None) -> dict[str, Any]:
             for b in unit_bits(searcher.space, g)]
     for g, unit, bits in jobs:
         recipe = Recipe.build(FLOAT, {unit: {"bits_weights": bits, "bits_activations": 8}},
-                              [unit] if "dynamic" in g.choices.get("activations", ()) else [])
+                              {unit: g.choices.get("activations", ("static",))[0]})
         table.setdefault(unit, {})[bits] = round(fp32 - searcher.score(recipe, fraction), 4)
         if progress:
             progress()

@@ -115,16 +115,16 @@ class SearchSpace:
 
     def recipe(self, params: Mapping[str, Any]) -> Recipe:
         """The recipe for a full set of choices (missing ones take their first option)."""
-        overrides, dynamic = {}, []
+        overrides, activations = {}, {}
         for g in self.groups:
             for unit in self.units[g.name]:
                 settings = dict(g.fixed)
                 for knob, options in g.choices.items():
                     settings[knob] = params.get(f"{unit}:{knob}", options[0])
-                if settings.pop("activations", "static") == "dynamic":
-                    dynamic.append(unit)
+                if "activations" in settings:
+                    activations[unit] = settings.pop("activations")
                 overrides[unit] = settings
-        return Recipe.build(self.defaults, overrides, dynamic, graph=self.graph)
+        return Recipe.build(self.defaults, overrides, activations, graph=self.graph)
 
 
 def _group(g: Any, i: int, source: str) -> Group:
