@@ -142,3 +142,13 @@ def test_sensitivity_table_and_seeded_guess(tmp_path):
     run_search(config(tmp_path, n_trials=5, sensitivity=tmp_path / "sens.json"))
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
     assert "sensitivity" in {t.user_attrs.get("seed") for t in study.trials}
+
+
+def test_deployable_limits_the_choices():
+    doc = {"deployable": "fbgemm", "groups": [
+        {"modules": "x", "bits_weights": [4, 8], "clip_acts": ["NONE", "AVG"], "bits_activations": [6, 8]}]}
+    space = SearchSpace.from_dict(doc)
+    assert space.groups[0].choices["clip_acts"] == ("NONE",)
+    assert space.groups[0].choices["bits_activations"] == (8,)
+    with pytest.raises(AutoqError, match="no clip_acts choice .* runs on fbgemm kernels"):
+        SearchSpace.from_dict({"deployable": "fbgemm", "groups": [{"modules": "x", "clip_acts": ["AVG"]}]})

@@ -16,6 +16,7 @@ name when per layer, else the group's regex).
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -77,6 +78,8 @@ class SearchSpace:
         defaults = dict(doc.get("defaults") or {})
         build_config(defaults, f"{source} defaults")
         groups = [_group(g, i, source) for i, g in enumerate(doc["groups"])]
+        if doc.get("deployable"):
+            groups = _deployable(defaults, groups, str(doc["deployable"]), source)
         names = [g.name for g in groups]
         if len(set(names)) != len(names):
             raise AutoqError(f"{source}: group names must be unique (got {names})")
@@ -125,6 +128,27 @@ class SearchSpace:
                     activations[unit] = settings.pop("activations")
                 overrides[unit] = settings
         return Recipe.build(self.defaults, overrides, activations, graph=self.graph)
+
+
+def _deployable(defaults: dict, groups: list[Group], backend: str, source: str) -> list[Group]:
+    """The groups with only the choices ``backend`` runs on real kernels (autoq.deploy)."""
+    from ..deploy import deployable_choices
+    allowed = deployable_choices(backend)
+    for k, v in defaults.items():
+        if k in allowed and v not in allowed[k]:
+            raise AutoqError(f"{source} defaults: {k} = {v!r} has no {backend} kernel "
+                             f"(allowed: {list(allowed[k])})")
+    limited = []
+    for g in groups:
+        choices = {}
+        for knob, options in g.choices.items():
+            keep = tuple(o for o in options if knob not in allowed or o in allowed[knob])
+            if not keep:
+                raise AutoqError(f"{source} group {g.name!r}: no {knob} choice in {list(options)} "
+                                 f"runs on {backend} kernels (allowed: {list(allowed[knob])})")
+            choices[knob] = keep
+        limited.append(dataclasses.replace(g, choices=choices))
+    return limited
 
 
 def _group(g: Any, i: int, source: str) -> Group:

@@ -1,0 +1,21 @@
+"""Deployment: a recipe turned into a model on real low-precision kernels, saved as
+safetensors plus a manifest, loaded back without the search, and measured.
+
+    from autoq.deploy import build, save_deployed, load_deployed, deploy
+    deployed = build(model, recipe, stats, sample=batch)   # kernels picked by measurement
+    save_deployed(deployed, "out/")
+    model = load_deployed("out/", task)                    # or a model factory
+
+Backends are kernels registered per module kind (``register_kernel``): torch's int8
+(fbgemm, onednn) for Linear and LSTM, torch's quantized Embedding, torchao's int8
+workflows, fp16, and ``packed`` (float compute on weights unpacked at load).
+"""
+from .artifact import load_deployed, read_manifest, save_deployed
+from .build import Deployed, build
+from .choices import deployable_choices
+from .registry import Deviation, Kernel, Offer, backend_names, register_kernel
+from .run import deploy
+
+__all__ = ["Deployed", "Deviation", "Kernel", "Offer", "backend_names", "build", "deploy",
+           "deployable_choices", "load_deployed", "read_manifest", "register_kernel",
+           "save_deployed"]

@@ -1,0 +1,2 @@
+"""Built-in kernels; importing this package registers them (order = preference on ties)."""
+from . import torch_linear, torch_lstm, torch_embedding, torchao_linear, half, packed  # noqa: F401

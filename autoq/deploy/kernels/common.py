@@ -1,0 +1,96 @@
+"""Helpers shared by kernels: engine switching, torch quantized tensors, wording."""
+from __future__ import annotations
+
+import contextlib
+import warnings
+from functools import lru_cache
+
+import torch
+
+from ...quant.config import ClipMode, Mode, QuantConfig
+from ..packing import integers
+from ..registry import Deviation
+from ..units import Unit, param_tensors
+
+
+@contextlib.contextmanager
+def engine(name: str):
+    """Quantized engine ``name`` while packing weights (packed weights keep their engine);
+    torch's deprecation warnings for quantized tensors silenced."""
+    old = torch.backends.quantized.engine
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*quantiz.*deprecated.*")
+        torch.backends.quantized.engine = name
+        try:
+            yield
+        finally:
+            torch.backends.quantized.engine = old
+
+
+def qint8_weight(tensors: dict, meta: dict, pname: str) -> torch.Tensor:
+    """A stored parameter as a torch qint8 tensor (per-tensor or per-row), same values."""
+    m = meta["params"][pname]
+    q, scale, zp = integers(param_tensors(tensors, pname), m)
+    if q.max() > 127:  # 8-bit unsigned: shift into int8, values unchanged
+        q, zp = q - 128, zp - 128
+    if m["per_channel"]:
+        return torch._make_per_channel_quantized_tensor(q.to(torch.int8), scale.double(), zp.long(), 0)
+    return torch._make_per_tensor_quantized_tensor(q.to(torch.int8), float(scale), int(zp))
+
+
+@lru_cache(maxsize=None)
+def full_range_ok(name: str) -> bool:
+    """Whether ``name``'s int8 GEMM takes full 8-bit activations without saturating on
+    this CPU (no VNNI: pairs of u8*s8 products overflow int16), measured on a worst case."""
+    q = torch.full((8, 64), 127, dtype=torch.int8)
+    q[1::2] = -127
+    x = torch.ones(4, 64)
+    with engine(name):
+        w = torch._make_per_channel_quantized_tensor(q, torch.full((8,), 0.01, dtype=torch.double),
+                                                     torch.zeros(8, dtype=torch.long), 0)
+        y = torch.ops.quantized.linear_dynamic(x, torch.ops.quantized.linear_prepack(w, None), False)
+    return bool(torch.allclose(y, x @ (q.float() * 0.01).T, rtol=1e-3))
+
+
+def describe(cfg: QuantConfig) -> str:
+    """A config's activations in words."""
+    ab = cfg.bits_activations
+    if ab is None:
+        return "float activations"
+    if ab == 16:
+        return "fp16 activations"
+    how = "dynamic" if cfg.dynamic else "static"
+    clip = "" if cfg.clip_acts is ClipMode.NONE else f", {cfg.clip_acts.value} clipping"
+    return f"int{ab} {how} activations{clip}"
+
+
+def float_acts(unit: Unit, why: str, names=None) -> list[Deviation]:
+    """Deviations for covered entries whose quantized activations run in float."""
+    return [Deviation(n, describe(c), "float32 activations", why)
+            for n, c in unit.acts.items() if names is None or n in names]
+
+
+def int8_act_deviations(name: str, cfg: QuantConfig, got: str, full_range: bool,
+                        why: str) -> list[Deviation]:
+    """What an int8 kernel with ``got`` activations ("dynamic"/"static") does not honour."""
+    ab = cfg.bits_activations
+    if ab is None or ab == 16:
+        return [Deviation(name, describe(cfg), f"int8 {got} activations", why, lossy=True)]
+    out = []
+    asked = "dynamic" if cfg.dynamic else "static"
+    if asked != got:
+        out.append(Deviation(name, f"int{ab} {asked} activations", f"int8 {got} activations", why))
+    if ab < 8:
+        out.append(Deviation(name, f"int{ab} activations", "int8 activations",
+                             "the kernel quantizes activations to 8 bits"))
+    if got == "dynamic" and cfg.clip_acts is not ClipMode.NONE:
+        out.append(Deviation(name, f"{cfg.clip_acts.value} clipping", "each batch's min/max",
+                             "the dynamic kernel takes each batch's full range"))
+    if got == "dynamic" and not full_range:
+        out.append(Deviation(name, "8-bit activations", "7-bit activations",
+                             "the kernel saturates 8-bit activations on this CPU (measured)"))
+    return out
+
+
+def symmetric_weights(unit: Unit) -> bool:
+    return all(c.mode_weights is Mode.SYMMETRIC for _, c, r in unit.params.values() if r == "weight")

@@ -1,0 +1,139 @@
+"""torch's int8 Linear kernels (fbgemm, onednn): dynamic or static activations, weights
+of 2..8 bits held exactly as int8; and fbgemm's fp16-weight Linear."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ...quant.config import Mode
+from ..registry import Kernel, Offer, register_kernel
+from ..units import Unit, decode_param, static_act
+from .common import engine, full_range_ok, int8_act_deviations, qint8_weight, symmetric_weights
+
+ALL_MODES = tuple(m.value for m in Mode)
+INT_BITS = (2, 3, 4, 5, 6, 7, 8)
+
+
+class DynamicInt8Linear(nn.Module):
+    """int8 GEMM; activations quantized per batch (per-tensor, asymmetric uint8)."""
+
+    def __init__(self, packed, in_features: int, out_features: int, reduce_range: bool):
+        super().__init__()
+        self.packed, self.reduce_range = packed, reduce_range
+        self.in_features, self.out_features = in_features, out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.quantized.linear_dynamic(x, self.packed, self.reduce_range)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, reduce_range={self.reduce_range}"
+
+
+def _uint8(act: dict) -> tuple[float, float, float, int]:
+    """(lo, hi, step, uint8 zero point) of an activation grid: q - qmin fits in uint8."""
+    step, zp, qmin, qmax = act["step"], act["zero_point"], act["qmin"], act["qmax"]
+    return (qmin - zp) * step, (qmax - zp) * step, step, zp - qmin
+
+
+class StaticInt8Linear(nn.Module):
+    """int8 GEMM with the input and output on fixed grids from calibration statistics."""
+
+    def __init__(self, packed, in_features: int, out_features: int, act: dict):
+        super().__init__()
+        self.packed, self.in_features, self.out_features = packed, in_features, out_features
+        self.x_lo, self.x_hi, self.x_step, self.x_zp = _uint8(act["input"])
+        self.y_lo, self.y_hi, self.y_step, self.y_zp = _uint8(act["output"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xq = torch.quantize_per_tensor(x.clamp(self.x_lo, self.x_hi), self.x_step, self.x_zp, torch.quint8)
+        y = torch.ops.quantized.linear(xq, self.packed, self.y_step, self.y_zp)
+        return y.dequantize().clamp(self.y_lo, self.y_hi)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, x_step={self.x_step:.4g}, y_step={self.y_step:.4g}"
+
+
+class TorchInt8Linear(Kernel):
+    kinds = (nn.Linear,)
+
+    def __init__(self, engine_name: str):
+        self.backend = engine_name
+        modes = ALL_MODES if engine_name == "fbgemm" else (Mode.SYMMETRIC.value,)
+        self.choices = {"bits_weights": INT_BITS, "bits_activations": (8,), "mode": modes,
+                        "per_channel_wts": (True, False), "activations": ("dynamic", "static"),
+                        "clip_acts": ("NONE",)}
+
+    @property
+    def name(self) -> str:
+        return f"{self.backend}:int8-linear"
+
+    def available(self) -> bool:
+        return self.backend in torch.backends.quantized.supported_engines
+
+    def offer(self, unit: Unit) -> Offer | None:
+        cfg = unit.config
+        if cfg.bits_weights not in INT_BITS:
+            return None
+        if self.backend == "onednn" and not symmetric_weights(unit):
+            return None  # onednn packs symmetric weights only
+        full = full_range_ok(self.backend)
+        act = {t: static_act(cfg, unit.stats.get(unit.name), t) for t in ("input", "output")}
+        static = all(act.values()) and full
+        got = "static" if static else "dynamic"
+        why = ("no static kernel input ranges" if not cfg.dynamic and not static
+               else f"{self.backend} runs int8 Linear with int8 activations only")
+        devs = int8_act_deviations(unit.name, cfg, got, full, why)
+        grain = "per-channel" if cfg.per_channel_wts else "per-tensor"
+        scheme = (f"{self.backend} int8 GEMM, {got} uint8 activations, "
+                  f"int{cfg.bits_weights} {grain} weights held in int8")
+        return Offer(self, scheme, devs, {"static": static, "reduce_range": not full})
+
+    def runtime(self, module, tensors, meta, options):
+        bias = decode_param(tensors, meta, "bias") if "bias" in meta["params"] else None
+        with engine(self.backend):
+            packed = torch.ops.quantized.linear_prepack(qint8_weight(tensors, meta, "weight"), bias)
+        if options["static"]:
+            return StaticInt8Linear(packed, module.in_features, module.out_features, meta["act"])
+        return DynamicInt8Linear(packed, module.in_features, module.out_features, options["reduce_range"])
+
+
+class Fp16WeightLinear(nn.Module):
+    """fbgemm's GEMM on fp16 weights with float32 activations."""
+
+    def __init__(self, packed, in_features: int, out_features: int):
+        super().__init__()
+        self.packed, self.in_features, self.out_features = packed, in_features, out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.quantized.linear_dynamic_fp16(x, self.packed)
+
+
+@register_kernel
+class FbgemmFp16Linear(Kernel):
+    backend = "fbgemm"
+    kinds = (nn.Linear,)
+    choices = {"bits_weights": (16,)}
+
+    @property
+    def name(self) -> str:
+        return "fbgemm:fp16-linear"
+
+    def available(self) -> bool:
+        return "fbgemm" in torch.backends.quantized.supported_engines
+
+    def offer(self, unit: Unit) -> Offer | None:
+        from .common import float_acts
+        if unit.config.bits_weights != 16:
+            return None
+        return Offer(self, "fbgemm fp16-weight GEMM, float32 activations",
+                     float_acts(unit, "fbgemm's fp16 GEMM takes float32 activations"))
+
+    def runtime(self, module, tensors, meta, options):
+        bias = decode_param(tensors, meta, "bias") if "bias" in meta["params"] else None
+        with engine("fbgemm"):
+            packed = torch.ops.quantized.linear_prepack_fp16(decode_param(tensors, meta, "weight"), bias)
+        return Fp16WeightLinear(packed, module.in_features, module.out_features)
+
+
+for _name in ("fbgemm", "onednn"):
+    register_kernel(TorchInt8Linear(_name))

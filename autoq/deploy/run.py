@@ -1,0 +1,116 @@
+"""``autoq deploy``: build, save, reload and measure a recipe's deployed model against
+FP32, the engine's fake-quant prediction and torch's plain dynamic quantization, side
+by side in one run; the results go to ``deploy.json``."""
+from __future__ import annotations
+
+import copy
+import io
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import safetensors.torch
+import torch
+from torch import nn
+
+from ..evaluate import task_stats
+from ..io import write_atomic
+from ..quant import prepare, quantize, size_report
+from ..quant.plan import make_plan
+from ..recipe import Recipe
+from ..tasks import Task
+from .artifact import MANIFEST, MODEL, load_deployed, save_deployed
+from .build import build, dedupe
+from .exports import write_exports
+from .measure import alternate, num_threads, run_batch, to_device
+from .select import shapes
+
+
+def peer(model: nn.Module) -> nn.Module:
+    """The BERT tutorial's flow: torch's quantize_dynamic on every Linear, default settings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
+
+
+def fp32_bytes(model: nn.Module) -> int:
+    """Bytes of the float model as one safetensors file."""
+    return len(safetensors.torch.save(dedupe(model.state_dict())[0]))
+
+
+def torch_save_bytes(model: nn.Module) -> int:
+    """Bytes of ``torch.save(model.state_dict())`` (how the tutorial sizes its model)."""
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.getbuffer().nbytes
+
+
+def deploy(task: Task, recipe: Recipe, out: str | Path, threads: list[int] = (1,),
+           repeats: int = 20, fraction: float = 1.0, device: str = "cpu",
+           backends: list[str] | None = None, stats: dict | None = None,
+           log: Callable[[str], None] = print) -> dict:
+    """Deploy ``recipe`` for ``task`` into ``out`` and measure it; returns deploy.json's content."""
+    out = Path(out)
+    threads = list(threads)
+    float_model = task.build_model().eval()
+    sample = task.calibration_batches()[0]
+    graph = getattr(recipe, "graph", False)
+    prepared = prepare(float_model, example_inputs=sample, graph=True) if graph else prepare(float_model)
+    plan = make_plan(prepared, recipe)
+    if stats is None and plan.needs_stats(prepared):
+        stats = task_stats(task, prepared)
+    sample = to_device(sample, device)
+    log(f"building (kernels timed on {threads} thread(s))")
+    start = time.perf_counter()
+    deployed = build(float_model, recipe, stats, sample, device, backends, threads)
+    build_s = time.perf_counter() - start
+    save_deployed(deployed, out)
+    write_exports(out, recipe, float_model, plan, deployed)
+    model = load_deployed(out, task, device)  # measure what was saved, loaded back
+    models = {"fp32": float_model, "deployed": model, "predicted": quantize(prepared, recipe, stats)}
+    if device == "cpu":  # torch's quantized Linear runs on CPU only
+        models["peer"] = peer(float_model)
+    models = {k: m.to(device) for k, m in models.items()}
+    latency = {}
+    for t in threads:
+        log(f"latency on {t} thread(s), {repeats} rounds")
+        calls = {k: (lambda m=models[k]: run_batch(m, sample))
+                 for k in ("fp32", "deployed", "peer") if k in models}
+        latency[str(t)] = alternate(calls, t, repeats, device)
+    metrics = {}
+    with num_threads(max(threads)):
+        for k, m in models.items():
+            log(f"scoring {k} on the confirm split")
+            metrics[k] = task.evaluate(m, "confirm", fraction, device)
+    files = [out / MODEL, out / MANIFEST]
+    size = size_report(prepared, recipe, stats)
+    kernels: dict[str, int] = {}
+    for e in deployed.manifest["units"].values():
+        if "kernel" in e:
+            kernels[e["kernel"]] = kernels.get(e["kernel"], 0) + 1
+    result = {
+        "task": task.name, "metric_name": metrics["fp32"].metric_name, "split": "confirm",
+        "fraction": fraction, "n": metrics["deployed"].n, "device": device, "threads": threads,
+        "fp32_bytes": fp32_bytes(float_model), "bytes": sum(f.stat().st_size for f in files),
+        "size_report_bytes": size.total_bytes,
+        "fp32_latency_s": {t: v["fp32"] for t, v in latency.items()},
+        "latency_s": {t: v["deployed"] for t, v in latency.items()},
+        "speedup": {t: v["fp32"] / v["deployed"] for t, v in latency.items()},
+        "fp32_metric": metrics["fp32"].metric, "metric": metrics["deployed"].metric,
+        "predicted_metric": metrics["predicted"].metric,
+        "gap_to_prediction": metrics["deployed"].metric - metrics["predicted"].metric,
+        "drop": metrics["fp32"].metric - metrics["deployed"].metric,
+        "peer": "torch.ao.quantization.quantize_dynamic({nn.Linear}, qint8), torch.save size",
+        "peer_bytes": torch_save_bytes(models["peer"]) if "peer" in models else None,
+        "peer_latency_s": {t: v.get("peer") for t, v in latency.items()},
+        "peer_speedup": {t: v["fp32"] / v["peer"] if "peer" in v else None for t, v in latency.items()},
+        "peer_metric": metrics["peer"].metric if "peer" in metrics else None,
+        "fallbacks": deployed.fallbacks, "kernels": kernels, "build_s": round(build_s, 2),
+        "repeats": repeats, "batch": shapes(sample), "signature": metrics["deployed"].signature,
+    }
+    result["ratio"] = result["bytes"] / result["fp32_bytes"]
+    result["peer_ratio"] = result["peer_bytes"] / result["fp32_bytes"] if result["peer_bytes"] else None
+    write_atomic(out / "deploy.json", json.dumps(result, indent=1) + "\n")
+    return result
