@@ -1,0 +1,95 @@
+"""The gnmt-multi30k task: GNMT English->German on Multi30k, scored by sacreBLEU."""
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import sacrebleu
+import torch
+from torch import nn
+
+from ...errors import AutoqError
+from ..base import Score, Split, Task
+from .beam import translate_ids
+from .checkpoint import ASSET_DIR, WEIGHTS, load_model, load_tokenizer
+from .corpus import SPLIT_FILES, decode, encode, read_lines, teacher_batch
+
+SPLIT_DATA = {"search": "val", "confirm": "test"}  # search on val, confirm on test_2016_flickr
+
+
+class GNMTMulti30k(Task):
+    """BLEU of beam-search translations (detokenized, cased) against raw references."""
+
+    name = "gnmt-multi30k"
+    metric_name = "bleu"
+    direction = "maximize"
+
+    def __init__(self, beam_size: int = 5, batch_size: int = 128, calib_batches: int = 8,
+                 calib_batch_size: int = 64, calib_seed: int = 0, asset_dir: str | Path = ASSET_DIR):
+        if beam_size < 1 or batch_size < 1:
+            raise AutoqError(f"gnmt-multi30k: beam_size and batch_size must be >= 1, "
+                             f"got {beam_size} and {batch_size}")
+        self.beam_size, self.batch_size = beam_size, batch_size
+        self.calib_batches, self.calib_batch_size, self.calib_seed = calib_batches, calib_batch_size, calib_seed
+        self.asset_dir = Path(asset_dir)
+        if not (self.asset_dir / WEIGHTS).is_file():
+            raise AutoqError(f"gnmt-multi30k: no trained checkpoint at {self.asset_dir / WEIGHTS}; "
+                             f"train one with `python -m autoq.tasks.gnmt.train --out DIR` and copy "
+                             f"DIR/best/* there")
+        self.tokenizer = load_tokenizer(self.asset_dir)
+        self._splits: dict[str, tuple[list[list[int]], list[str]]] = {}
+        self._calib: list | None = None
+
+    def build_model(self) -> nn.Module:
+        return load_model(self.asset_dir)
+
+    def calibration_batches(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Teacher-forcing inputs (src, src_lengths, tgt_in) from a fixed seeded subset of train,
+        grouped by length."""
+        if self._calib is None:
+            src, tgt = read_lines("train", "en"), read_lines("train", "de")
+            pick = random.Random(self.calib_seed).sample(range(len(src)), self.calib_batches * self.calib_batch_size)
+            pick.sort(key=lambda i: len(src[i]))  # similar lengths per batch: little padding
+            src_ids, tgt_ids = encode(self.tokenizer, [src[i] for i in pick]), encode(self.tokenizer, [tgt[i] for i in pick])
+            n = self.calib_batch_size
+            self._calib = [teacher_batch(src_ids[i:i + n], tgt_ids[i:i + n])[:3] for i in range(0, len(pick), n)]
+        return self._calib
+
+    def _split(self, split: str) -> tuple[list[list[int]], list[str]]:
+        if split not in SPLIT_DATA:
+            raise AutoqError(f"gnmt-multi30k: unknown split {split!r}; use one of {', '.join(SPLIT_DATA)}")
+        if split not in self._splits:
+            data = SPLIT_DATA[split]
+            self._splits[split] = (encode(self.tokenizer, read_lines(data, "en")), read_lines(data, "de"))
+        return self._splits[split]
+
+    def translate(self, model: nn.Module, sentences: list[str], device: str = "cpu") -> list[str]:
+        """Detokenized German for raw English sentences (beam search)."""
+        return self._translate(model, encode(self.tokenizer, sentences), device)
+
+    def _translate(self, model: nn.Module, src_ids: list[list[int]], device: str) -> list[str]:
+        was_training = model.training
+        model.to(device).eval()
+        try:
+            with torch.no_grad():
+                ids = translate_ids(model, src_ids, beam_size=self.beam_size, batch_size=self.batch_size,
+                                    device=device)
+        finally:
+            model.train(was_training)
+        return decode(self.tokenizer, ids)
+
+    def evaluate(self, model: nn.Module, split: Split = "confirm", fraction: float = 1.0,
+                 device: str = "cpu") -> Score:
+        """Corpus BLEU on the first ceil(fraction * N) sentences of val ("search") or
+        test_2016_flickr ("confirm")."""
+        if not 0 < fraction <= 1:
+            raise AutoqError(f"gnmt-multi30k: fraction must be in (0, 1], got {fraction}")
+        src, refs = self._split(split)
+        n = math.ceil(fraction * len(src))
+        hyps = self._translate(model, src[:n], device)
+        bleu = sacrebleu.BLEU()
+        score = bleu.corpus_score(hyps, [refs[:n]])
+        signature = (f"{bleu.get_signature()}|split={SPLIT_FILES[SPLIT_DATA[split]]}|n={n}"
+                     f"|beam={self.beam_size}")
+        return Score(metric=score.score, metric_name="bleu", signature=signature, n=n)

@@ -1,0 +1,182 @@
+"""GNMT task: module layout, op coverage, decoding, the shipped checkpoint and scoring."""
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from autoq.quant.ops import BatchMatmul, Concat, EltwiseAdd, EltwiseMult, Matmul
+from autoq.tasks.gnmt.beam import beam_search
+from autoq.tasks.gnmt.checkpoint import ASSET_DIR, SUMS, WEIGHTS, read_sums, sha256
+from autoq.tasks.gnmt.model import BOS, EOS, GNMT, GNMTConfig
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+os.environ.setdefault("AUTOQ_DATA", str(DATA))
+needs_asset = pytest.mark.skipif(not (ASSET_DIR / WEIGHTS).is_file(),
+                                 reason=f"trained GNMT checkpoint not in {ASSET_DIR} yet")
+needs_data = pytest.mark.skipif(not (Path(os.environ["AUTOQ_DATA"]) / "multi30k").is_dir(),
+                                reason="Multi30k not under $AUTOQ_DATA")
+OPS = (EltwiseAdd, EltwiseMult, Matmul, BatchMatmul, Concat)
+V, H = 50, 16
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small ops on a shared CPU: one thread avoids OpenMP's spin-waits."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return GNMT(GNMTConfig(vocab_size=V, hidden_size=H, dropout=0.0)).eval()
+
+
+def batch(b=3, s=7, t=5, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randint(4, V, (b, s), generator=g)
+    lengths = torch.tensor([s] + [s - 2] * (b - 1))
+    src[1:, s - 2:] = 0  # padding
+    return src, lengths, torch.randint(4, V, (b, t), generator=g)
+
+
+def test_module_names(tiny):
+    mods = dict(tiny.named_modules(remove_duplicate=False))
+    expected = {
+        "encoder.embedder": nn.Embedding, "decoder.embedder": nn.Embedding,
+        **{f"encoder.rnn_layers.{i}": nn.LSTM for i in range(4)},
+        **{f"encoder.eltwiseadd_residuals.{i}": EltwiseAdd for i in range(2)},
+        "decoder.att_rnn.rnn": nn.LSTM,
+        "decoder.att_rnn.attn.linear_q": nn.Linear, "decoder.att_rnn.attn.linear_k": nn.Linear,
+        "decoder.att_rnn.attn.eltwiseadd_qk": EltwiseAdd,
+        "decoder.att_rnn.attn.eltwiseadd_norm_bias": EltwiseAdd,
+        "decoder.att_rnn.attn.eltwisemul_norm_scaler": EltwiseMult,
+        "decoder.att_rnn.attn.matmul_score": Matmul,
+        "decoder.att_rnn.attn.context_matmul": BatchMatmul,
+        **{f"decoder.rnn_layers.{i}": nn.LSTM for i in range(3)},
+        **{f"decoder.concat_inputs.{i}": Concat for i in range(3)},
+        **{f"decoder.eltwiseadd_residuals.{i}": EltwiseAdd for i in range(2)},
+        "decoder.classifier.classifier": nn.Linear,
+    }
+    for name, kind in expected.items():
+        assert isinstance(mods.get(name), kind), name
+    assert mods["encoder.rnn_layers.0"].bidirectional
+    assert mods["encoder.rnn_layers.1"].input_size == 2 * H
+    assert all(mods[f"decoder.rnn_layers.{i}"].input_size == 2 * H for i in range(3))
+    assert mods["decoder.att_rnn.attn.linear_q"].bias is None
+    assert mods["decoder.embedder"].weight is mods["encoder.embedder"].weight
+    assert mods["decoder.classifier.classifier"].out_features == V
+
+
+class _Arith(TorchFunctionMode):
+    """Records add/mul/matmul/cat calls made outside op modules and parametric layers."""
+
+    NAMES = {"add", "__add__", "__radd__", "__iadd__", "add_", "mul", "__mul__", "__rmul__", "__imul__",
+             "mul_", "matmul", "__matmul__", "__rmatmul__", "bmm", "mm", "cat", "concat", "einsum",
+             "addmm", "baddbmm", "sub", "__sub__", "__rsub__"}
+
+    def __init__(self):
+        super().__init__()
+        self.depth, self.stray = 0, []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if self.depth == 0 and name in self.NAMES:
+            self.stray.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+def test_arithmetic_goes_through_op_modules(tiny):
+    mode, calls = _Arith(), {}
+    leaves = OPS + (nn.LSTM, nn.Linear, nn.Embedding)
+
+    def enter(m, *_):
+        mode.depth += 1
+
+    def leave(m, *_):
+        mode.depth -= 1
+        calls[type(m)] = calls.get(type(m), 0) + 1
+
+    hooks = [h for m in tiny.modules() if isinstance(m, leaves)
+             for h in (m.register_forward_pre_hook(enter), m.register_forward_hook(leave))]
+    try:
+        with torch.no_grad(), mode:
+            tiny(*batch())
+    finally:
+        for h in hooks:
+            h.remove()
+    assert mode.stray == [], f"arithmetic outside op modules: {mode.stray}"
+    assert calls[EltwiseAdd] == 2 + 2 + 2 and calls[EltwiseMult] == 1
+    assert calls[Matmul] == 1 and calls[BatchMatmul] == 1 and calls[Concat] == 3
+
+
+def test_teacher_forcing_matches_stepwise_decoding(tiny):
+    src, lengths, tgt = batch()
+    with torch.no_grad():
+        logits = tiny(src, lengths, tgt)
+        assert logits.shape == (3, 5, V)
+        memory, state, steps = tiny.encode(src, lengths), None, []
+        for t in range(tgt.size(1)):
+            step, state, attn = tiny.decode_step(tgt[:, t], state, memory)
+            steps.append(step)
+            assert attn.shape == (3, 7)
+            assert torch.allclose(attn.sum(-1), torch.ones(3), atol=1e-5)
+            assert attn[1:, 5:].abs().max() == 0  # padding gets no attention
+    torch.testing.assert_close(torch.stack(steps, 1), logits, atol=1e-5, rtol=1e-4)
+
+
+def test_beam_of_one_is_greedy_and_search_is_deterministic(tiny):
+    src, lengths, _ = batch()
+    hyps = beam_search(tiny, src, lengths, beam_size=1, cov_penalty_factor=0.0)
+    with torch.no_grad():
+        memory, state = tiny.encode(src, lengths), None
+        tokens, greedy = torch.full((3,), BOS), []
+        for _ in range(int(1.5 * 7) + 5):
+            logits, state, _ = tiny.decode_step(tokens, state, memory)
+            tokens = logits.argmax(-1)
+            greedy.append(tokens)
+    for i, hyp in enumerate(hyps):
+        ref = torch.stack(greedy, 1)[i].tolist()
+        assert hyp == ref[:ref.index(EOS)] if EOS in ref else hyp == ref[:len(hyp)]
+    beams = beam_search(tiny, src, lengths, beam_size=5)
+    assert beams == beam_search(tiny, src, lengths, beam_size=5)
+    assert all(len(h) <= 1.5 * 7 + 5 and EOS not in h for h in beams)
+
+
+@needs_asset
+def test_checkpoint_matches_sha256sums():
+    sums = read_sums(ASSET_DIR)
+    assert {WEIGHTS, "tokenizer.json", "config.json", "train.log"} <= set(sums)
+    for name, digest in sums.items():
+        assert sha256(ASSET_DIR / name) == digest, name
+    assert (ASSET_DIR / WEIGHTS).stat().st_size <= 25 * 2 ** 20
+    assert (ASSET_DIR / SUMS).is_file()
+
+
+@needs_asset
+@needs_data
+def test_task_scores_and_calibrates():
+    from autoq.tasks import Score, get_task
+
+    task = get_task("gnmt-multi30k")
+    assert (task.name, task.metric_name, task.direction) == ("gnmt-multi30k", "bleu", "maximize")
+    model = task.build_model()
+    assert not model.training and all(p.dtype == torch.float32 for p in model.parameters())
+    calib = task.calibration_batches()
+    assert len(calib) == 8 and calib[0][0].shape[0] == 64
+    assert all(torch.equal(a, b) for x, y in zip(calib, task.calibration_batches()) for a, b in zip(x, y))
+    with torch.no_grad():
+        assert model(*calib[0]).shape[:2] == calib[0][2].shape
+    score = task.evaluate(model, "search", fraction=0.02)
+    assert isinstance(score, Score) and score.n == 21 and score.metric_name == "bleu"
+    assert score.signature.startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
+    assert score.signature.endswith("|split=val|n=21|beam=5")
+    assert score.metric > 15
+    assert task.evaluate(model, "search", fraction=0.02) == score  # deterministic
+    confirm = task.evaluate(model, "confirm", fraction=0.01)
+    assert confirm.n == 10 and "|split=test_2016_flickr|" in confirm.signature
