@@ -85,7 +85,6 @@ def main(argv=None) -> None:
     train_src, train_tgt = data["train"][0], encode(tok, data["train"][1])
     keep = [i for i in range(len(train_src)) if 0 < len(train_src[i]) <= 80 and 0 < len(train_tgt[i]) <= 80]
     train_src, train_tgt = [train_src[i] for i in keep], [train_tgt[i] for i in keep]
-    val_tgt = encode(tok, data["val"][1])
     log(f"vocab {tok.get_vocab_size()}; train pairs {len(keep)}; "
         f"mean tokens en {sum(map(len, train_src)) / len(keep):.1f} de {sum(map(len, train_tgt)) / len(keep):.1f}")
 
