@@ -43,6 +43,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--bf16", type=int, default=1, help="bf16 autocast for the forward pass (CPU AMX)")
     p.add_argument("--time-limit", type=float, default=0, help="minutes; no new epoch past this")
+    p.add_argument("--stop-after", type=int, default=0,
+                   help="stop after this epoch, keeping the schedule of --epochs")
     p.add_argument("--max-steps", type=int, default=0, help="stop each epoch after this many steps (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from DIR/last.pt")
     return p.parse_args(argv)
@@ -142,6 +144,9 @@ def main(argv=None) -> None:
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "epoch": epoch,
                     "best": best, "stale": stale, "rng": rng.getstate(), "torch_rng": torch.get_rng_state()},
                    a.out / "last.pt")
+        if a.stop_after and epoch >= a.stop_after:
+            log(f"stopped after epoch {epoch} (--stop-after)")
+            break
         if a.time_limit and (time.time() - t0) + (time.time() - te) > a.time_limit * 60:
             log(f"time limit: another epoch would end past {a.time_limit} minutes")
             break
