@@ -11,14 +11,22 @@ import sys
 from .errors import AutoqError
 
 
-def _positive_fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (allowed: 0 < F <= 1)") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{value} is out of range (allowed: 0 < F <= 1)")
-    return value
+def _number(cast: type, ok, allowed: str):
+    """An argparse type: ``cast`` the text, then check it with ``ok``."""
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number (allowed: {allowed})") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{value} is out of range (allowed: {allowed})")
+        return value
+    return parse
+
+
+_positive_fraction = _number(float, lambda v: 0 < v <= 1, "0 < F <= 1")
+_nonneg = _number(float, lambda v: v >= 0, "0 or more")
+_positive_int = _number(int, lambda v: v >= 1, "a whole number, 1 or more")
 
 
 def _device(text: str) -> str:
@@ -207,26 +215,6 @@ def cmd_deploy(args) -> None:
           + (f", peer {r['peer_metric']:.4f}" if has_peer else ""))
     print(f"fallbacks: {len(r['fallbacks'])}; written: {args.out}/deploy.json, model.safetensors, "
           f"manifest.json, recipe.yaml, torchao_config.json, layers.json")
-
-
-def _nonneg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative (allowed: 0 or more)")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is out of range (allowed: 1 or more)")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
