@@ -249,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_search)
 
     sp = sub.add_parser("demo", help="a short search on gnmt-multi30k, ending in a report")
-    sp.add_argument("--n-trials", type=_positive_int, default=12)
+    sp.add_argument("--n-trials", type=_positive_int, default=6)
     sp.add_argument("--results", default="results")
     sp.add_argument("--device", type=_device, default=None)
     sp.set_defaults(func=cmd_demo)
