@@ -1,9 +1,11 @@
 """The seeds' experiments on autoq's models: the hand-tuned baselines the search must beat.
 
-    python benchmarks/seed_table.py --task gnmt-multi30k|minilm-mrpc [--split confirm]
+    python benchmarks/seed_table.py --task gnmt-multi30k|minilm-mrpc [--split confirm] [--graph]
 
 Writes results/<task>/seed_table.md (and .json) with the metric, its signature and the
-size of each row, all measured in this run.
+size of each row, all measured in this run. With ``--graph`` the model is quantized in
+graph mode instead (GNMT without its op modules, traced) and the files are
+seed_table_graph.md and .json.
 """
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from autoq import Recipe, prepare, quantize, size_report  # noqa: E402
-from autoq.evaluate import task_stats  # noqa: E402
+from autoq import Recipe, quantize, size_report  # noqa: E402
+from autoq.evaluate import prepare_task, task_stats  # noqa: E402
 from autoq.io import write_atomic  # noqa: E402
 from autoq.tasks import get_task  # noqa: E402
+from autoq.tasks.gnmt.task import GNMTMulti30k  # noqa: E402
 
 NO_CLIP_ATT = {".*att_rnn.attn.*": {"clip_acts": "NONE"}}
 GNMT_ROWS = [  # Distiller's GNMT notebook, step by step
@@ -43,10 +46,11 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--task", required=True, choices=["gnmt-multi30k", "minilm-mrpc"])
     p.add_argument("--split", default="confirm", choices=["search", "confirm"])
+    p.add_argument("--graph", action="store_true", help="quantize in graph mode (GNMT without op modules)")
     args = p.parse_args()
-    task = get_task(args.task)
+    task = GNMTMulti30k(plain_ops=True) if args.graph and args.task == "gnmt-multi30k" else get_task(args.task)
     float_model = task.build_model()
-    prepared = prepare(float_model)
+    prepared = prepare_task(task, args.graph, float_model)
     stats = task_stats(task, prepared)
     rows = []
     for name, recipe in GNMT_ROWS if args.task == "gnmt-multi30k" else MINILM_ROWS:
@@ -62,17 +66,18 @@ def main() -> None:
                      "size_ratio": round(size.ratio, 4), "signature": score.signature,
                      "eval_s": round(time.perf_counter() - start, 1)})
         print(json.dumps(rows[-1]), flush=True)
-    out = ROOT / "results" / args.task
-    write_atomic(out / "seed_table.json", json.dumps(rows, indent=1) + "\n")
+    out, stem = ROOT / "results" / args.task, "seed_table_graph" if args.graph else "seed_table"
+    write_atomic(out / f"{stem}.json", json.dumps(rows, indent=1) + "\n")
     name = task.metric_name.upper()
-    lines = [f"# {args.task}: the seeds' experiments, reproduced", "",
+    flag = " --graph" if args.graph else ""
+    lines = [f"# {args.task}: the seeds' experiments, reproduced{' in graph mode' if args.graph else ''}", "",
              f"Split: {args.split}. Every figure measured by `python benchmarks/seed_table.py "
-             f"--task {args.task}` in one run; sizes from the engine's exact accounting.", "",
+             f"--task {args.task}{flag}` in one run; sizes from the engine's exact accounting.", "",
              f"| row | {name} | size (MB) | x FP32 |", "|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['row']} | {r['metric']:.4g} | {r['size_bytes'] / 1e6:.2f} | {r['size_ratio']:.3f} |")
     lines += ["", f"Signature: `{rows[0]['signature']}`", ""]
-    write_atomic(out / "seed_table.md", "\n".join(lines))
+    write_atomic(out / f"{stem}.md", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """GNMT task: module layout, op coverage, decoding, the shipped checkpoint and scoring."""
+import copy
 import os
 from pathlib import Path
 
@@ -7,10 +8,14 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from autoq.graph import trace
+from autoq.quant import collect_stats, prepare, quantize
+from autoq.quant.handlers import QuantOp
 from autoq.quant.ops import BatchMatmul, Concat, EltwiseAdd, EltwiseMult, Matmul
 from autoq.tasks.gnmt.beam import beam_search
 from autoq.tasks.gnmt.checkpoint import ASSET_DIR, SUMS, WEIGHTS, read_sums, sha256
-from autoq.tasks.gnmt.model import BOS, EOS, GNMT, GNMTConfig
+from autoq.recipe import Recipe
+from autoq.tasks.gnmt.model import BOS, EOS, GNMT, GNMTConfig, with_plain_ops
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 os.environ.setdefault("AUTOQ_DATA", str(DATA))
@@ -120,7 +125,8 @@ def test_teacher_forcing_matches_stepwise_decoding(tiny):
     with torch.no_grad():
         logits = tiny(src, lengths, tgt)
         assert logits.shape == (3, 5, V)
-        memory, state, steps = tiny.encode(src, lengths), None, []
+        memory, steps = tiny.encode(src, lengths), []
+        state = tiny.zero_state(3, memory[1])
         for t in range(tgt.size(1)):
             step, state, attn = tiny.decode_step(tgt[:, t], state, memory)
             steps.append(step)
@@ -134,7 +140,8 @@ def test_beam_of_one_is_greedy_and_search_is_deterministic(tiny):
     src, lengths, _ = batch()
     hyps = beam_search(tiny, src, lengths, beam_size=1, cov_penalty_factor=0.0)
     with torch.no_grad():
-        memory, state = tiny.encode(src, lengths), None
+        memory = tiny.encode(src, lengths)
+        state = tiny.zero_state(3, memory[1])
         tokens, greedy = torch.full((3,), BOS), []
         for _ in range(int(1.5 * 7) + 5):
             logits, state, _ = tiny.decode_step(tokens, state, memory)
@@ -180,3 +187,22 @@ def test_task_scores_and_calibrates():
     assert task.evaluate(model, "search", fraction=0.02) == score  # deterministic
     confirm = task.evaluate(model, "confirm", fraction=0.01)
     assert confirm.n == 10 and "|split=test_2016_flickr|" in confirm.signature
+
+
+def test_plain_ops_gnmt_is_traced_by_its_roots(tiny):
+    """GNMT without op modules: graph mode traces encoder and decoder (what beam search
+    drives), finds the same ops again, and the traced model decodes as the original."""
+    plain = with_plain_ops(copy.deepcopy(tiny))
+    assert not any(isinstance(m, OPS) for m in plain.modules())
+    src, lengths, tgt = batch()
+    traced, report = trace(plain, (src, lengths, tgt))
+    assert isinstance(traced, GNMT) and report.traced == ["encoder", "decoder"] and not report.untraced
+    hand_ops = [n for n, m in tiny.named_modules() if isinstance(m, OPS)]
+    assert len(report.ops) == len(hand_ops) == 12
+    assert beam_search(traced, src, lengths) == beam_search(tiny, src, lengths)
+    prepared = prepare(plain, (src, lengths, tgt), graph=True)
+    seed = Recipe.build({"bits_activations": 8}, overrides={".*att_rnn.attn.*": {"clip_acts": "NONE"}})
+    q = quantize(prepared, seed, collect_stats(prepared, [(src, lengths, tgt)]))
+    attn_ops = [n for n in report.ops if ".att_rnn.attn." in n]
+    assert len(attn_ops) == 5 and all(isinstance(q.get_submodule(n), QuantOp) for n in attn_ops)
+    assert beam_search(q, src, lengths)  # decodes once quantized

@@ -50,6 +50,10 @@ def trace(model: nn.Module, example_inputs: Any) -> tuple[nn.Module, TraceReport
     names are unchanged; the new ops are named as ``autoq.graph.naming`` describes.
     The copy is in eval mode; ``model`` is left untouched. Hugging Face models are
     switched to eager attention first so that their attention matmuls are visible.
+
+    A model driven through methods other than ``forward`` (GNMT under beam search calls
+    ``encode`` and ``decode_step``) names in ``graph_roots`` the submodules to trace
+    instead; the model itself then keeps its class and methods.
     """
     args, kwargs = tree_map(_tracked, split_inputs(example_inputs))
     work = copy.deepcopy(model).eval()
@@ -58,7 +62,15 @@ def trace(model: nn.Module, example_inputs: Any) -> tuple[nn.Module, TraceReport
     _note_hidden_ops(work, report)
     with _params_tracked(work):
         calls = record_calls(work, args, kwargs)
-        result = _trace_tree(work, "", calls, report)
+        result = work
+        for root in getattr(work, "graph_roots", None) or ("",):
+            part = work.get_submodule(root)
+            new = _trace_tree(part, root, calls, report)
+            if root == "":
+                result = new
+            elif new is not part:
+                parent, _, child = root.rpartition(".")
+                setattr(work.get_submodule(parent), child, new)
     if report.traced and "" not in report.traced:  # parts swapped in: check the whole
         result, report = _check_assembled(model, result, calls[work][0], report)
     if report.untraced:

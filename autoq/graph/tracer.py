@@ -250,4 +250,15 @@ def capture(module: nn.Module, args: tuple, kwargs: dict) -> tuple[fx.GraphModul
     tracer = ExampleTracer(tuple(args), dict(kwargs))
     graph = tracer.trace(module)
     gm = fx.GraphModule(tracer.root, graph, class_name=type(module).__name__)
+    for name, sub in module.named_modules():  # keep those the graph does not call, so
+        if name and _lacks(gm, name):          # code outside forward still finds them
+            gm.add_submodule(name, sub)
     return gm, tracer.branches
+
+
+def _lacks(module: nn.Module, name: str) -> bool:
+    try:
+        module.get_submodule(name)
+    except AttributeError:
+        return True
+    return False

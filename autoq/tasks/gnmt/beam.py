@@ -29,7 +29,7 @@ def beam_search(model: GNMT, src: torch.Tensor, src_lengths: torch.Tensor, beam_
     rows = torch.arange(b, device=dev).repeat_interleave(k)
     memory = reorder_memory(model.encode(src, src_lengths), rows)
     max_len = (torch.ceil(max_len_a * src_lengths.to(dev).float()) + max_len_b).long()
-    state = None
+    state = model.zero_state(n, memory[1])
     tokens = torch.full((n,), BOS, dtype=torch.long, device=dev)
     scores = torch.full((b, k), float("-inf"), device=dev)
     scores[:, 0] = 0.0  # one live hypothesis at the start

@@ -7,11 +7,14 @@ is a plain ``nn.LSTM`` called as ``lstm(x, hx) -> (out, (h, c))`` (batch first).
 The source and target share one vocabulary and one embedding matrix: ``encoder.embedder``
 and ``decoder.embedder`` are two ``nn.Embedding`` modules holding the same weight
 Parameter, so each is visible to the engine (and to override regexes) under its own name.
-The decoder starts from zero states, as in MLPerf's reference.
+The decoder starts from zero states, as in MLPerf's reference; they are passed in
+explicitly (``GNMT.zero_state``), so the decoder is one tensor-in, tensor-out function
+that graph mode can trace (``graph_roots``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -130,9 +133,8 @@ class ResidualRecurrentDecoder(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.classifier = Classifier(h, cfg.vocab_size)
 
-    def forward(self, tgt: torch.Tensor, state: State | None, memory: Memory):
+    def forward(self, tgt: torch.Tensor, state: State, memory: Memory):
         """tgt (B, T) tokens; returns logits (B, T, V), the new state, attention (B, T, Tk)."""
-        state = state or [None] * (len(self.rnn_layers) + 1)
         x = self.dropout(self.embedder(tgt))
         x, hx, context, probs = self.att_rnn(x, state[0], memory)
         new_state = [hx]
@@ -144,8 +146,10 @@ class ResidualRecurrentDecoder(nn.Module):
 
 
 class GNMT(nn.Module):
-    """``model(src, src_lengths, tgt_in) -> logits`` (teacher forcing); ``encode`` and
-    ``decode_step`` are what beam search uses."""
+    """``model(src, src_lengths, tgt_in) -> logits`` (teacher forcing); ``encode``,
+    ``zero_state`` and ``decode_step`` are what beam search uses."""
+
+    graph_roots = ("encoder", "decoder")  # beam search drives these, not forward
 
     def __init__(self, cfg: GNMTConfig):
         super().__init__()
@@ -168,13 +172,19 @@ class GNMT(nn.Module):
         mask = torch.arange(src.size(1), device=src.device) < src_lengths.to(src.device).unsqueeze(1)
         return keys, values, mask
 
-    def decode_step(self, tokens: torch.Tensor, state: State | None, memory: Memory):
+    def zero_state(self, batch_size: int, like: torch.Tensor) -> State:
+        """The decoder's initial (h, c) per LSTM, zeros shaped (1, B, H)."""
+        h = torch.zeros(1, batch_size, self.config.hidden_size, dtype=like.dtype, device=like.device)
+        return [(h, h) for _ in range(self.config.num_layers)]  # att_rnn + rnn_layers
+
+    def decode_step(self, tokens: torch.Tensor, state: State, memory: Memory):
         """One token per row: returns logits (B, V), the new state, attention (B, Tk)."""
         logits, state, probs = self.decoder(tokens.unsqueeze(1), state, memory)
         return logits.squeeze(1), state, probs.squeeze(1)
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
-        return self.decoder(tgt_in, None, self.encode(src, src_lengths))[0]
+        memory = self.encode(src, src_lengths)
+        return self.decoder(tgt_in, self.zero_state(src.size(0), memory[1]), memory)[0]
 
 
 def reorder_state(state: State, index: torch.Tensor) -> State:
@@ -184,3 +194,29 @@ def reorder_state(state: State, index: torch.Tensor) -> State:
 
 def reorder_memory(memory: Memory, index: torch.Tensor) -> Memory:
     return tuple(t.index_select(0, index) for t in memory)
+
+
+def _cat(*inputs: torch.Tensor, dim: int) -> torch.Tensor:
+    return torch.cat(inputs, dim=dim)
+
+
+PLAIN_OPS = {EltwiseAdd: lambda m: torch.add, EltwiseMult: lambda m: torch.mul,
+             Matmul: lambda m: torch.matmul, BatchMatmul: lambda m: torch.bmm,
+             Concat: lambda m: partial(_cat, dim=m.dim)}
+
+
+def with_plain_ops(model: GNMT) -> GNMT:
+    """``model`` (in place) with each op module swapped for the plain torch function it
+    wraps: GNMT as it would be written without Distiller's rewrite, for graph mode to
+    find the ops again. Lists of op modules become plain lists."""
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if type(child) in PLAIN_OPS:
+                plain = PLAIN_OPS[type(child)](child)
+            elif isinstance(child, nn.ModuleList) and child and all(type(c) in PLAIN_OPS for c in child):
+                plain = [PLAIN_OPS[type(c)](c) for c in child]
+            else:
+                continue
+            del module._modules[name]
+            setattr(module, name, plain)
+    return model

@@ -14,6 +14,7 @@ from ..base import Score, Split, Task
 from .beam import translate_ids
 from .checkpoint import ASSET_DIR, WEIGHTS, load_model, load_tokenizer
 from .corpus import SPLIT_FILES, decode, encode, read_lines, teacher_batch
+from .model import with_plain_ops
 
 SPLIT_DATA = {"search": "val", "confirm": "test"}  # search on val, confirm on test_2016_flickr
 
@@ -26,13 +27,16 @@ class GNMTMulti30k(Task):
     direction = "maximize"
 
     def __init__(self, beam_size: int = 5, batch_size: int = 128, calib_batches: int = 8,
-                 calib_batch_size: int = 64, calib_seed: int = 0, asset_dir: str | Path = ASSET_DIR):
+                 calib_batch_size: int = 64, calib_seed: int = 0, asset_dir: str | Path = ASSET_DIR,
+                 plain_ops: bool = False):
+        """``plain_ops``: the model without its op modules (``model.with_plain_ops``), to be
+        quantized in graph mode."""
         if beam_size < 1 or batch_size < 1:
             raise AutoqError(f"gnmt-multi30k: beam_size and batch_size must be >= 1, "
                              f"got {beam_size} and {batch_size}")
         self.beam_size, self.batch_size = beam_size, batch_size
         self.calib_batches, self.calib_batch_size, self.calib_seed = calib_batches, calib_batch_size, calib_seed
-        self.asset_dir = Path(asset_dir)
+        self.asset_dir, self.plain_ops = Path(asset_dir), plain_ops
         if not (self.asset_dir / WEIGHTS).is_file():
             raise AutoqError(f"gnmt-multi30k: no trained checkpoint at {self.asset_dir / WEIGHTS}; "
                              f"train one with `python -m autoq.tasks.gnmt.train --out DIR` and copy "
@@ -42,7 +46,8 @@ class GNMTMulti30k(Task):
         self._calib: list | None = None
 
     def build_model(self) -> nn.Module:
-        return load_model(self.asset_dir)
+        model = load_model(self.asset_dir)
+        return with_plain_ops(model) if self.plain_ops else model
 
     def calibration_batches(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Teacher-forcing inputs (src, src_lengths, tgt_in) from a fixed seeded subset of train,
