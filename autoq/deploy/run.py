@@ -29,10 +29,12 @@ from .select import shapes
 
 
 def peer(model: nn.Module) -> nn.Module:
-    """The BERT tutorial's flow: torch's quantize_dynamic on every Linear, default settings."""
+    """The BERT tutorial's flow: torch's quantize_dynamic on every Linear (and LSTM),
+    default settings."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear, nn.LSTM},
+                                                       dtype=torch.qint8)
 
 
 def fp32_bytes(model: nn.Module) -> int:
@@ -102,7 +104,7 @@ def deploy(task: Task, recipe: Recipe, out: str | Path, threads: list[int] = (1,
         "predicted_metric": metrics["predicted"].metric,
         "gap_to_prediction": metrics["deployed"].metric - metrics["predicted"].metric,
         "drop": metrics["fp32"].metric - metrics["deployed"].metric,
-        "peer": "torch.ao.quantization.quantize_dynamic({nn.Linear}, qint8), torch.save size",
+        "peer": "torch.ao.quantization.quantize_dynamic({nn.Linear, nn.LSTM}, qint8), torch.save size",
         "peer_bytes": torch_save_bytes(models["peer"]) if "peer" in models else None,
         "peer_latency_s": {t: v.get("peer") for t, v in latency.items()},
         "peer_speedup": {t: v["fp32"] / v["peer"] if "peer" in v else None for t, v in latency.items()},
