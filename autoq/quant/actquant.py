@@ -16,11 +16,13 @@ class StaticFakeQuant(nn.Module):
         self.qmin, self.qmax = qrange(bits, mode)
         step, zp = qparams(torch.tensor(lo), torch.tensor(hi), bits, mode)
         self.step, self.zero_point = float(step), int(zp)
-        self.inv = inverse(self.step)
         self.bits, self.mode = bits, mode
+        # as 0-d tensors (moved with the module) for the hot path
+        self.register_buffer("step_t", torch.tensor(self.step), persistent=False)
+        self.register_buffer("inv_t", torch.tensor(inverse(self.step)), persistent=False)
 
     def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-        return fake_quant_tensor(x, self.step, self.zero_point, self.qmin, self.qmax, inplace, self.inv)
+        return fake_quant_tensor(x, self.step_t, self.zero_point, self.qmin, self.qmax, inplace, self.inv_t)
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, mode={self.mode.value}, step={self.step:.4g}, zero_point={self.zero_point}"

@@ -37,9 +37,13 @@ def reduce(x: torch.Tensor) -> tuple:
     rows = x.detach().float()
     rows = rows.reshape(rows.shape[0], -1) if rows.dim() > 1 else rows.reshape(1, -1)
     mins, maxs = rows.amin(1), rows.amax(1)  # on CPU much faster than aminmax(dim=1)
-    sumsq = torch.linalg.vector_norm(rows).double() ** 2  # no copy of a strided slice
+    if rows.is_contiguous():  # float32 BLAS dot: the fastest sum of squares
+        flat = rows.view(-1)
+        sumsq = torch.dot(flat, flat)
+    else:  # a strided slice (one LSTM step): no copy
+        sumsq = torch.linalg.vector_norm(rows) ** 2
     sample = rows[:, ::max(1, rows.numel() // B_SAMPLE)].flatten()
-    return mins, maxs, rows.sum(1).double().sum(), sumsq, rows.numel(), sample
+    return mins, maxs, rows.sum().double(), sumsq.double(), rows.numel(), sample
 
 
 class TensorStats:
