@@ -6,7 +6,8 @@ import torch
 from torch.ao.quantization.observer import MinMaxObserver, PerChannelMinMaxObserver
 
 from autoq.quant.config import ClipMode, Mode
-from autoq.quant.numerics import aciq_alpha, clip_range, fake_quant, qparams, qrange, quantize_weight
+from autoq.quant.numerics import (aciq_alpha, clip_range, fake_quant, fake_quant_tensor, qparams, qrange,
+                                  quantize_weight)
 
 MODES = list(Mode)
 BITS = range(2, 9)
@@ -130,3 +131,13 @@ def test_clip_n_std_and_avg_stay_inside_observed_range():
     assert clip_range(s, ClipMode.N_STD, 8, n_stds=2) == (-1.0, 3.0)
     lo, hi = clip_range(s, ClipMode.GAUSS, 8)
     assert (lo, hi) == (-1.0, 4.0) and math.isfinite(lo)
+
+
+@pytest.mark.parametrize("zero_point", [0, 3])
+def test_fake_quant_of_a_broadcast_view_equals_its_copy(zero_point):
+    """An expanded input is quantized once per distinct value, with the same result."""
+    base = torch.randn(4, 1, 6)
+    view = base.expand(4, 5, 6)
+    got = fake_quant_tensor(view, 0.05, zero_point, -128, 127)
+    want = fake_quant_tensor(view.contiguous(), 0.05, zero_point, -128, 127)
+    assert got.shape == view.shape and torch.equal(got, want)
