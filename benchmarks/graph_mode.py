@@ -24,11 +24,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autoq.io import write_atomic  # noqa: E402
-from autoq.search.front import hypervolume  # noqa: E402
+from autoq.search.front import REF_DROP, relative_hypervolume  # noqa: E402
 
 RESULTS = ROOT / "results"
 STUDIES = {"without graph knobs": RESULTS / "minilm-mrpc", "with graph knobs": RESULTS / "minilm-mrpc" / "graph"}
-REF_DROP = 0.10  # hypervolume reference: FP32 metric less this, FP32 size
 
 
 def load_study(folder: Path) -> tuple[dict, list[dict]]:
@@ -49,9 +48,9 @@ def front_rows(name: str, meta: dict, front: list[dict]) -> list[str]:
 
 
 def volumes(meta: dict, front: list[dict]) -> tuple[float, float]:
-    size = meta["fp32_size_bytes"]
-    hv = lambda key, fp32: hypervolume(  # noqa: E731
-        [(p[key], p["size_bytes"] / size) for p in front if p[key] is not None], (fp32 - REF_DROP, 1.0))
+    def hv(key: str, fp32: float) -> float:
+        points = [(p[key], p["size_bytes"]) for p in front if p[key] is not None]
+        return relative_hypervolume(points, fp32, meta["fp32_size_bytes"])
     return hv("metric", meta["fp32_metric"]), hv("confirm_metric", meta["fp32_confirm_metric"])
 
 
@@ -93,7 +92,8 @@ def main() -> None:
              "per-layer knobs for every Linear and embedding. The graph space adds, per layer, "
              "the attention matmuls (Q.K^T, softmax.V), the residual adds and the embedding sums "
              "(bits 8 or float, static or dynamic) -- ops that only exist as modules after tracing.", "",
-             f"Hypervolume: F1 over size / FP32, reference point (FP32 F1 - {REF_DROP}, 1.0); larger is better.", "",
+             f"Hypervolume (`autoq.search.front.relative_hypervolume`): of F1 / FP32 F1 over size / FP32 "
+             f"size, reference ({1 - REF_DROP:g}, 1); larger is better.", "",
              "| search | trials | front points | hypervolume (search split) | hypervolume (front on confirm) |",
              "|---|---|---|---|---|"]
     for name, (meta, front) in studies.items():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from autoq import AutoqError, Recipe, collect_stats, quantize
-from autoq.search.front import dominates, hypervolume, pareto_indices
+from autoq.search.front import REF_DROP, dominates, hypervolume, pareto_indices, relative_hypervolume
 from autoq.search.pick import load_front, pick
 from autoq.search.space import SearchSpace
 from autoq.search.study import SearchConfig, Searcher, parse_duration, run_search
@@ -152,3 +152,10 @@ def test_deployable_limits_the_choices():
     assert space.groups[0].choices["bits_activations"] == (8,)
     with pytest.raises(AutoqError, match="no clip_acts choice .* runs on fbgemm kernels"):
         SearchSpace.from_dict({"deployable": "fbgemm", "groups": [{"modules": "x", "clip_acts": ["AVG"]}]})
+
+
+def test_relative_hypervolume_is_in_units_of_fp32():
+    fp32_metric, fp32_size = 30.0, 1000.0
+    # half the size at FP32's metric: a rectangle 0.5 wide and REF_DROP high
+    assert relative_hypervolume([(30.0, 500.0)], fp32_metric, fp32_size) == pytest.approx(0.5 * REF_DROP)
+    assert relative_hypervolume([(26.0, 500.0)], fp32_metric, fp32_size) == 0  # below the reference

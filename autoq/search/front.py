@@ -26,3 +26,15 @@ def hypervolume(points: Sequence[tuple[float, float]], ref: tuple[float, float])
     front = [inside[i] for i in pareto_indices(inside)]  # size and metric both increasing
     edges = [size for _, size in front[1:]] + [ref[1]]
     return sum((metric - ref[0]) * (edge - size) for (metric, size), edge in zip(front, edges))
+
+
+REF_DROP = 0.10  # relative: the reference metric is FP32's less 10 percent of it
+
+
+def relative_hypervolume(points: Sequence[tuple[float, float]], fp32_metric: float,
+                         fp32_size: float) -> float:
+    """Hypervolume of (metric, size) points in units of FP32's: metric / FP32 metric over
+    size / FP32 size, with the reference (1 - REF_DROP, 1), so studies of one task (and
+    of different tasks) compare on one scale. A maximized metric is assumed."""
+    scaled = [(m / fp32_metric, s / fp32_size) for m, s in points]
+    return hypervolume(scaled, (1.0 - REF_DROP, 1.0))
