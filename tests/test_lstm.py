@@ -72,3 +72,30 @@ def test_convert_replaces_every_lstm_and_keeps_names():
     assert not any(isinstance(m, nn.LSTM) for m in converted.modules())
     names = dict(converted.named_modules())
     assert "1.0.cells_reverse.0.fc_gate_h" in names and "0.cells.0.eltwisemult_hidden" in names
+
+
+@pytest.mark.parametrize("clip", ["NONE", "AVG"])
+def test_gate_add_skips_requantizing_onto_the_same_grid(monkeypatch, clip):
+    """The gate add leaves a gate projection alone when it would requantize it onto the
+    grid it is already on; the output is bit for bit what it was with both steps."""
+    from autoq.quant import collect_stats, quantize
+    from autoq.quant.actquant import NoQuant
+    from autoq.quant.lstm import LSTMCell
+    from autoq.recipe import Recipe
+    torch.manual_seed(0)
+    lstm = nn.LSTM(6, 8, num_layers=2, batch_first=True).eval()
+    batches = [(torch.randn(3, 5, 6),) for _ in range(2)]
+    recipe = Recipe.build({"bits_activations": 8, "bits_weights": 8, "clip_acts": clip})
+    stats = collect_stats(lstm, batches)
+    q = quantize(lstm, recipe, stats)
+    skipped = [type(m) for c in q.cells for m in c.eltwiseadd_gate.input_quants]
+    # the recurrent projection feeds the add unchanged: always the same grid; the input
+    # projection, computed for the whole sequence, only shares it without averaged clipping
+    assert skipped == ([NoQuant, NoQuant] * 2 if clip == "NONE" else
+                       [type(q.cells[0].eltwiseadd_gate.input_quants[0]), NoQuant] * 2)
+    monkeypatch.setattr(LSTMCell, "skip_requantization", lambda self: None)
+    both = quantize(lstm, recipe, stats)
+    assert not any(isinstance(m, NoQuant) for c in both.cells for m in c.eltwiseadd_gate.input_quants)
+    with torch.no_grad():
+        for (x,) in batches:
+            assert torch.equal(q(x)[0], both(x)[0])

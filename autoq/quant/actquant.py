@@ -28,6 +28,13 @@ class StaticFakeQuant(nn.Module):
         return f"bits={self.bits}, mode={self.mode.value}, step={self.step:.4g}, zero_point={self.zero_point}"
 
 
+def same_grid(a: nn.Module, b: nn.Module) -> bool:
+    """Both static quantizers onto the same grid: the second changes nothing after the
+    first (quantization is idempotent on its own grid)."""
+    return (isinstance(a, StaticFakeQuant) and isinstance(b, StaticFakeQuant)
+            and (a.step, a.zero_point, a.qmin, a.qmax) == (b.step, b.zero_point, b.qmin, b.qmax))
+
+
 class DynamicFakeQuant(nn.Module):
     """Range measured on each batch at run time (torch's dynamic quantization)."""
 

@@ -10,7 +10,7 @@ from torch import nn
 from ..recipe import Recipe
 from . import stats as stats_io
 from .handlers import handler_for, needs_act_stats
-from .lstm import ModularLSTM, convert_lstms
+from .lstm import LSTMCell, ModularLSTM, convert_lstms
 from .plan import check_stats, make_plan
 from .stats import Stats
 
@@ -73,6 +73,9 @@ def quantize(model: nn.Module, recipe: Recipe, stats: Stats | None = None) -> nn
         module = modules[name]
         entry = stats.get(name) if stats is not None else None
         _set_module(work, name, handler_for(module)(module, cfg, entry))
+    for cell in work.modules():
+        if isinstance(cell, LSTMCell):
+            cell.skip_requantization()
     return work.eval()
 
 

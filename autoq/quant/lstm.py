@@ -39,6 +39,16 @@ class LSTMCell(nn.Module):
         h = self.eltwisemult_hidden(self.act_o(o), self.act_h(c))
         return h, c
 
+    def skip_requantization(self) -> None:
+        """Once quantized: where the gate add would requantize a gate projection onto the
+        grid that projection's output was just quantized to (same statistics, same
+        settings), that input is left as it is. Exact, and two quantizations fewer a step."""
+        from .actquant import NoQuant, same_grid
+        inputs = getattr(self.eltwiseadd_gate, "input_quants", None)
+        for i, fc in enumerate((self.fc_gate_x, self.fc_gate_h)):
+            if inputs is not None and same_grid(getattr(fc, "output_quant", None), inputs[i]):
+                inputs[i] = NoQuant()
+
     def run(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
             lengths: torch.Tensor | None, reverse: bool):
         """The whole sequence ``x`` (batch, time, features); padded steps keep the state."""
