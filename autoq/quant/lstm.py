@@ -44,9 +44,11 @@ class LSTMCell(nn.Module):
         grid that projection's output was just quantized to (same statistics, same
         settings), that input is left as it is. Exact, and two quantizations fewer a step."""
         from .actquant import NoQuant, same_grid
-        inputs = getattr(self.eltwiseadd_gate, "input_quants", None)
+        inputs = getattr(self.eltwiseadd_gate, "input_quants", ())
+        if len(inputs) != 2:  # float, or one dynamic quantizer shared by both inputs
+            return
         for i, fc in enumerate((self.fc_gate_x, self.fc_gate_h)):
-            if inputs is not None and same_grid(getattr(fc, "output_quant", None), inputs[i]):
+            if same_grid(getattr(fc, "output_quant", None), inputs[i]):
                 inputs[i] = NoQuant()
 
     def run(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,

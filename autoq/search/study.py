@@ -100,11 +100,23 @@ class Searcher:
     @cached_property
     def study(self) -> optuna.Study:
         """The study, created or resumed in its storage on first use."""
-        return optuna.create_study(
+        study = optuna.create_study(
             study_name=self.cfg.study,
             storage=open_storage(self.cfg.storage, self.cfg.out, self.cfg.heartbeat_s),
             directions=["maximize", "minimize"], load_if_exists=True,
             sampler=make_sampler(self.cfg.sampler, self.cfg.seed + self.worker))
+        resumed = len(study.get_trials(deepcopy=False))
+        if resumed:  # a fresh stream, else the sampler replays the proposals it made before
+            study.sampler = make_sampler(self.cfg.sampler, hash((self.cfg.seed, self.worker, resumed)) % 2 ** 31)
+        return study
+
+    def evaluated(self, text: str) -> optuna.trial.FrozenTrial | None:
+        """A finished trial of this very recipe: the sampler proposed it again."""
+        done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        for t in self.study.get_trials(deepcopy=False, states=done):
+            if t.user_attrs.get("recipe") == text:
+                return t
+        return None
 
     # --- scoring ------------------------------------------------------------
     def score(self, recipe: Recipe | None, fraction: float = 1.0, split: str = "search") -> float:
@@ -195,6 +207,15 @@ class Searcher:
                 size = self.size(recipe)
                 trial.set_user_attr("recipe", recipe.to_yaml())
                 trial.set_user_attr("size_bytes", size)
+                same = self.evaluated(recipe.to_yaml())
+                if same is not None:  # scored already: the same figures, without the cost
+                    trial.set_user_attr("same_as", same.number)
+                    if same.state is optuna.trial.TrialState.PRUNED:
+                        self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    else:
+                        trial.set_constraint("max_drop", self.constraint(same.values[0]))
+                        self.study.tell(trial, same.values)
+                    return self.study.trials[trial.number]
                 if self.cfg.fidelity < 1.0:
                     partial = self.score(recipe, self.cfg.fidelity)
                     trial.set_user_attr("partial_metric", partial)
