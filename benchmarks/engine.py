@@ -123,7 +123,7 @@ SHAPES = {
              dict(blocks=2, d=32, heads=4, ff=64, batch=2, seq=8)),
 }
 # name -> (forward reps, calibration reps): a full run stays within ~3 minutes on 1 thread
-REPS = {"gnmt": (5, 1), "bert": (5, 2)}
+REPS = {"gnmt": (11, 3), "bert": (11, 3)}
 CALIB_BATCHES = 2
 
 

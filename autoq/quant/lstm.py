@@ -19,10 +19,10 @@ from .ops import EltwiseAdd, EltwiseMult
 class LSTMCell(nn.Module):
     """One direction of one layer. ``fc_gate_x`` is applied to the whole sequence at once."""
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None):
         super().__init__()
-        self.fc_gate_x = nn.Linear(input_size, 4 * hidden_size, bias=bias)
-        self.fc_gate_h = nn.Linear(hidden_size, 4 * hidden_size, bias=bias)
+        self.fc_gate_x = nn.Linear(input_size, 4 * hidden_size, bias=bias, device=device)
+        self.fc_gate_h = nn.Linear(hidden_size, 4 * hidden_size, bias=bias, device=device)
         self.eltwiseadd_gate = EltwiseAdd()
         self.act_i, self.act_f, self.act_o = nn.Sigmoid(), nn.Sigmoid(), nn.Sigmoid()
         self.act_g, self.act_h = nn.Tanh(), nn.Tanh()
@@ -74,23 +74,26 @@ class ModularLSTM(nn.Module):
     bidirectional, several layers, inter-layer dropout in training)."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False):
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None):
         super().__init__()
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.batch_first, self.bidirectional, self.bias = batch_first, bidirectional, bias
         dirs = 2 if bidirectional else 1
         sizes = [input_size] + [hidden_size * dirs] * (num_layers - 1)
-        self.cells = nn.ModuleList(LSTMCell(s, hidden_size, bias) for s in sizes)
+        self.cells = nn.ModuleList(LSTMCell(s, hidden_size, bias, device) for s in sizes)
         if bidirectional:
-            self.cells_reverse = nn.ModuleList(LSTMCell(s, hidden_size, bias) for s in sizes)
+            self.cells_reverse = nn.ModuleList(LSTMCell(s, hidden_size, bias, device) for s in sizes)
         self.dropout = nn.Dropout(dropout)
 
     @classmethod
     def from_lstm(cls, lstm: nn.LSTM) -> "ModularLSTM":
         if lstm.proj_size:
             raise AutoqError("LSTM with proj_size is not supported by the modular LSTM")
-        new = cls(lstm.input_size, lstm.hidden_size, lstm.num_layers, lstm.bias,
-                  lstm.batch_first, lstm.dropout, lstm.bidirectional)
+        # built on the meta device and given storage without initializing it: every
+        # weight is copied from ``lstm`` below
+        new = cls(lstm.input_size, lstm.hidden_size, lstm.num_layers, lstm.bias, lstm.batch_first,
+                  lstm.dropout, lstm.bidirectional, device="meta").to_empty(device=lstm.weight_ih_l0.device)
         for layer in range(lstm.num_layers):
             for suffix, cells in (("", new.cells), ("_reverse", getattr(new, "cells_reverse", None))):
                 if cells is None:
@@ -101,7 +104,7 @@ class ModularLSTM(nn.Module):
                 if lstm.bias:
                     cell.fc_gate_x.bias.data.copy_(getattr(lstm, f"bias_ih_{k}"))
                     cell.fc_gate_h.bias.data.copy_(getattr(lstm, f"bias_hh_{k}"))
-        return new.to(lstm.weight_ih_l0.device).train(lstm.training)
+        return new.train(lstm.training)
 
     def forward(self, input, hx=None):
         packed = isinstance(input, PackedSequence)

@@ -43,7 +43,7 @@ def reduce(x: torch.Tensor) -> tuple:
     else:  # a strided slice (one LSTM step): no copy
         sumsq = torch.linalg.vector_norm(rows) ** 2
     sample = rows[:, ::max(1, rows.numel() // B_SAMPLE)].flatten()
-    return mins, maxs, rows.sum().double(), sumsq.double(), rows.numel(), sample
+    return mins, maxs, rows.sum(), sumsq, rows.numel(), sample  # summed in float64 at the end
 
 
 class TensorStats:
@@ -65,8 +65,8 @@ class TensorStats:
         mins, maxs, sums, sumsqs, numels, samples = zip(*self.calls)
         mins, maxs = torch.cat(mins), torch.cat(maxs)
         numel = sum(numels)
-        mean = torch.stack(sums).sum().item() / numel
-        var = max(torch.stack(sumsqs).sum().item() / numel - mean ** 2, 0.0)
+        mean = torch.stack(sums).double().sum().item() / numel
+        var = max(torch.stack(sumsqs).double().sum().item() / numel - mean ** 2, 0.0)
         b = (torch.cat(samples).double() - mean).abs().mean().item()
         return {"min": mins.min().item(), "max": maxs.max().item(),
                 "avg_min": mins.double().mean().item(), "avg_max": maxs.double().mean().item(),
