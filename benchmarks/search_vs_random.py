@@ -87,7 +87,9 @@ def main() -> None:
              f"(`autoq.search.front.relative_hypervolume`) of the completed trials among the first N "
              f"finished ones, on the search split: metric / FP32 metric over size / FP32 size, "
              f"reference ({1 - REF_DROP:g}, 1). Every study: the same space, fidelity {args.fidelity}, "
-             f"the same seeded first trials (FP32, uniform int8, the space's seeds).", "",
+             f"the same seeded first trials (FP32, uniform int8, the space's seeds). TPE seed 0 is "
+             f"the task's main study (results/{args.task}/) when it was run with those settings; the "
+             f"others are in results/{args.task}/vs_random/.", "",
              f"| seed | TPE after {args.budget} | random after {args.budget} | random after {args.random_budget} | "
              f"TPE@{args.budget} >= random@{args.random_budget} |", "|---|---|---|---|---|"]
     for seed, t, r1, r3 in rows:
