@@ -205,9 +205,10 @@ class Searcher:
             try:
                 recipe = self.space.suggest(trial)
                 size = self.size(recipe)
-                trial.set_user_attr("recipe", recipe.to_yaml())
+                text = recipe.to_yaml()
+                trial.set_user_attr("recipe", text)
                 trial.set_user_attr("size_bytes", size)
-                same = self.evaluated(recipe.to_yaml())
+                same = self.evaluated(text)
                 if same is not None:  # scored already: the same figures, without the cost
                     trial.set_user_attr("same_as", same.number)
                     if same.state is optuna.trial.TrialState.PRUNED:
