@@ -141,3 +141,14 @@ def test_fake_quant_of_a_broadcast_view_equals_its_copy(zero_point):
     got = fake_quant_tensor(view, 0.05, zero_point, -128, 127)
     want = fake_quant_tensor(view.contiguous(), 0.05, zero_point, -128, 127)
     assert got.shape == view.shape and torch.equal(got, want)
+
+
+@pytest.mark.parametrize("clip", list(ClipMode))
+def test_dynamic_quantizer_sees_a_broadcast_view_as_its_copy(clip):
+    """The run-time range of an expanded input is computed on its distinct values only,
+    and equals the range of the materialized tensor for every clip mode."""
+    from autoq.quant.actquant import DynamicFakeQuant
+    q = DynamicFakeQuant(8, Mode.ASYMMETRIC_SIGNED, clip, 2.0 if clip is ClipMode.N_STD else None)
+    base = torch.randn(3, 1, 5, 4)
+    for view in (base.expand(3, 6, 5, 4), base[:1].expand(3, 6, 5, 4)):
+        torch.testing.assert_close(q(view), q(view.contiguous()), rtol=0, atol=1e-6)

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from .config import ClipMode, Mode, QuantConfig
-from .numerics import aciq_alpha, clip_range, fake_quant_tensor, inverse, qparams, qrange
+from .numerics import (aciq_alpha, clip_range, fake_quant_tensor, inverse, qparams, qrange,
+                       unexpanded)
 
 
 class StaticFakeQuant(nn.Module):
@@ -55,12 +56,13 @@ class DynamicFakeQuant(nn.Module):
             mins, maxs = rows.amin(1), rows.amax(1)
             return mins.mean(), maxs.mean()
         mean = x.mean()
-        spread = (x - mean).abs().mean() if self.clip is ClipMode.LAPLACE else x.std()
+        # population std, as the calibration statistics have it
+        spread = (x - mean).abs().mean() if self.clip is ClipMode.LAPLACE else x.std(correction=0)
         lo, hi = torch.aminmax(x)
         return torch.maximum(lo, mean - self.half_width * spread), torch.minimum(hi, mean + self.half_width * spread)
 
     def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-        step, zp = qparams(*self._range(x.detach()), self.bits, self.mode)
+        step, zp = qparams(*self._range(unexpanded(x.detach())), self.bits, self.mode)
         return fake_quant_tensor(x, step.float(), zp if self.mode is not Mode.SYMMETRIC else 0,
                                  self.qmin, self.qmax, inplace)
 

@@ -60,7 +60,7 @@ def fake_quant_tensor(x: torch.Tensor, step, zero_point, qmin: int, qmax: int,
     tensors for ``step`` and ``inv`` spare torch a scalar conversion on every call.
     """
     inv = inverse(step) if inv is None else inv
-    compact = _unexpanded(x)
+    compact = unexpanded(x)
     if compact is not x:  # a broadcast view: quantize each distinct value once
         return fake_quant_tensor(compact, step, zero_point, qmin, qmax, False, inv).expand(x.shape)
     q = (x.mul_(inv) if inplace else x.mul(inv)).round_()
@@ -69,8 +69,11 @@ def fake_quant_tensor(x: torch.Tensor, step, zero_point, qmin: int, qmax: int,
     return q.clamp_(qmin - zero_point, qmax - zero_point).mul_(step)
 
 
-def _unexpanded(x: torch.Tensor) -> torch.Tensor:
-    """``x`` without the dimensions that ``expand`` repeated (stride 0), kept as size 1."""
+def unexpanded(x: torch.Tensor) -> torch.Tensor:
+    """``x`` without the dimensions that ``expand`` repeated (stride 0), kept as size 1.
+    Every value keeps its share, so ranges, means and spreads are those of ``x``."""
+    if 0 not in x.stride():  # the common case, checked once per call
+        return x
     for d in range(x.dim()):
         if x.stride(d) == 0 and x.size(d) > 1:
             x = x.narrow(d, 0, 1)
