@@ -121,7 +121,8 @@ def cmd_search(args) -> None:
         storage=args.storage, n_trials=args.n_trials,
         timeout_s=parse_duration(args.timeout) if args.timeout else None, sampler=args.sampler,
         seed=args.seed, max_drop=args.max_drop, fidelity=args.fidelity, device=args.device,
-        workers=args.workers, heartbeat_s=args.heartbeat, sensitivity=Path(args.sensitivity) if args.sensitivity else None)
+        workers=args.workers, heartbeat_s=args.heartbeat, ladder=args.ladder,
+        sensitivity=Path(args.sensitivity) if args.sensitivity else None)
     run_search(cfg)
     print(format_front(*load_front(cfg.out)))
     print(f"results: {cfg.out}/pareto.csv, pareto.json, recipes/")
@@ -152,9 +153,7 @@ def cmd_sensitivity(args) -> None:
                        study=args.study or args.task.replace(":", "-"), results=Path(args.results),
                        device=args.device)
     searcher = Searcher(cfg)
-    n = sum(len(searcher.space.units[g.name]) * len(sensitivity.unit_bits(searcher.space, g))
-            for g in searcher.space.groups)
-    with tqdm(total=n, unit="eval") as bar:
+    with tqdm(total=len(sensitivity.jobs(searcher.space)), unit="eval") as bar:
         result = sensitivity.measure(searcher, args.fraction, bar.update)
     out = cfg.out / "sensitivity.json"
     sensitivity.save(result, out)
@@ -242,7 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fraction of the search split scored first (1 = off)")
     sp.add_argument("--workers", type=_positive_int, default=1)
     sp.add_argument("--device", type=_device, default=None)
-    sp.add_argument("--sensitivity", help="a sensitivity.json (autoq sensitivity) to seed a guess from")
+    sp.add_argument("--ladder", type=int, default=5,
+                    help="seed recipes from sensitivity analysis (0: none; default 5)")
+    sp.add_argument("--sensitivity", help="a sensitivity.json (autoq sensitivity) to seed them from "
+                    "(default: measured once into the study folder)")
     sp.add_argument("--heartbeat", type=_nonneg, default=10.0,
                     help="seconds between a running trial's heartbeats; a trial silent for three "
                     "is re-run")

@@ -128,21 +128,35 @@ def test_durations():
         parse_duration("soon")
 
 
-def test_sensitivity_table_and_seeded_guess(tmp_path):
+def test_sensitivity_table_and_its_ladder_of_seeds(tmp_path):
     from autoq.search import sensitivity
     searcher = Searcher(config(tmp_path))
     result = sensitivity.measure(searcher, fraction=0.5)
     assert not (tmp_path / "tiny" / "study.db").exists()
     assert set(result["drops"]) == {"rnn", "proj", "classifier"}
     assert all(result["drops"][u][2] > result["drops"][u][4] for u in result["drops"])
+    assert all(result["saved_bytes"][u][2] > result["saved_bytes"][u][4] > 0 for u in result["drops"])
     sensitivity.save(result, tmp_path / "sens.json")
-    recipe = sensitivity.guess(searcher.space, sensitivity.load(tmp_path / "sens.json"), budget=3.0)
-    assert recipe.settings("rnn")["bits_weights"] == 2  # a loose budget takes the lowest width
-    tight = sensitivity.guess(searcher.space, result, budget=0.0)
-    assert tight.settings("classifier")["bits_weights"] == 8
-    run_search(config(tmp_path, n_trials=5, sensitivity=tmp_path / "sens.json"))
+    assert sensitivity.load(tmp_path / "sens.json") == result
+    steps = sensitivity.path(searcher.space, result)
+    assert steps[0] == (0.0, {"rnn": 8, "proj": 8, "classifier": 8})
+    assert [d for d, _ in steps] == sorted(d for d, _ in steps)  # drop only grows along it
+    assert all(sum(a.values()) > sum(b.values()) for (_, a), (_, b) in zip(steps, steps[1:]))
+    seeds = sensitivity.ladder(searcher.space, result, 4, top=1e9)  # a loose budget: the end
+    assert seeds[-1][1].settings("rnn")["bits_weights"] == min(result["drops"]["rnn"])
+    assert sensitivity.ladder(searcher.space, result, 3, top=0.0) == [
+        ("sensitivity-1", searcher.space.recipe({f"{u}:bits_weights": 8 for u in ("rnn", "proj", "classifier")}))]
+    run_search(config(tmp_path, n_trials=12, ladder=3, sensitivity=tmp_path / "sens.json"))
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
-    assert "sensitivity" in {t.user_attrs.get("seed") for t in study.trials}
+    assert {"sensitivity-1"} <= {t.user_attrs.get("seed") for t in study.trials}
+
+
+def test_a_search_measures_its_sensitivity_once(tmp_path):
+    run_search(config(tmp_path, n_trials=8, ladder=2))
+    table = tmp_path / "tiny" / "sensitivity.json"
+    stamp = table.stat().st_mtime_ns
+    run_search(config(tmp_path, n_trials=9, ladder=2))  # resumed: the table is reused
+    assert table.stat().st_mtime_ns == stamp
 
 
 def test_deployable_limits_the_choices():
@@ -182,7 +196,7 @@ def test_a_recipe_proposed_again_is_not_scored_again(tmp_path, monkeypatch):
     scored = []
     real = Searcher.score
     monkeypatch.setattr(Searcher, "score", lambda self, recipe, *a, **k: scored.append(recipe) or real(self, recipe, *a, **k))
-    run_search(config(tmp_path, space=str(space), n_trials=6, fidelity=1.0, seeds=()))
+    run_search(config(tmp_path, space=str(space), n_trials=6, fidelity=1.0, seeds=(), ladder=0))
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
     searched = [t for t in study.trials if "seed" not in t.user_attrs]
     assert len(searched) == 6 and len({t.user_attrs["recipe"] for t in searched}) == 1

@@ -1,6 +1,11 @@
-"""Sensitivity analysis: the metric drop when one unit of the space alone is quantized
-to a low bit width (everything else float). It orders nothing by itself; the search
-uses it to seed a first guess."""
+"""Sensitivity analysis and the seeds it gives the search.
+
+``measure`` scores, for each unit of the space alone, the metric drop at each low bit
+width (everything else float) and the bytes that width saves against 8 bits. ``ladder``
+turns that table into seed recipes: a greedy path from uniform 8-bit weights down to
+each unit's smallest width, taking first the steps that cost the least predicted drop
+per byte saved, and seeds at evenly spread points along it.
+"""
 from __future__ import annotations
 
 import json
@@ -8,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AutoqError
-from ..recipe import Recipe
 from ..io import write_atomic
+from ..recipe import Recipe
 
 FLOAT = {"bits_weights": None, "bits_activations": None}
+LADDER_TOP = 0.05  # the path's last seed: a predicted drop of 5% of the FP32 metric
 
 
 def unit_bits(space, group) -> list[int]:
@@ -19,19 +25,29 @@ def unit_bits(space, group) -> list[int]:
     return sorted(bits) or [4]
 
 
+def jobs(space) -> list[tuple[Any, str, int]]:
+    """(group, unit, bits) for every measurement, in order."""
+    return [(g, unit, b) for g in space.groups for unit in space.units[g.name]
+            for b in unit_bits(space, g)]
+
+
+def _alone(group, unit: str, bits: int) -> Recipe:
+    return Recipe.build(FLOAT, {unit: {"bits_weights": bits, "bits_activations": 8}},
+                        {unit: group.choices.get("activations", ("static",))[0]})
+
+
 def measure(searcher, fraction: float = 0.25, progress=None) -> dict[str, Any]:
-    """{unit: {bits: drop}} on the search split, from one Searcher's task and space."""
+    """{unit: {bits: drop}} and {unit: {bits: bytes saved}} on the search split."""
     fp32 = searcher.score(None, fraction)
-    table: dict[str, dict[int, float]] = {}
-    jobs = [(g, unit, b) for g in searcher.space.groups for unit in searcher.space.units[g.name]
-            for b in unit_bits(searcher.space, g)]
-    for g, unit, bits in jobs:
-        recipe = Recipe.build(FLOAT, {unit: {"bits_weights": bits, "bits_activations": 8}},
-                              {unit: g.choices.get("activations", ("static",))[0]})
-        table.setdefault(unit, {})[bits] = round(fp32 - searcher.score(recipe, fraction), 4)
+    drops: dict[str, dict[int, float]] = {}
+    saved: dict[str, dict[int, int]] = {}
+    for g, unit, bits in jobs(searcher.space):
+        recipe = _alone(g, unit, bits)
+        drops.setdefault(unit, {})[bits] = round(fp32 - searcher.score(recipe, fraction), 4)
+        saved.setdefault(unit, {})[bits] = searcher.size(_alone(g, unit, 8)) - searcher.size(recipe)
         if progress:
             progress()
-    return {"fp32_metric": fp32, "fraction": fraction, "drops": table}
+    return {"fp32_metric": fp32, "fraction": fraction, "drops": drops, "saved_bytes": saved}
 
 
 def save(result: dict, path: Path) -> None:
@@ -41,29 +57,56 @@ def save(result: dict, path: Path) -> None:
 def load(path: Path) -> dict:
     try:
         result = json.loads(Path(path).read_text())
-        result["drops"] = {u: {int(b): d for b, d in bd.items()} for u, bd in result["drops"].items()}
+        for key in ("drops", "saved_bytes"):
+            result[key] = {u: {int(b): v for b, v in bv.items()} for u, bv in result[key].items()}
         return result
     except (OSError, ValueError, KeyError, AttributeError) as e:
         raise AutoqError(f"sensitivity file {path} is not readable ({type(e).__name__}): "
                          f"run `autoq sensitivity` again") from None
 
 
-def guess(space, result: dict, budget: float) -> Recipe:
-    """Each unit at the lowest measured bit width whose drop alone is within an equal
-    share of ``budget``; other knobs at their first choice."""
-    units = [u for g in space.groups for u in space.units[g.name]]
-    share = budget / max(len(units), 1)
-    params = {}
-    for g in space.groups:
-        for unit in space.units[g.name]:
-            drops = result["drops"].get(unit, {})
-            ok = [b for b, d in sorted(drops.items()) if d <= share]
-            options = g.choices.get("bits_weights", ())
-            if ok and ok[0] in options:
-                params[f"{unit}:bits_weights"] = ok[0]
-            elif 8 in options:
-                params[f"{unit}:bits_weights"] = 8
-    return space.recipe(params)
+def path(space, result: dict) -> list[tuple[float, dict[str, int]]]:
+    """The greedy path: (predicted drop, {unit: bits}) after each step, from all 8-bit."""
+    widths = {u: sorted((b for b in result["drops"].get(u, {}) if b in g.choices.get("bits_weights", ())),
+                        reverse=True)
+              for g in space.groups for u in space.units[g.name]}
+    state = {u: 8 for u, w in widths.items() if w and 8 in _options(space, u)}
+    drop = lambda u, b: 0.0 if b == 8 else max(result["drops"][u][b], 0.0)  # noqa: E731
+    saved = lambda u, b: 0 if b == 8 else result["saved_bytes"][u][b]  # noqa: E731
+    total, steps = 0.0, [(0.0, dict(state))]
+    while True:
+        moves = []
+        for u, b in state.items():
+            lower = [w for w in widths[u] if w < b]
+            if lower:
+                gain = saved(u, lower[0]) - saved(u, b)
+                cost = max(drop(u, lower[0]) - drop(u, b), 0.0)
+                moves.append((cost / max(gain, 1), u, lower[0], cost))
+        if not moves:
+            return steps
+        _, u, b, cost = min(moves)
+        state[u], total = b, total + cost
+        steps.append((total, dict(state)))
+
+
+def _options(space, unit: str) -> tuple:
+    return next(g.choices.get("bits_weights", ()) for g in space.groups if unit in space.units[g.name])
+
+
+def ladder(space, result: dict, n: int, top: float | None = None) -> list[tuple[str, Recipe]]:
+    """``n`` seeds along the path, evenly spread in predicted drop up to ``top`` (default:
+    LADDER_TOP of the FP32 metric), each the path's last point within its share."""
+    top = LADDER_TOP * abs(result["fp32_metric"]) if top is None else top
+    steps = path(space, result)
+    seeds, last = [], None
+    for i in range(1, n + 1):
+        within = [s for d, s in steps if d <= top * i / n]
+        state = within[-1]
+        if state != last:
+            params = {f"{u}:bits_weights": b for u, b in state.items()}
+            seeds.append((f"sensitivity-{i}", space.recipe(params)))
+            last = state
+    return seeds
 
 
 def format_table(result: dict) -> str:

@@ -54,7 +54,9 @@ class SearchConfig:
     workers: int = 1
     progress: bool = True
     seeds: tuple[str, ...] = ("fp32", "int8")
-    sensitivity: Path | None = None  # a saved sensitivity table: seeds a first guess
+    ladder: int = 5  # seeds from sensitivity analysis (0: none)
+    sensitivity: Path | None = None  # a saved table; default: measured once into the study folder
+    sensitivity_fraction: float = 0.5  # of the search split, when measured here
     heartbeat_s: float = 10.0  # trials of a worker silent for 3 heartbeats are re-run
 
     @property
@@ -162,11 +164,9 @@ class Searcher:
         if "int8" in self.cfg.seeds:
             seeds.append(("int8", Recipe.build({"bits_weights": 8, "bits_activations": 8})))
         seeds += list(zip(self.space.seed_names, self.space.seeds)) + list(extra)
-        if self.cfg.sensitivity is not None:
-            budget = self.cfg.max_drop if self.cfg.max_drop is not None else \
-                0.02 * abs(self.study.user_attrs["fp32_metric"])
-            seeds.append(("sensitivity", sensitivity.guess(self.space, sensitivity.load(
-                self.cfg.sensitivity), budget)))
+        if self.cfg.ladder > 0:
+            seeds += sensitivity.ladder(self.space, self.sensitivity_table(), self.cfg.ladder,
+                                        self.cfg.max_drop)
         for name, recipe in seeds:
             if name in done:
                 continue
@@ -184,6 +184,17 @@ class Searcher:
                 values=[metric, self.size(recipe)],
                 user_attrs={"seed": name, "recipe": text},
                 constraints={"max_drop": self.constraint(metric)}))
+
+    def sensitivity_table(self) -> dict:
+        """The given table, else the study folder's, measured there the first time."""
+        path = self.cfg.sensitivity or self.cfg.out / "sensitivity.json"
+        if self.cfg.sensitivity is not None or path.is_file():
+            return sensitivity.load(path)
+        n = len(sensitivity.jobs(self.space))
+        with tqdm(total=n, unit="eval", desc="sensitivity", disable=not self.cfg.progress) as bar:
+            table = sensitivity.measure(self, self.cfg.sensitivity_fraction, bar.update)
+        sensitivity.save(table, path)
+        return table
 
     # --- the loop -----------------------------------------------------------
     def finished(self) -> int:
@@ -297,7 +308,7 @@ def run_search(cfg: SearchConfig) -> list[dict]:
     attrs = searcher.study.user_attrs
     write_atomic(cfg.out / "search.json", json.dumps(
         {"task": cfg.task, "space": str(cfg.space), "sampler": cfg.sampler, "seed": cfg.seed,
-         "max_drop": cfg.max_drop, "fidelity": cfg.fidelity,
+         "max_drop": cfg.max_drop, "fidelity": cfg.fidelity, "ladder": cfg.ladder,
          "metric_name": searcher.task.metric_name, "fp32_metric": attrs["fp32_metric"],
          "fp32_confirm_metric": attrs["fp32_confirm_metric"],
          "fp32_size_bytes": attrs["fp32_size_bytes"]}, indent=1) + "\n")
