@@ -1,13 +1,15 @@
 """Does the search beat random search? Hypervolume after a budget of trials, per seed.
 
     python benchmarks/search_vs_random.py --task minilm-mrpc [--seeds 0 1 2] [--run]
+        [--device cuda] [--jobs 6] [--timeout 7m] [--note "where it ran"]
 
 Compares the default sampler (TPE) after ``--budget`` trials with random search after
-the same budget and after ``--random-budget`` trials, seed by seed. Studies live in
-results/<task>/vs_random/<sampler>-s<seed>/; TPE seed 0 is the task's main study
-(results/<task>/) when that exists, as it was run with the same settings. With ``--run``,
-missing or unfinished studies are run (or resumed) first; without, only what exists is
-reported. Writes results/<task>/search_vs_random.md.
+the same budget and after ``--random-budget`` trials, seed by seed. Every study starts
+from the same seeded trials, the sensitivity ladder included: its table is measured once
+into results/<task>/vs_random/sensitivity.json and shared. Studies live in
+results/<task>/vs_random/<sampler>-s<seed>/. With ``--run``, missing or unfinished
+studies are run (or resumed: ``--timeout`` bounds each run) first, ``--jobs`` at a time;
+without, only what exists is reported. Writes results/<task>/search_vs_random.md.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import argparse
 import json
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -23,40 +26,62 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autoq.io import write_atomic  # noqa: E402
 from autoq.search.front import REF_DROP, relative_hypervolume  # noqa: E402
-from autoq.search.study import SearchConfig, run_search  # noqa: E402
+from autoq.search.study import SearchConfig, Searcher, parse_duration, run_search  # noqa: E402
 
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-
-
-def study_dir(task: str, sampler: str, seed: int) -> tuple[Path, str]:
-    """(folder of study folders, study name) for one run."""
-    main = ROOT / "results" / task
-    meta = main / "search.json"
-    if sampler == "tpe" and seed == 0 and meta.is_file():
-        m = json.loads(meta.read_text())
-        if m["sampler"] == "tpe" and m["seed"] == 0:
-            return main.parent, task
-    return main / "vs_random", f"{sampler}-s{seed}"
+COMPLETE, PRUNED = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
 
 
-def curve(folder: Path, name: str, budgets: list[int]) -> dict[int, float | None]:
+def folder(task: str) -> Path:
+    return ROOT / "results" / task / "vs_random"
+
+
+def load(task: str, name: str) -> optuna.Study | None:
+    db = folder(task) / name / "study.db"
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{db}") if db.is_file() else None
+
+
+def curve(study: optuna.Study | None, budgets: list[int]) -> dict[int, float | None]:
     """Hypervolume (search split) of the completed trials among the first N finished, per N
     (None where the study has fewer)."""
-    db = folder / name / "study.db"
-    if not db.is_file():
+    if study is None:
         return dict.fromkeys(budgets)
-    storage = f"sqlite:///{db}"
-    study = optuna.load_study(study_name=name, storage=storage)
     attrs = study.user_attrs
-    finished = sorted((t for t in study.get_trials(deepcopy=False, states=FINISHED)), key=lambda t: t.number)
+    finished = sorted(study.get_trials(deepcopy=False, states=(COMPLETE, PRUNED)), key=lambda t: t.number)
     out: dict[int, float | None] = {}
     for n in budgets:
-        if len(finished) < n:
-            out[n] = None
-            continue
-        points = [(t.values[0], t.values[1]) for t in finished[:n] if t.state == FINISHED[0]]
-        out[n] = relative_hypervolume(points, attrs["fp32_metric"], attrs["fp32_size_bytes"])
+        points = [(t.values[0], t.values[1]) for t in finished[:n] if t.state == COMPLETE]
+        out[n] = None if len(finished) < n else \
+            relative_hypervolume(points, attrs["fp32_metric"], attrs["fp32_size_bytes"])
     return out
+
+
+def cost(study: optuna.Study | None, n: int, fidelity: float) -> float | None:
+    """Scoring cost of the first n finished trials, in full search-split evaluations
+    (a pruned trial costs its first fraction; a repeated recipe costs nothing)."""
+    if study is None:
+        return None
+    trials = sorted(study.get_trials(deepcopy=False, states=(COMPLETE, PRUNED)), key=lambda t: t.number)[:n]
+    searched = [t for t in trials if "seed" not in t.user_attrs and "same_as" not in t.user_attrs]
+    return sum(1.0 if t.state == COMPLETE else fidelity for t in searched)
+
+
+def run(args, space: str) -> None:
+    base = SearchConfig(task=args.task, space=space, study="vs_random", results=ROOT / "results" / args.task,
+                        fidelity=args.fidelity, ladder=args.ladder, device=args.device, progress=False,
+                        timeout_s=parse_duration(args.timeout) if args.timeout else None)
+    table = None
+    if args.ladder:
+        Searcher(base).sensitivity_table()  # measured once, shared by every study
+        table = base.out / "sensitivity.json"
+    configs = [replace(base, study=f"{sampler}-s{seed}", results=folder(args.task), n_trials=n,
+                       sampler=sampler, seed=seed, sensitivity=table)
+               for seed in args.seeds for sampler, n in (("tpe", args.budget), ("random", args.random_budget))]
+    if args.jobs == 1:
+        for cfg in configs:
+            run_search(cfg)
+    else:
+        from joblib import Parallel, delayed
+        Parallel(n_jobs=args.jobs, backend="loky")(delayed(run_search)(cfg) for cfg in configs)
 
 
 def main() -> None:
@@ -66,40 +91,53 @@ def main() -> None:
     p.add_argument("--budget", type=int, default=100)
     p.add_argument("--random-budget", type=int, default=300)
     p.add_argument("--fidelity", type=float, default=0.25)
+    p.add_argument("--ladder", type=int, default=5)
+    p.add_argument("--device", default=None)
+    p.add_argument("--jobs", type=int, default=1, help="studies run at once")
+    p.add_argument("--timeout", default=None, help="bound on each study's run, e.g. 7m; re-run to resume")
+    p.add_argument("--note", default="", help="where the studies ran, for the write-up")
     p.add_argument("--run", action="store_true", help="run or resume missing studies first")
     args = p.parse_args()
     space = str(ROOT / "search_spaces" / f"{args.task}.yaml")
-    plan = [("tpe", args.budget), ("random", args.random_budget)]
     if args.run:
-        for seed in args.seeds:
-            for sampler, n in plan:
-                folder, name = study_dir(args.task, sampler, seed)
-                run_search(SearchConfig(task=args.task, space=space, study=name, results=folder,
-                                        n_trials=n, sampler=sampler, seed=seed, fidelity=args.fidelity))
+        run(args, space)
     rows = []
     for seed in args.seeds:
-        tpe = curve(*study_dir(args.task, "tpe", seed), [args.budget])
-        rnd = curve(*study_dir(args.task, "random", seed), [args.budget, args.random_budget])
-        rows.append((seed, tpe[args.budget], rnd[args.budget], rnd[args.random_budget]))
-    fmt = lambda v: "not run" if v is None else f"{v:.4f}"  # noqa: E731
+        tpe, rnd = load(args.task, f"tpe-s{seed}"), load(args.task, f"random-s{seed}")
+        t, r = curve(tpe, [args.budget]), curve(rnd, [args.budget, args.random_budget])
+        rows.append((seed, t[args.budget], r[args.budget], r[args.random_budget],
+                     cost(tpe, args.budget, args.fidelity), cost(rnd, args.random_budget, args.fidelity)))
+    write_report(args, rows)
+
+
+def write_report(args, rows) -> None:
+    fmt = lambda v, d=4: "not run" if v is None else f"{v:.{d}f}"  # noqa: E731
+    sens = folder(args.task) / "sensitivity.json"
+    table = json.loads(sens.read_text()) if sens.is_file() else None
+    n_sens = sum(len(v) for v in table["drops"].values()) if table else 0
+    b, rb = args.budget, args.random_budget
     lines = [f"# {args.task}: the search against random search", "",
-             f"Made by `python benchmarks/search_vs_random.py --task {args.task} --run`. Hypervolume "
+             f"Made by `python benchmarks/search_vs_random.py --task {args.task} --run`"
+             + (f" ({args.note})" if args.note else "") + ". Hypervolume "
              f"(`autoq.search.front.relative_hypervolume`) of the completed trials among the first N "
              f"finished ones, on the search split: metric / FP32 metric over size / FP32 size, "
              f"reference ({1 - REF_DROP:g}, 1). Every study: the same space, fidelity {args.fidelity}, "
-             f"the same seeded first trials (FP32, uniform int8, the space's seeds). TPE seed 0 is "
-             f"the task's main study (results/{args.task}/) when it was run with those settings; the "
-             f"others are in results/{args.task}/vs_random/.", "",
-             f"| seed | TPE after {args.budget} | random after {args.budget} | random after {args.random_budget} | "
-             f"TPE@{args.budget} >= random@{args.random_budget} |", "|---|---|---|---|---|"]
-    for seed, t, r1, r3 in rows:
+             f"the same seeded first trials (FP32, uniform int8, the space's seeds and "
+             f"{args.ladder} from the sensitivity ladder). Studies: results/{args.task}/vs_random/.", "",
+             f"Cost is the searched trials' scoring in full search-split evaluations (a pruned trial "
+             f"costs {args.fidelity}, a recipe proposed again nothing). The shared sensitivity table "
+             + (f"took {n_sens} scores on {table['fraction']:g} of the split "
+                f"({n_sens * table['fraction']:.0f} full evaluations), once for all studies."
+                if table else "was not measured."), "",
+             f"| seed | TPE after {b} | random after {b} | random after {rb} | TPE@{b} >= random@{rb} "
+             f"| cost TPE@{b} | cost random@{rb} |", "|---|---|---|---|---|---|---|"]
+    for seed, t, r1, r3, ct, cr in rows:
         verdict = "" if t is None or r3 is None else ("yes" if t >= r3 else "no")
-        lines.append(f"| {seed} | {fmt(t)} | {fmt(r1)} | {fmt(r3)} | {verdict} |")
-    done = [r for r in rows if None not in r]
+        lines.append(f"| {seed} | {fmt(t)} | {fmt(r1)} | {fmt(r3)} | {verdict} | {fmt(ct, 1)} | {fmt(cr, 1)} |")
+    done = [r for r in rows if None not in r[:4]]
     if done:
-        lines += ["", f"Mean over {len(done)} seed(s): TPE@{args.budget} "
-                  f"{statistics.mean(r[1] for r in done):.4f}, random@{args.budget} "
-                  f"{statistics.mean(r[2] for r in done):.4f}, random@{args.random_budget} "
+        lines += ["", f"Mean over {len(done)} seed(s): TPE@{b} {statistics.mean(r[1] for r in done):.4f}, "
+                  f"random@{b} {statistics.mean(r[2] for r in done):.4f}, random@{rb} "
                   f"{statistics.mean(r[3] for r in done):.4f}."]
     missing = [s for s in args.seeds if s not in [r[0] for r in done]]
     if missing:

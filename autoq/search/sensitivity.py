@@ -16,7 +16,6 @@ from ..errors import AutoqError
 from ..io import write_atomic
 from ..recipe import Recipe
 
-FLOAT = {"bits_weights": None, "bits_activations": None}
 LADDER_TOP = 0.05  # the path's last seed: a predicted drop of 5% of the FP32 metric
 
 
@@ -31,20 +30,15 @@ def jobs(space) -> list[tuple[Any, str, int]]:
             for b in unit_bits(space, g)]
 
 
-def _alone(group, unit: str, bits: int) -> Recipe:
-    return Recipe.build(FLOAT, {unit: {"bits_weights": bits, "bits_activations": 8}},
-                        {unit: group.choices.get("activations", ("static",))[0]})
-
-
 def measure(searcher, fraction: float = 0.25, progress=None) -> dict[str, Any]:
     """{unit: {bits: drop}} and {unit: {bits: bytes saved}} on the search split."""
     fp32 = searcher.score(None, fraction)
     drops: dict[str, dict[int, float]] = {}
     saved: dict[str, dict[int, int]] = {}
     for g, unit, bits in jobs(searcher.space):
-        recipe = _alone(g, unit, bits)
+        recipe = searcher.space.alone(unit, bits)
         drops.setdefault(unit, {})[bits] = round(fp32 - searcher.score(recipe, fraction), 4)
-        saved.setdefault(unit, {})[bits] = searcher.size(_alone(g, unit, 8)) - searcher.size(recipe)
+        saved.setdefault(unit, {})[bits] = searcher.size(searcher.space.alone(unit, 8)) - searcher.size(recipe)
         if progress:
             progress()
     return {"fp32_metric": fp32, "fraction": fraction, "drops": drops, "saved_bytes": saved}

@@ -121,13 +121,27 @@ class SearchSpace:
         overrides, activations = {}, {}
         for g in self.groups:
             for unit in self.units[g.name]:
-                settings = dict(g.fixed)
-                for knob, options in g.choices.items():
-                    settings[knob] = params.get(f"{unit}:{knob}", options[0])
-                if "activations" in settings:
-                    activations[unit] = settings.pop("activations")
-                overrides[unit] = settings
+                overrides[unit], act = self.unit_settings(g, unit, params)
+                if act is not None:
+                    activations[unit] = act
         return Recipe.build(self.defaults, overrides, activations, graph=self.graph)
+
+    def alone(self, unit: str, bits_weights: int) -> Recipe:
+        """Only ``unit`` quantized, at ``bits_weights`` with its other knobs' first choices
+        and 8-bit activations; everything else float (sensitivity analysis)."""
+        g = next(g for g in self.groups if unit in self.units[g.name])
+        settings, act = self.unit_settings(g, unit, {f"{unit}:bits_weights": bits_weights})
+        settings = {**self.defaults, **settings, "bits_activations": 8}
+        return Recipe.build({"bits_weights": None, "bits_activations": None}, {unit: settings},
+                            {unit: act} if act is not None else {}, graph=self.graph)
+
+    @staticmethod
+    def unit_settings(g: Group, unit: str, params: Mapping[str, Any]) -> tuple[dict, str | None]:
+        """(override settings, activations or None) of one unit for a set of choices."""
+        settings = dict(g.fixed)
+        for knob, options in g.choices.items():
+            settings[knob] = params.get(f"{unit}:{knob}", options[0])
+        return settings, settings.pop("activations", None)
 
 
 def _deployable(defaults: dict, groups: list[Group], backend: str, source: str) -> list[Group]:
