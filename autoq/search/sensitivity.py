@@ -19,15 +19,13 @@ from ..recipe import Recipe
 LADDER_TOP = 0.05  # the path's last seed: a predicted drop of 5% of the FP32 metric
 
 
-def unit_bits(space, group) -> list[int]:
-    bits = [b for b in group.choices.get("bits_weights", ()) if isinstance(b, int) and b < 8]
-    return sorted(bits) or [4]
+def unit_bits(group) -> list[int]:
+    return sorted(b for b in group.choices.get("bits_weights", ()) if isinstance(b, int) and b < 8)
 
 
 def jobs(space) -> list[tuple[Any, str, int]]:
-    """(group, unit, bits) for every measurement, in order."""
-    return [(g, unit, b) for g in space.groups for unit in space.units[g.name]
-            for b in unit_bits(space, g)]
+    """(group, unit, bits) for every measurement: each unit with weight widths under 8."""
+    return [(g, unit, b) for g in space.groups for unit in space.units[g.name] for b in unit_bits(g)]
 
 
 def measure(searcher, fraction: float = 0.25, progress=None) -> dict[str, Any]:

@@ -128,11 +128,12 @@ class SearchSpace:
 
     def alone(self, unit: str, bits_weights: int) -> Recipe:
         """Only ``unit`` quantized, at ``bits_weights`` with its other knobs' first choices
-        and 8-bit activations; everything else float (sensitivity analysis)."""
+        (the space's defaults where its group sets none) and 8-bit activations; everything
+        else float (sensitivity analysis)."""
         g = next(g for g in self.groups if unit in self.units[g.name])
         settings, act = self.unit_settings(g, unit, {f"{unit}:bits_weights": bits_weights})
-        settings = {**self.defaults, **settings, "bits_activations": 8}
-        return Recipe.build({"bits_weights": None, "bits_activations": None}, {unit: settings},
+        floats = {**self.defaults, "bits_weights": None, "bits_activations": None}
+        return Recipe.build(floats, {unit: {**settings, "bits_activations": 8}},
                             {unit: act} if act is not None else {}, graph=self.graph)
 
     @staticmethod
@@ -145,18 +146,20 @@ class SearchSpace:
 
 
 def _deployable(defaults: dict, groups: list[Group], backend: str, source: str) -> list[Group]:
-    """The groups with only the choices ``backend`` runs on real kernels (autoq.deploy)."""
+    """The groups with only the choices ``backend`` runs on real kernels (autoq.deploy).
+    Float (``null`` bits) always runs: it needs no kernel."""
     from ..deploy import deployable_choices
     allowed = deployable_choices(backend)
+    runs = lambda knob, v: v is None or knob not in allowed or v in allowed[knob]  # noqa: E731
     for k, v in defaults.items():
-        if k in allowed and v not in allowed[k]:
+        if not runs(k, v):
             raise AutoqError(f"{source} defaults: {k} = {v!r} has no {backend} kernel "
                              f"(allowed: {list(allowed[k])})")
     limited = []
     for g in groups:
         choices = {}
         for knob, options in g.choices.items():
-            keep = tuple(o for o in options if knob not in allowed or o in allowed[knob])
+            keep = tuple(o for o in options if runs(knob, o))
             if not keep:
                 raise AutoqError(f"{source} group {g.name!r}: no {knob} choice in {list(options)} "
                                  f"runs on {backend} kernels (allowed: {list(allowed[knob])})")
