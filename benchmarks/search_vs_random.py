@@ -40,18 +40,18 @@ def load(task: str, name: str) -> optuna.Study | None:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{db}") if db.is_file() else None
 
 
-def curve(study: optuna.Study | None, budgets: list[int]) -> dict[int, float | None]:
-    """Hypervolume (search split) of the completed trials among the first N finished, per N
-    (None where the study has fewer)."""
+def curve(study: optuna.Study | None, budgets: list[int]) -> dict[int, tuple[float, int] | None]:
+    """(hypervolume on the search split, trials counted) of the completed trials among the
+    first N finished, per N; a study with fewer than N counts all it has (None: no study)."""
     if study is None:
         return dict.fromkeys(budgets)
     attrs = study.user_attrs
     finished = sorted(study.get_trials(deepcopy=False, states=(COMPLETE, PRUNED)), key=lambda t: t.number)
-    out: dict[int, float | None] = {}
+    out = {}
     for n in budgets:
         points = [(t.values[0], t.values[1]) for t in finished[:n] if t.state == COMPLETE]
-        out[n] = None if len(finished) < n else \
-            relative_hypervolume(points, attrs["fp32_metric"], attrs["fp32_size_bytes"])
+        out[n] = (relative_hypervolume(points, attrs["fp32_metric"], attrs["fp32_size_bytes"]),
+                  min(n, len(finished)))
     return out
 
 
@@ -111,17 +111,24 @@ def main() -> None:
 
 
 def write_report(args, rows) -> None:
-    fmt = lambda v, d=4: "not run" if v is None else f"{v:.{d}f}"  # noqa: E731
+    b, rb = args.budget, args.random_budget
+
+    def fmt(v, n):
+        if v is None:
+            return "not run"
+        hv, counted = v
+        return f"{hv:.4f}" + ("" if counted == n else f" ({counted} trials)")
+
     sens = folder(args.task) / "sensitivity.json"
     table = json.loads(sens.read_text()) if sens.is_file() else None
     n_sens = sum(len(v) for v in table["drops"].values()) if table else 0
-    b, rb = args.budget, args.random_budget
     lines = [f"# {args.task}: the search against random search", "",
              f"Made by `python benchmarks/search_vs_random.py --task {args.task} --run`"
              + (f" ({args.note})" if args.note else "") + ". Hypervolume "
              f"(`autoq.search.front.relative_hypervolume`) of the completed trials among the first N "
              f"finished ones, on the search split: metric / FP32 metric over size / FP32 size, "
-             f"reference ({1 - REF_DROP:g}, 1). Every study: the same space, fidelity {args.fidelity}, "
+             f"reference ({1 - REF_DROP:g}, 1). A study that stopped short of N counts the trials "
+             f"it has, shown in brackets. Every study: the same space, fidelity {args.fidelity}, "
              f"the same seeded first trials (FP32, uniform int8, the space's seeds and "
              f"{args.ladder} from the sensitivity ladder). Studies: results/{args.task}/vs_random/.", "",
              f"Cost is the searched trials' scoring in full search-split evaluations (a pruned trial "
@@ -131,17 +138,21 @@ def write_report(args, rows) -> None:
                 if table else "was not measured."), "",
              f"| seed | TPE after {b} | random after {b} | random after {rb} | TPE@{b} >= random@{rb} "
              f"| cost TPE@{b} | cost random@{rb} |", "|---|---|---|---|---|---|---|"]
+    complete = []
     for seed, t, r1, r3, ct, cr in rows:
-        verdict = "" if t is None or r3 is None else ("yes" if t >= r3 else "no")
-        lines.append(f"| {seed} | {fmt(t)} | {fmt(r1)} | {fmt(r3)} | {verdict} | {fmt(ct, 1)} | {fmt(cr, 1)} |")
-    done = [r for r in rows if None not in r[:4]]
-    if done:
-        lines += ["", f"Mean over {len(done)} seed(s): TPE@{b} {statistics.mean(r[1] for r in done):.4f}, "
-                  f"random@{b} {statistics.mean(r[2] for r in done):.4f}, random@{rb} "
-                  f"{statistics.mean(r[3] for r in done):.4f}."]
-    missing = [s for s in args.seeds if s not in [r[0] for r in done]]
-    if missing:
-        lines += ["", f"Seeds {missing}: not run (or not finished) yet."]
+        full = t is not None and r3 is not None and t[1] == b and r3[1] == rb
+        verdict = ("yes" if t[0] >= r3[0] else "no") if full else ""
+        if full:
+            complete.append((t[0], r1[0], r3[0]))
+        cost_fmt = lambda c: "" if c is None else f"{c:.1f}"  # noqa: E731
+        lines.append(f"| {seed} | {fmt(t, b)} | {fmt(r1, b)} | {fmt(r3, rb)} | {verdict} "
+                     f"| {cost_fmt(ct)} | {cost_fmt(cr)} |")
+    if complete:
+        lines += ["", f"Mean over {len(complete)} complete seed(s): TPE@{b} "
+                  f"{statistics.mean(c[0] for c in complete):.4f}, random@{b} "
+                  f"{statistics.mean(c[1] for c in complete):.4f}, random@{rb} "
+                  f"{statistics.mean(c[2] for c in complete):.4f}; TPE@{b} >= random@{rb} on "
+                  f"{sum(c[0] >= c[2] for c in complete)} of {len(complete)}."]
     out = ROOT / "results" / args.task / "search_vs_random.md"
     write_atomic(out, "\n".join(lines) + "\n")
     print(out.read_text())
