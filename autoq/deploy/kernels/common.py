@@ -9,7 +9,7 @@ import torch
 
 from ...quant.config import ClipMode, Mode, QuantConfig
 from ..packing import integers
-from ..registry import Deviation
+from ..registry import Deviation, Kernel
 from ..units import Unit, param_tensors
 
 
@@ -25,6 +25,19 @@ def engine(name: str):
             yield
         finally:
             torch.backends.quantized.engine = old
+
+
+class TorchEngineKernel(Kernel):
+    """A kernel of one of torch's quantized engines (fbgemm, onednn): ``label`` names it."""
+
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.backend}:{self.label}"
+
+    def available(self) -> bool:
+        return self.backend in torch.backends.quantized.supported_engines
 
 
 def qint8_weight(tensors: dict, meta: dict, pname: str) -> torch.Tensor:

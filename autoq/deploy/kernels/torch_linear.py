@@ -6,9 +6,10 @@ import torch
 from torch import nn
 
 from ...quant.config import Mode
-from ..registry import Kernel, Offer, register_kernel
+from ..registry import Offer, register_kernel
 from ..units import Unit, decode_param, static_act
-from .common import engine, full_range_ok, int8_act_deviations, qint8_weight, symmetric_weights
+from .common import (TorchEngineKernel, engine, full_range_ok, int8_act_deviations, qint8_weight,
+                     symmetric_weights)
 
 ALL_MODES = tuple(m.value for m in Mode)
 INT_BITS = (2, 3, 4, 5, 6, 7, 8)
@@ -53,8 +54,9 @@ class StaticInt8Linear(nn.Module):
         return f"{self.in_features}, {self.out_features}, x_step={self.x_step:.4g}, y_step={self.y_step:.4g}"
 
 
-class TorchInt8Linear(Kernel):
+class TorchInt8Linear(TorchEngineKernel):
     kinds = (nn.Linear,)
+    label = "int8-linear"
 
     def __init__(self, engine_name: str):
         self.backend = engine_name
@@ -62,13 +64,6 @@ class TorchInt8Linear(Kernel):
         self.choices = {"bits_weights": INT_BITS, "bits_activations": (8,), "mode": modes,
                         "per_channel_wts": (True, False), "activations": ("dynamic", "static"),
                         "clip_acts": ("NONE",)}
-
-    @property
-    def name(self) -> str:
-        return f"{self.backend}:int8-linear"
-
-    def available(self) -> bool:
-        return self.backend in torch.backends.quantized.supported_engines
 
     def offer(self, unit: Unit) -> Offer | None:
         cfg = unit.config
@@ -109,17 +104,11 @@ class Fp16WeightLinear(nn.Module):
 
 
 @register_kernel
-class FbgemmFp16Linear(Kernel):
+class FbgemmFp16Linear(TorchEngineKernel):
     backend = "fbgemm"
     kinds = (nn.Linear,)
+    label = "fp16-linear"
     choices = {"bits_weights": (16,)}
-
-    @property
-    def name(self) -> str:
-        return "fbgemm:fp16-linear"
-
-    def available(self) -> bool:
-        return "fbgemm" in torch.backends.quantized.supported_engines
 
     def offer(self, unit: Unit) -> Offer | None:
         from .common import float_acts

@@ -7,16 +7,18 @@ from torch import nn
 from torch.ao.nn.quantized.dynamic import LSTM as QuantizedLSTM
 from torch.ao.nn.quantized.dynamic.modules.rnn import PackedParameter
 
-from ..registry import Deviation, Kernel, Offer, register_kernel
+from ..registry import Deviation, Offer, register_kernel
 from ..units import Unit, decode_param
-from .common import describe, engine, full_range_ok, int8_act_deviations, qint8_weight, symmetric_weights
+from .common import (TorchEngineKernel, describe, engine, full_range_ok, int8_act_deviations,
+                     qint8_weight, symmetric_weights)
 from .torch_linear import ALL_MODES, INT_BITS
 
 GATES = ("fc_gate_x", "fc_gate_h")
 
 
-class TorchLSTM(Kernel):
+class TorchLSTM(TorchEngineKernel):
     kinds = (nn.LSTM,)
+    label = "lstm"
 
     def __init__(self, engine_name: str):
         self.backend = engine_name
@@ -24,13 +26,6 @@ class TorchLSTM(Kernel):
                         "bits_activations": (8,), "activations": ("dynamic",),
                         "mode": ALL_MODES if engine_name == "fbgemm" else ("SYMMETRIC",),
                         "per_channel_wts": (True, False), "clip_acts": ("NONE",)}
-
-    @property
-    def name(self) -> str:
-        return f"{self.backend}:lstm"
-
-    def available(self) -> bool:
-        return self.backend in torch.backends.quantized.supported_engines
 
     def offer(self, unit: Unit) -> Offer | None:
         m = unit.module
