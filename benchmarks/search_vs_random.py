@@ -1,15 +1,17 @@
 """Does the search beat random search? Hypervolume after a budget of trials, per seed.
 
-    python benchmarks/search_vs_random.py --task minilm-mrpc [--seeds 0 1 2] [--run]
-        [--device cuda] [--jobs 6] [--timeout 7m] [--note "where it ran"]
+    python benchmarks/search_vs_random.py --task minilm-mrpc [--space minilm-mrpc-cpu]
+        [--seeds 0 1 2] [--run] [--device cuda] [--jobs 6] [--timeout 7m] [--note "where it ran"]
 
 Compares the default sampler (TPE) after ``--budget`` trials with random search after
 the same budget and after ``--random-budget`` trials, seed by seed. Every study starts
 from the same seeded trials, the sensitivity ladder included: its table is measured once
-into results/<task>/vs_random/sensitivity.json and shared. Studies live in
-results/<task>/vs_random/<sampler>-s<seed>/. With ``--run``, missing or unfinished
+into the studies' folder and shared. Studies live in results/<task>/vs_random/<sampler>-s<seed>/
+for the task's own space (search_spaces/<task>.yaml), results/<task>/vs_random-<space>/ for
+another. With ``--run``, missing or unfinished
 studies are run (or resumed: ``--timeout`` bounds each run) first, ``--jobs`` at a time;
-without, only what exists is reported. Writes results/<task>/search_vs_random.md.
+without, only what exists is reported. Writes results/<task>/search_vs_random.md (or
+search_vs_random-<space>.md).
 """
 from __future__ import annotations
 
@@ -31,12 +33,16 @@ from autoq.search.study import SearchConfig, Searcher, parse_duration, run_searc
 COMPLETE, PRUNED = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
 
 
-def folder(task: str) -> Path:
-    return ROOT / "results" / task / "vs_random"
+def suffix(task: str, space: str) -> str:
+    return "" if space == task else f"-{space}"
 
 
-def load(task: str, name: str) -> optuna.Study | None:
-    db = folder(task) / name / "study.db"
+def folder(task: str, space: str) -> Path:
+    return ROOT / "results" / task / f"vs_random{suffix(task, space)}"
+
+
+def load(where: Path, name: str) -> optuna.Study | None:
+    db = where / name / "study.db"
     return optuna.load_study(study_name=name, storage=f"sqlite:///{db}") if db.is_file() else None
 
 
@@ -65,15 +71,17 @@ def cost(study: optuna.Study | None, n: int, fidelity: float) -> float | None:
     return sum(1.0 if t.state == COMPLETE else fidelity for t in searched)
 
 
-def run(args, space: str) -> None:
-    base = SearchConfig(task=args.task, space=space, study="vs_random", results=ROOT / "results" / args.task,
+def run(args) -> None:
+    where = folder(args.task, args.space)
+    base = SearchConfig(task=args.task, space=str(ROOT / "search_spaces" / f"{args.space}.yaml"),
+                        study=where.name, results=where.parent,
                         fidelity=args.fidelity, ladder=args.ladder, device=args.device, progress=False,
                         timeout_s=parse_duration(args.timeout) if args.timeout else None)
     table = None
     if args.ladder:
         Searcher(base).sensitivity_table()  # measured once, shared by every study
         table = base.out / "sensitivity.json"
-    configs = [replace(base, study=f"{sampler}-s{seed}", results=folder(args.task), n_trials=n,
+    configs = [replace(base, study=f"{sampler}-s{seed}", results=where, n_trials=n,
                        sampler=sampler, seed=seed, sensitivity=table)
                for seed in args.seeds for sampler, n in (("tpe", args.budget), ("random", args.random_budget))]
     if args.jobs == 1:
@@ -87,6 +95,7 @@ def run(args, space: str) -> None:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--task", required=True)
+    p.add_argument("--space", default=None, help="a space in search_spaces/ (default: the task's)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--budget", type=int, default=100)
     p.add_argument("--random-budget", type=int, default=300)
@@ -98,12 +107,12 @@ def main() -> None:
     p.add_argument("--note", default="", help="where the studies ran, for the write-up")
     p.add_argument("--run", action="store_true", help="run or resume missing studies first")
     args = p.parse_args()
-    space = str(ROOT / "search_spaces" / f"{args.task}.yaml")
+    args.space = args.space or args.task
     if args.run:
-        run(args, space)
-    rows = []
+        run(args)
+    rows, where = [], folder(args.task, args.space)
     for seed in args.seeds:
-        tpe, rnd = load(args.task, f"tpe-s{seed}"), load(args.task, f"random-s{seed}")
+        tpe, rnd = load(where, f"tpe-s{seed}"), load(where, f"random-s{seed}")
         t, r = curve(tpe, [args.budget]), curve(rnd, [args.budget, args.random_budget])
         rows.append((seed, t[args.budget], r[args.budget], r[args.random_budget],
                      cost(tpe, args.budget, args.fidelity), cost(rnd, args.random_budget, args.fidelity)))
@@ -119,18 +128,20 @@ def write_report(args, rows) -> None:
         hv, counted = v
         return f"{hv:.4f}" + ("" if counted == n else f" ({counted} trials)")
 
-    sens = folder(args.task) / "sensitivity.json"
+    where = folder(args.task, args.space)
+    sens = where / "sensitivity.json"
     table = json.loads(sens.read_text()) if sens.is_file() else None
     n_sens = sum(len(v) for v in table["drops"].values()) if table else 0
-    lines = [f"# {args.task}: the search against random search", "",
-             f"Made by `python benchmarks/search_vs_random.py --task {args.task} --run`"
+    flag = "" if args.space == args.task else f" --space {args.space}"
+    lines = [f"# {args.task}: the search against random search, space {args.space}", "",
+             f"Made by `python benchmarks/search_vs_random.py --task {args.task}{flag} --run`"
              + (f" ({args.note})" if args.note else "") + ". Hypervolume "
              f"(`autoq.search.front.relative_hypervolume`) of the completed trials among the first N "
              f"finished ones, on the search split: metric / FP32 metric over size / FP32 size, "
              f"reference ({1 - REF_DROP:g}, 1). A study that stopped short of N counts the trials "
              f"it has, shown in brackets. Every study: the same space, fidelity {args.fidelity}, "
              f"the same seeded first trials (FP32, uniform int8, the space's seeds and "
-             f"{args.ladder} from the sensitivity ladder). Studies: results/{args.task}/vs_random/.", "",
+             f"{args.ladder} from the sensitivity ladder). Studies: results/{args.task}/{where.name}/.", "",
              f"Cost is the searched trials' scoring in full search-split evaluations (a pruned trial "
              f"costs {args.fidelity}, a recipe proposed again nothing). The shared sensitivity table "
              + (f"took {n_sens} scores on {table['fraction']:g} of the split "
@@ -153,7 +164,7 @@ def write_report(args, rows) -> None:
                   f"{statistics.mean(c[1] for c in complete):.4f}, random@{rb} "
                   f"{statistics.mean(c[2] for c in complete):.4f}; TPE@{b} >= random@{rb} on "
                   f"{sum(c[0] >= c[2] for c in complete)} of {len(complete)}."]
-    out = ROOT / "results" / args.task / "search_vs_random.md"
+    out = ROOT / "results" / args.task / f"search_vs_random{suffix(args.task, args.space)}.md"
     write_atomic(out, "\n".join(lines) + "\n")
     print(out.read_text())
 
