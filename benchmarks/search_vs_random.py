@@ -48,11 +48,13 @@ def load(where: Path, name: str) -> optuna.Study | None:
 
 def curve(study: optuna.Study | None, budgets: list[int]) -> dict[int, tuple[float, int] | None]:
     """(hypervolume on the search split, trials counted) of the completed trials among the
-    first N finished, per N; a study with fewer than N counts all it has (None: no study)."""
+    first N finished, per N; a study with fewer than N counts all it has (None: no study).
+    A trial that repeated a recipe scored before (``same_as``) is not counted."""
     if study is None:
         return dict.fromkeys(budgets)
     attrs = study.user_attrs
-    finished = sorted(study.get_trials(deepcopy=False, states=(COMPLETE, PRUNED)), key=lambda t: t.number)
+    finished = sorted((t for t in study.get_trials(deepcopy=False, states=(COMPLETE, PRUNED))
+                       if "same_as" not in t.user_attrs), key=lambda t: t.number)
     out = {}
     for n in budgets:
         points = [(t.values[0], t.values[1]) for t in finished[:n] if t.state == COMPLETE]
@@ -137,7 +139,8 @@ def write_report(args, rows) -> None:
              f"Made by `python benchmarks/search_vs_random.py --task {args.task}{flag} --run`"
              + (f" ({args.note})" if args.note else "") + ". Hypervolume "
              f"(`autoq.search.front.relative_hypervolume`) of the completed trials among the first N "
-             f"finished ones, on the search split: metric / FP32 metric over size / FP32 size, "
+             f"finished ones (a repeated recipe not counted), on the search split: metric / FP32 "
+             f"metric over size / FP32 size, "
              f"reference ({1 - REF_DROP:g}, 1). A study that stopped short of N counts the trials "
              f"it has, shown in brackets. Every study: the same space, fidelity {args.fidelity}, "
              f"the same seeded first trials (FP32, uniform int8, the space's seeds and "

@@ -35,7 +35,13 @@ def measure(searcher, fraction: float = 0.25, progress=None) -> dict[str, Any]:
     saved: dict[str, dict[int, int]] = {}
     for g, unit, bits in jobs(searcher.space):
         recipe = searcher.space.alone(unit, bits)
-        drops.setdefault(unit, {})[bits] = round(fp32 - searcher.score(recipe, fraction), 4)
+        try:
+            drop = round(fp32 - searcher.score(recipe, fraction), 4)
+        except AutoqError:
+            raise
+        except Exception:  # NaN, or task code that raises: this width is left out of the ladder
+            drop = None
+        drops.setdefault(unit, {})[bits] = drop
         saved.setdefault(unit, {})[bits] = searcher.size(searcher.space.alone(unit, 8)) - searcher.size(recipe)
         if progress:
             progress()
@@ -59,8 +65,8 @@ def load(path: Path) -> dict:
 
 def path(space, result: dict) -> list[tuple[float, dict[str, int]]]:
     """The greedy path: (predicted drop, {unit: bits}) after each step, from all 8-bit."""
-    widths = {u: sorted((b for b in result["drops"].get(u, {}) if b in g.choices.get("bits_weights", ())),
-                        reverse=True)
+    widths = {u: sorted((b for b, d in result["drops"].get(u, {}).items()
+                         if d is not None and b in g.choices.get("bits_weights", ())), reverse=True)
               for g in space.groups for u in space.units[g.name]}
     state = {u: 8 for u, w in widths.items() if w and 8 in _options(space, u)}
     drop = lambda u, b: 0.0 if b == 8 else max(result["drops"][u][b], 0.0)  # noqa: E731
@@ -107,6 +113,7 @@ def format_table(result: dict) -> str:
     lines = [f"{'module':<{width}} " + " ".join(f"{f'{b}-bit':>8}" for b in bits)]
     for unit, drops in result["drops"].items():
         lines.append(f"{unit:<{width}} " + " ".join(
+            f"{'broke':>8}" if b in drops and drops[b] is None else
             f"{drops[b]:>8.3f}" if b in drops else f"{'':>8}" for b in bits))
     lines.append(f"metric drop from FP32 ({result['fp32_metric']:.4g}) on "
                  f"{result['fraction']:.0%} of the search split; activations 8-bit")

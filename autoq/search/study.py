@@ -32,6 +32,8 @@ from .space import SearchSpace
 from .storage import heartbeat, open_storage
 
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
+EXPLORE_AFTER = 20  # repeated proposals in a row, then one from random search
+GIVE_UP_AFTER = 200  # repeated proposals in a row: the space holds nothing new
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
 
@@ -198,7 +200,21 @@ class Searcher:
 
     # --- the loop -----------------------------------------------------------
     def finished(self) -> int:
-        return len(self.study.get_trials(deepcopy=False, states=FINISHED))
+        """Trials that scored a recipe (or failed to): a repeated proposal does not count."""
+        return sum("same_as" not in t.user_attrs
+                   for t in self.study.get_trials(deepcopy=False, states=FINISHED))
+
+    def ask(self, explore: bool) -> optuna.trial.Trial:
+        """The sampler's next trial, or random search's when ``explore``."""
+        if not explore:
+            return self.study.ask()
+        sampler = self.study.sampler
+        self.study.sampler = optuna.samplers.RandomSampler(seed=hash((self.cfg.seed, self.worker,
+                                                                      len(self.study.trials))) % 2 ** 31)
+        try:
+            return self.study.ask()
+        finally:
+            self.study.sampler = sampler
 
     def clearly_dominated(self, metric: float, size: int) -> bool:
         margin = self.cfg.prune_margin
@@ -209,9 +225,9 @@ class Searcher:
         return any(dominates((t.values[0], t.values[1]), (metric + margin, size))
                    for t in front_trials(self.study))
 
-    def run_trial(self) -> optuna.trial.FrozenTrial:
+    def run_trial(self, explore: bool = False) -> optuna.trial.FrozenTrial:
         optuna.storages.fail_stale_trials(self.study)
-        trial = self.study.ask()
+        trial = self.ask(explore)
         with heartbeat(self.study, trial):
             try:
                 recipe = self.space.suggest(trial)
@@ -220,13 +236,9 @@ class Searcher:
                 trial.set_user_attr("recipe", text)
                 trial.set_user_attr("size_bytes", size)
                 same = self.evaluated(text)
-                if same is not None:  # scored already: the same figures, without the cost
-                    trial.set_user_attr("same_as", same.number)
-                    if same.state is optuna.trial.TrialState.PRUNED:
-                        self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                    else:
-                        trial.set_constraint("max_drop", self.constraint(same.values[0]))
-                        self.study.tell(trial, same.values)
+                if same is not None:  # scored already: not again, and not counted
+                    trial.set_user_attr("same_as", same.number)  # FAIL: the sampler skips it
+                    self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
                     return self.study.trials[trial.number]
                 if self.cfg.fidelity < 1.0:
                     partial = self.score(recipe, self.cfg.fidelity)
@@ -255,11 +267,19 @@ class Searcher:
         cfg, start = self.cfg, time.monotonic()
         bar = tqdm(total=cfg.n_trials, initial=min(self.finished(), cfg.n_trials), unit="trial",
                    disable=not cfg.progress or self.worker != 0, dynamic_ncols=True)
-        failures_in_a_row = 0
+        failures_in_a_row = repeats = 0
         while self.finished() < cfg.n_trials:
             if cfg.timeout_s is not None and time.monotonic() - start > cfg.timeout_s:
                 break
-            t = self.run_trial()
+            t = self.run_trial(explore=repeats >= EXPLORE_AFTER)
+            if "same_as" in t.user_attrs:
+                repeats += 1
+                if repeats >= GIVE_UP_AFTER:
+                    tqdm.write(f"autoq: stopped: the last {repeats} proposals were all recipes "
+                               f"scored before (the space holds nothing new)")
+                    break
+                continue
+            repeats = 0
             failures_in_a_row = failures_in_a_row + 1 if t.state is optuna.trial.TrialState.FAIL else 0
             if failures_in_a_row >= 5 and not completed_search_trials(self.study):
                 raise AutoqError(failure_summary(self.study))
