@@ -130,3 +130,16 @@ def test_same_code_on_cuda(tiny, tiny_batches):
     q = quantize(tiny, INT8, stats)
     x = tiny_batches[0][0]
     assert torch.allclose(q.cuda()(x.cuda()).cpu(), q.cpu()(x), atol=1e-4)
+
+
+def test_dynamic_recipe_with_float_ops_needs_no_statistics(tiny, tiny_batches):
+    """Every layer dynamic, element-wise ops float: no calibration is needed, and the
+    result equals the same recipe quantized with statistics at hand."""
+    recipe = Recipe.build({"bits_weights": 8, "bits_activations": 8},
+                          {"add|mul|scores|context|cat": {"bits_activations": None}},
+                          {"rnn|conv|proj|classifier": "dynamic"})
+    x = tiny_batches[0][0]
+    without = quantize(tiny, recipe)
+    assert isinstance(without.add, type(tiny.add)) and isinstance(without.cat, type(tiny.cat))
+    with_stats = quantize(tiny, recipe, collect_stats(tiny, tiny_batches))
+    assert torch.equal(without(x), with_stats(x))

@@ -111,6 +111,8 @@ def quantize_embedding(module: nn.Module, cfg: QuantConfig, stats: dict | None) 
 
 @register_handler(EltwiseAdd, EltwiseMult, Matmul, BatchMatmul, Concat)
 def quantize_op(module: nn.Module, cfg: QuantConfig, stats: dict | None) -> nn.Module:
+    if cfg.bits_activations is None:  # an op has no weights: float activations leave it as is
+        return module
     if cfg.dynamic:
         return QuantOp(module, [act_quantizer(cfg, None)], NoQuant(), cfg)
     inputs = [act_quantizer(cfg, stats["inputs"][i]) for i in sorted(stats["inputs"])]
