@@ -134,7 +134,8 @@ def cmd_demo(args) -> None:
     from .search.pick import format_front, load_front
     from .search.study import SearchConfig, run_search
     cfg = SearchConfig(task="gnmt-multi30k", space=default_space("gnmt-multi30k"), study="demo",
-                       results=Path(args.results), n_trials=args.n_trials, device=args.device)
+                       results=Path(args.results), n_trials=args.n_trials, device=args.device,
+                       ladder=0)  # short: no sensitivity analysis first
     print(f"autoq demo: {cfg.n_trials} trials on gnmt-multi30k (FP32, int8 and Distiller's "
           f"hand-tuned recipe first), results in {cfg.out}/")
     run_search(cfg)
