@@ -200,11 +200,22 @@ def test_a_recipe_proposed_again_is_not_scored_again(tmp_path, monkeypatch):
     run_search(config(tmp_path, space=str(space), n_trials=6, fidelity=1.0, seeds=(), ladder=0))
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
     searched = [t for t in study.trials if "seed" not in t.user_attrs]
-    # one recipe in the whole space: scored once, then 30 repeats (random search's among
-    # them) and the search stops instead of spinning, short of its 6 trials
+    # one recipe in the whole space: scored once, then 30 repeats (no neighbour to try)
+    # and the search stops instead of spinning, short of its 6 trials
     assert len(searched) == 31 and len({t.user_attrs["recipe"] for t in searched}) == 1
     assert [t.user_attrs.get("same_as") for t in searched] == [None] + [searched[0].number] * 30
     assert all(t.state == optuna.trial.TrialState.FAIL for t in searched[1:])
     assert Searcher(config(tmp_path, space=str(space), seeds=(), ladder=0)).finished() == 1  # the one recipe
     # FP32 (search and confirm), the searched recipe once, the front's confirm score
     assert sum(r is not None for r in scored) == 2
+
+
+def test_a_repeated_proposal_queues_a_neighbour(tmp_path):
+    searcher = Searcher(config(tmp_path, ladder=0))
+    searcher.seed_study()
+    first = searcher.run_trial()
+    searcher.enqueue_neighbour(first)  # as after a proposal that repeated it
+    nxt = searcher.run_trial()
+    assert nxt.user_attrs["neighbour_of"] == first.number
+    changed = [k for k in first.params if nxt.params[k] != first.params[k]]
+    assert len(changed) == min(2, sum(len(d.choices) > 1 for d in first.distributions.values()))

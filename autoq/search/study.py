@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
 import time
 import traceback
@@ -32,8 +33,8 @@ from .space import SearchSpace
 from .storage import heartbeat, open_storage
 
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
-EXPLORE_AFTER = 20  # repeated proposals in a row, then one from random search
 GIVE_UP_AFTER = 200  # repeated proposals in a row: the space holds nothing new
+NEIGHBOUR_CHANGES = 2  # knobs changed in a repeated proposal's neighbour
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
 
@@ -204,17 +205,18 @@ class Searcher:
         return sum("same_as" not in t.user_attrs
                    for t in self.study.get_trials(deepcopy=False, states=FINISHED))
 
-    def ask(self, explore: bool) -> optuna.trial.Trial:
-        """The sampler's next trial, or random search's when ``explore``."""
-        if not explore:
-            return self.study.ask()
-        sampler = self.study.sampler
-        self.study.sampler = optuna.samplers.RandomSampler(seed=hash((self.cfg.seed, self.worker,
-                                                                      len(self.study.trials))) % 2 ** 31)
-        try:
-            return self.study.ask()
-        finally:
-            self.study.sampler = sampler
+    def enqueue_neighbour(self, trial: optuna.trial.FrozenTrial) -> None:
+        """Queue a neighbour of a repeated proposal: NEIGHBOUR_CHANGES of its knobs set to
+        other choices. TPE re-proposes a front point when no candidate beats it; its
+        neighbours are the next recipes worth scoring there."""
+        knobs = [k for k, d in trial.distributions.items() if len(d.choices) > 1]
+        if not knobs:
+            return
+        rng = random.Random(hash((self.cfg.seed, self.worker, trial.number)))
+        params = dict(trial.params)
+        for k in rng.sample(knobs, min(NEIGHBOUR_CHANGES, len(knobs))):
+            params[k] = rng.choice([c for c in trial.distributions[k].choices if c != params[k]])
+        self.study.enqueue_trial(params, user_attrs={"neighbour_of": trial.number})
 
     def clearly_dominated(self, metric: float, size: int) -> bool:
         margin = self.cfg.prune_margin
@@ -225,9 +227,9 @@ class Searcher:
         return any(dominates((t.values[0], t.values[1]), (metric + margin, size))
                    for t in front_trials(self.study))
 
-    def run_trial(self, explore: bool = False) -> optuna.trial.FrozenTrial:
+    def run_trial(self) -> optuna.trial.FrozenTrial:
         optuna.storages.fail_stale_trials(self.study)
-        trial = self.ask(explore)
+        trial = self.study.ask()
         with heartbeat(self.study, trial):
             try:
                 recipe = self.space.suggest(trial)
@@ -271,8 +273,9 @@ class Searcher:
         while self.finished() < cfg.n_trials:
             if cfg.timeout_s is not None and time.monotonic() - start > cfg.timeout_s:
                 break
-            t = self.run_trial(explore=repeats >= EXPLORE_AFTER)
+            t = self.run_trial()
             if "same_as" in t.user_attrs:
+                self.enqueue_neighbour(t)
                 repeats += 1
                 if repeats >= GIVE_UP_AFTER:
                     tqdm.write(f"autoq: stopped: the last {repeats} proposals were all recipes "
