@@ -219,3 +219,12 @@ def test_a_repeated_proposal_queues_a_neighbour(tmp_path):
     assert nxt.user_attrs["neighbour_of"] == first.number
     changed = [k for k in first.params if nxt.params[k] != first.params[k]]
     assert len(changed) == min(2, sum(len(d.choices) > 1 for d in first.distributions.values()))
+
+
+def test_deployable_checks_the_weights_mode_of_a_mode_mapping():
+    doc = {"deployable": "onednn", "defaults": {"mode": {"weights": "SYMMETRIC", "activations": "ASYMMETRIC_UNSIGNED"}},
+           "groups": [{"modules": "x", "bits_weights": [4, 8]}]}
+    assert SearchSpace.from_dict(doc).defaults["mode"]["activations"] == "ASYMMETRIC_UNSIGNED"
+    doc["defaults"]["mode"] = {"weights": "ASYMMETRIC_UNSIGNED"}
+    with pytest.raises(AutoqError, match="mode"):
+        SearchSpace.from_dict(doc)

@@ -150,7 +150,11 @@ def _deployable(defaults: dict, groups: list[Group], backend: str, source: str) 
     Float (``null`` bits) always runs: it needs no kernel."""
     from ..deploy import deployable_choices
     allowed = deployable_choices(backend)
-    runs = lambda knob, v: v is None or knob not in allowed or v in allowed[knob]  # noqa: E731
+    def runs(knob: str, v: Any) -> bool:
+        if knob == "mode" and isinstance(v, Mapping):  # kernels constrain the weights' mode
+            v = v.get("weights", "SYMMETRIC")
+        return v is None or knob not in allowed or v in allowed[knob]
+
     for k, v in defaults.items():
         if not runs(k, v):
             raise AutoqError(f"{source} defaults: {k} = {v!r} has no {backend} kernel "
