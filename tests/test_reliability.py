@@ -59,7 +59,8 @@ def test_out_of_memory_retries_with_a_smaller_batch(tmp_path):
 def _search_cmd(results, storage=None, n_trials=24, workers=2):
     cmd = [sys.executable, "-m", "autoq", "search", "--task", "plugin_task:make_task", "--space", SPACE,
            "--study", "killed", "--results", str(results), "--n-trials", str(n_trials),
-           "--workers", str(workers), "--fidelity", "1", "--heartbeat", "1", "--device", "cpu"]
+           "--workers", str(workers), "--fidelity", "1", "--heartbeat", "1", "--device", "cpu",
+           "--ladder", "0"]
     return cmd + (["--storage", storage] if storage else [])
 
 
@@ -89,7 +90,8 @@ def check_study(results, storage):
     seeds = [t.user_attrs.get("seed") for t in trials if t.user_attrs.get("seed")]
     assert len(seeds) == len(set(seeds))  # each seed recorded once
     # trials killed while running were failed by the heartbeat check and re-run
-    stale = [t for t in trials if t.state == optuna.trial.TrialState.FAIL and "fail_reason" not in t.user_attrs]
+    stale = [t for t in trials if t.state == optuna.trial.TrialState.FAIL
+             and "fail_reason" not in t.user_attrs and "same_as" not in t.user_attrs]
     retried = {t.system_attrs.get("failed_trial") for t in trials} - {None}
     assert {t.number for t in stale} <= retried
     meta, rows = load_front(results / "killed")

@@ -30,7 +30,7 @@ def outside_scripts(html: str) -> str:
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory):
     cfg = SearchConfig(task="plugin_task:make_task", space=str(TESTS / "spaces" / "tiny.yaml"),
-                       study="tiny", results=tmp_path_factory.mktemp("results"), n_trials=8,
+                       study="tiny", results=tmp_path_factory.mktemp("results"), n_trials=16,
                        progress=False, device="cpu")
     run_search(cfg)
     return cfg.out
