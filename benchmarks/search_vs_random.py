@@ -46,31 +46,34 @@ def load(where: Path, name: str) -> optuna.Study | None:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{db}") if db.is_file() else None
 
 
+def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The trials a budget counts, in order: completed or pruned, a repeated recipe
+    (``same_as``) left out."""
+    return sorted((t for t in study.get_trials(deepcopy=False, states=(COMPLETE, PRUNED))
+                   if "same_as" not in t.user_attrs), key=lambda t: t.number)
+
+
 def curve(study: optuna.Study | None, budgets: list[int]) -> dict[int, tuple[float, int] | None]:
     """(hypervolume on the search split, trials counted) of the completed trials among the
-    first N finished, per N; a study with fewer than N counts all it has (None: no study).
-    A trial that repeated a recipe scored before (``same_as``) is not counted."""
+    first N counted, per N; a study with fewer than N counts all it has (None: no study)."""
     if study is None:
         return dict.fromkeys(budgets)
-    attrs = study.user_attrs
-    finished = sorted((t for t in study.get_trials(deepcopy=False, states=(COMPLETE, PRUNED))
-                       if "same_as" not in t.user_attrs), key=lambda t: t.number)
+    attrs, trials = study.user_attrs, counted(study)
     out = {}
     for n in budgets:
-        points = [(t.values[0], t.values[1]) for t in finished[:n] if t.state == COMPLETE]
+        points = [(t.values[0], t.values[1]) for t in trials[:n] if t.state == COMPLETE]
         out[n] = (relative_hypervolume(points, attrs["fp32_metric"], attrs["fp32_size_bytes"]),
-                  min(n, len(finished)))
+                  min(n, len(trials)))
     return out
 
 
 def cost(study: optuna.Study | None, n: int, fidelity: float) -> float | None:
-    """Scoring cost of the first n finished trials, in full search-split evaluations
-    (a pruned trial costs its first fraction; a repeated recipe costs nothing)."""
+    """Scoring cost of the first n counted trials that are not seeds, in full search-split
+    evaluations (a pruned trial costs its first fraction)."""
     if study is None:
         return None
-    trials = sorted(study.get_trials(deepcopy=False, states=(COMPLETE, PRUNED)), key=lambda t: t.number)[:n]
-    searched = [t for t in trials if "seed" not in t.user_attrs and "same_as" not in t.user_attrs]
-    return sum(1.0 if t.state == COMPLETE else fidelity for t in searched)
+    return sum(1.0 if t.state == COMPLETE else fidelity for t in counted(study)[:n]
+               if "seed" not in t.user_attrs)
 
 
 def run(args) -> None:
@@ -158,9 +161,8 @@ def write_report(args, rows) -> None:
         verdict = ("yes" if t[0] >= r3[0] else "no") if full else ""
         if full:
             complete.append((t[0], r1[0], r3[0]))
-        cost_fmt = lambda c: "" if c is None else f"{c:.1f}"  # noqa: E731
-        lines.append(f"| {seed} | {fmt(t, b)} | {fmt(r1, b)} | {fmt(r3, rb)} | {verdict} "
-                     f"| {cost_fmt(ct)} | {cost_fmt(cr)} |")
+        costs = " | ".join("" if c is None else f"{c:.1f}" for c in (ct, cr))
+        lines.append(f"| {seed} | {fmt(t, b)} | {fmt(r1, b)} | {fmt(r3, rb)} | {verdict} | {costs} |")
     if complete:
         lines += ["", f"Mean over {len(complete)} complete seed(s): TPE@{b} "
                   f"{statistics.mean(c[0] for c in complete):.4f}, random@{b} "

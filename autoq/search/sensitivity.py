@@ -69,8 +69,13 @@ def path(space, result: dict) -> list[tuple[float, dict[str, int]]]:
                          if d is not None and b in g.choices.get("bits_weights", ())), reverse=True)
               for g in space.groups for u in space.units[g.name]}
     state = {u: 8 for u, w in widths.items() if w and 8 in _options(space, u)}
-    drop = lambda u, b: 0.0 if b == 8 else max(result["drops"][u][b], 0.0)  # noqa: E731
-    saved = lambda u, b: 0 if b == 8 else result["saved_bytes"][u][b]  # noqa: E731
+
+    def drop(u: str, b: int) -> float:
+        return 0.0 if b == 8 else max(result["drops"][u][b], 0.0)
+
+    def saved(u: str, b: int) -> int:
+        return 0 if b == 8 else result["saved_bytes"][u][b]
+
     total, steps = 0.0, [(0.0, dict(state))]
     while True:
         moves = []

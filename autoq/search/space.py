@@ -150,6 +150,7 @@ def _deployable(defaults: dict, groups: list[Group], backend: str, source: str) 
     Float (``null`` bits) always runs: it needs no kernel."""
     from ..deploy import deployable_choices
     allowed = deployable_choices(backend)
+
     def runs(knob: str, v: Any) -> bool:
         if knob == "mode" and isinstance(v, Mapping):  # kernels constrain the weights' mode
             v = v.get("weights", "SYMMETRIC")
