@@ -25,6 +25,7 @@ def _number(cast: type, ok, allowed: str):
 
 
 _positive_fraction = _number(float, lambda v: 0 < v <= 1, "0 < F <= 1")
+_fraction = _number(float, lambda v: 0 <= v <= 1, "0 <= F <= 1")
 _nonneg = _number(float, lambda v: v >= 0, "0 or more")
 _positive_int = _number(int, lambda v: v >= 1, "a whole number, 1 or more")
 
@@ -121,7 +122,7 @@ def cmd_search(args) -> None:
         storage=args.storage, n_trials=args.n_trials,
         timeout_s=parse_duration(args.timeout) if args.timeout else None, sampler=args.sampler,
         seed=args.seed, max_drop=args.max_drop, fidelity=args.fidelity, device=args.device,
-        workers=args.workers, heartbeat_s=args.heartbeat, ladder=args.ladder,
+        workers=args.workers, heartbeat_s=args.heartbeat, ladder=args.ladder, local=args.local,
         sensitivity=Path(args.sensitivity) if args.sensitivity else None)
     run_search(cfg)
     print(format_front(*load_front(cfg.out)))
@@ -244,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", type=_device, default=None)
     sp.add_argument("--ladder", type=int, default=5,
                     help="seed recipes from sensitivity analysis (0: none; default 5)")
+    sp.add_argument("--local", type=_fraction, default=0.5,
+                    help="share of trials that score a neighbour of a front point (Pareto local "
+                    "search; 0: every trial from the sampler; default 0.5)")
     sp.add_argument("--sensitivity", help="a sensitivity.json (autoq sensitivity) to seed them from "
                     "(default: measured once into the study folder)")
     sp.add_argument("--heartbeat", type=_nonneg, default=10.0,

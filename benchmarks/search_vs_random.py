@@ -3,8 +3,9 @@
     python benchmarks/search_vs_random.py --task minilm-mrpc [--space minilm-mrpc-cpu]
         [--seeds 0 1 2] [--run] [--device cuda] [--jobs 6] [--timeout 7m] [--note "where it ran"]
 
-Compares the default sampler (TPE) after ``--budget`` trials with random search after
-the same budget and after ``--random-budget`` trials, seed by seed. Every study starts
+Compares the default search (TPE with Pareto local search) after ``--budget`` trials with
+random search (Optuna's RandomSampler alone) after the same budget and after
+``--random-budget`` trials, seed by seed. Every study starts
 from the same seeded trials, the sensitivity ladder included: its table is measured once
 into the studies' folder and shared. Studies live in results/<task>/vs_random/<sampler>-s<seed>/
 for the task's own space (search_spaces/<task>.yaml), results/<task>/vs_random-<space>/ for
@@ -86,9 +87,10 @@ def run(args) -> None:
     if args.ladder:
         Searcher(base).sensitivity_table()  # measured once, shared by every study
         table = base.out / "sensitivity.json"
+    arms = (("tpe", args.budget, base.local), ("random", args.random_budget, 0.0))  # random: alone
     configs = [replace(base, study=f"{sampler}-s{seed}", results=where, n_trials=n,
-                       sampler=sampler, seed=seed, sensitivity=table)
-               for seed in args.seeds for sampler, n in (("tpe", args.budget), ("random", args.random_budget))]
+                       sampler=sampler, seed=seed, sensitivity=table, local=local)
+               for seed in args.seeds for sampler, n, local in arms]
     if args.jobs == 1:
         for cfg in configs:
             run_search(cfg)
@@ -147,7 +149,9 @@ def write_report(args, rows) -> None:
              f"reference ({1 - REF_DROP:g}, 1). A study that stopped short of N counts the trials "
              f"it has, shown in brackets. Every study: the same space, fidelity {args.fidelity}, "
              f"the same seeded first trials (FP32, uniform int8, the space's seeds and "
-             f"{args.ladder} from the sensitivity ladder). Studies: results/{args.task}/{where.name}/.", "",
+             f"{args.ladder} from the sensitivity ladder); TPE with half its trials Pareto local "
+             f"search (`--local 0.5`, autoq's default), random search alone (`--local 0`). "
+             f"Studies: results/{args.task}/{where.name}/.", "",
              f"Cost is the searched trials' scoring in full search-split evaluations (a pruned trial "
              f"costs {args.fidelity}, a recipe proposed again nothing). The shared sensitivity table "
              + (f"took {n_sens} scores on {table['fraction']:g} of the split "

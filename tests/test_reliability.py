@@ -104,6 +104,24 @@ def check_study(results, storage):
         assert (results / "killed" / f"recipes/{t.number:05d}.yaml").is_file()
 
 
+def test_a_worker_killed_before_its_first_heartbeat_leaves_no_running_trial(tmp_path):
+    from datetime import datetime, timedelta
+    from autoq.search.storage import open_storage
+    storage = open_storage(None, tmp_path, heartbeat_s=1)
+    study = optuna.create_study(study_name="s", storage=storage)
+    started = datetime.now() - timedelta(seconds=10)  # asked, then killed inside ask()
+    storage.create_new_trial(study._study_id, template_trial=optuna.trial.FrozenTrial(
+        number=0, state=optuna.trial.TrialState.RUNNING, value=None, datetime_start=started,
+        datetime_complete=None, params={}, distributions={}, user_attrs={}, system_attrs={},
+        intermediate_values={}, trial_id=0))
+    live = study.ask()  # asked just now, no heartbeat yet: not stale
+    optuna.storages.fail_stale_trials(study)
+    states = [t.state for t in study.trials]
+    assert states[:2] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING]
+    assert study.trials[live.number].state == optuna.trial.TrialState.RUNNING
+    assert states[2:] == [optuna.trial.TrialState.WAITING]  # the killed one, queued again
+
+
 def test_sigkill_and_restart_local_storage(tmp_path):
     kill_and_restart(tmp_path)
     check_study(tmp_path, f"sqlite:///{tmp_path / 'killed' / 'study.db'}")

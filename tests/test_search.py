@@ -1,4 +1,5 @@
 """The search end to end on a tiny task: front, recipes, resume, re-evaluation."""
+import random
 import sys
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import pytest
 import torch
 
 from autoq import AutoqError, Recipe, collect_stats, quantize
+from autoq.search.neighbours import neighbour, step
 from autoq.search.front import REF_DROP, dominates, hypervolume, pareto_indices, relative_hypervolume
 from autoq.search.pick import load_front, pick
 from autoq.search.space import SearchSpace
@@ -143,12 +145,14 @@ def test_sensitivity_table_and_its_ladder_of_seeds(tmp_path):
     assert [d for d, _ in steps] == sorted(d for d, _ in steps)  # drop only grows along it
     assert all(sum(a.values()) > sum(b.values()) for (_, a), (_, b) in zip(steps, steps[1:]))
     seeds = sensitivity.ladder(searcher.space, result, 4, top=1e9)  # a loose budget: the end
-    assert seeds[-1][1].settings("rnn")["bits_weights"] == min(result["drops"]["rnn"])
+    assert seeds[-1][1]["rnn:bits_weights"] == min(result["drops"]["rnn"])
     assert sensitivity.ladder(searcher.space, result, 3, top=0.0) == [
-        ("sensitivity-1", searcher.space.recipe({f"{u}:bits_weights": 8 for u in ("rnn", "proj", "classifier")}))]
+        ("sensitivity-1", searcher.space.complete({f"{u}:bits_weights": 8 for u in ("rnn", "proj", "classifier")}))]
     run_search(config(tmp_path, n_trials=12, ladder=3, sensitivity=tmp_path / "sens.json"))
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
-    assert {"sensitivity-1"} <= {t.user_attrs.get("seed") for t in study.trials}
+    ladder = [t for t in study.trials if t.user_attrs.get("seed", "").startswith("sensitivity")]
+    assert ladder and all(t.params for t in ladder)  # the sampler sees them as points of the space
+    assert all(searcher.space.recipe(t.params).to_yaml() == t.user_attrs["recipe"] for t in ladder)
 
 
 def test_a_search_measures_its_sensitivity_once(tmp_path):
@@ -214,11 +218,37 @@ def test_a_repeated_proposal_queues_a_neighbour(tmp_path):
     searcher = Searcher(config(tmp_path, ladder=0))
     searcher.seed_study()
     first = searcher.run_trial()
-    searcher.enqueue_neighbour(first)  # as after a proposal that repeated it
+    searcher.enqueue_neighbour(first, 2, "neighbour_of")  # as after a proposal that repeated it
     nxt = searcher.run_trial()
     assert nxt.user_attrs["neighbour_of"] == first.number
     changed = [k for k in first.params if nxt.params[k] != first.params[k]]
     assert len(changed) == min(2, sum(len(d.choices) > 1 for d in first.distributions.values()))
+
+
+def test_a_neighbour_moves_a_width_one_step():
+    rng = random.Random(0)
+    knobs = {"a:bits_weights": (2, 4, 8), "a:bits_activations": (8, None), "a:clip_acts": ("NONE", "AVG", "LAPLACE")}
+    for _ in range(50):
+        assert step("a:bits_weights", knobs["a:bits_weights"], 4, rng) in (2, 8)
+        assert step("a:bits_weights", knobs["a:bits_weights"], 2, rng) == 4
+        assert step("a:bits_activations", knobs["a:bits_activations"], None, rng) == 8
+        assert step("a:clip_acts", knobs["a:clip_acts"], "AVG", rng) in ("NONE", "LAPLACE")
+        params = {"a:bits_weights": 8, "a:bits_activations": 8, "a:clip_acts": "NONE"}
+        moved = neighbour(params, knobs, 2, rng)
+        assert sum(moved[k] != params[k] for k in params) == 2
+
+
+def test_local_search_scores_neighbours_of_the_front(tmp_path):
+    run_search(config(tmp_path, n_trials=14, ladder=2, local=1.0, fidelity=1.0))
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
+    local = [t for t in study.trials if "local_of" in t.user_attrs]
+    assert len(local) >= 5
+    for t in local:
+        parent = study.trials[t.user_attrs["local_of"]]
+        assert parent.state == optuna.trial.TrialState.COMPLETE
+        assert 1 <= sum(t.params[k] != parent.params[k] for k in parent.params) <= 2
+    with pytest.raises(AutoqError, match="local = 1.5 is not allowed"):
+        run_search(config(tmp_path, local=1.5))
 
 
 def test_deployable_checks_the_weights_mode_of_a_mode_mapping():

@@ -14,7 +14,6 @@ from typing import Any
 
 from ..errors import AutoqError
 from ..io import write_atomic
-from ..recipe import Recipe
 
 LADDER_TOP = 0.05  # the path's last seed: a predicted drop of 5% of the FP32 metric
 
@@ -96,9 +95,10 @@ def _options(space, unit: str) -> tuple:
     return next(g.choices.get("bits_weights", ()) for g in space.groups if unit in space.units[g.name])
 
 
-def ladder(space, result: dict, n: int, top: float | None = None) -> list[tuple[str, Recipe]]:
+def ladder(space, result: dict, n: int, top: float | None = None) -> list[tuple[str, dict]]:
     """``n`` seeds along the path, evenly spread in predicted drop up to ``top`` (default:
-    LADDER_TOP of the FP32 metric), each the path's last point within its share."""
+    LADDER_TOP of the FP32 metric), each the path's last point within its share, as
+    (name, the space's choices)."""
     top = LADDER_TOP * abs(result["fp32_metric"]) if top is None else top
     steps = path(space, result)
     seeds, last = [], None
@@ -106,8 +106,8 @@ def ladder(space, result: dict, n: int, top: float | None = None) -> list[tuple[
         within = [s for d, s in steps if d <= top * i / n]
         state = within[-1]
         if state != last:
-            params = {f"{u}:bits_weights": b for u, b in state.items()}
-            seeds.append((f"sensitivity-{i}", space.recipe(params)))
+            seeds.append((f"sensitivity-{i}", space.complete({f"{u}:bits_weights": b
+                                                               for u, b in state.items()})))
             last = state
     return seeds
 

@@ -106,15 +106,18 @@ class SearchSpace:
                 self.units[g.name] = [g.pattern]
         return self
 
+    def knobs(self) -> dict[str, tuple]:
+        """Every searched knob as {'unit:knob': choices}; a knob with one choice is fixed."""
+        return {f"{unit}:{knob}": options for g in self.groups for unit in self.units[g.name]
+                for knob, options in g.choices.items() if len(options) > 1}
+
     def suggest(self, trial) -> Recipe:
         """Ask ``trial`` (an Optuna trial) for every choice; return the recipe."""
-        params = {}
-        for g in self.groups:
-            for unit in self.units[g.name]:
-                for knob, options in g.choices.items():
-                    if len(options) > 1:
-                        params[f"{unit}:{knob}"] = trial.suggest_categorical(f"{unit}:{knob}", list(options))
-        return self.recipe(params)
+        return self.recipe({k: trial.suggest_categorical(k, list(c)) for k, c in self.knobs().items()})
+
+    def complete(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Every knob's choice: the given ones, the first option for the rest."""
+        return {k: params.get(k, options[0]) for k, options in self.knobs().items()}
 
     def recipe(self, params: Mapping[str, Any]) -> Recipe:
         """The recipe for a full set of choices (missing ones take their first option)."""

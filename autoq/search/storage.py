@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 import warnings
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages._rdb import models
 
 from ..errors import AutoqError
 
@@ -21,6 +23,23 @@ HEARTBEAT_S = 10  # a running trial's worker records a heartbeat this often
 STALE_AFTER = 3  # heartbeats missed before a trial counts as dead and is re-run
 
 
+class Storage(RDBStorage):
+    """Optuna's RDB storage, where a running trial that never recorded a heartbeat also
+    goes stale once it is older than the grace period: its worker died inside ``ask()``,
+    before the first beat, and Optuna alone would leave it running for ever."""
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        stale = super()._get_stale_trial_ids(study_id)
+        with self.scoped_session() as session:
+            silent = session.query(models.TrialModel.trial_id).filter(
+                models.TrialModel.study_id == study_id,
+                models.TrialModel.state == optuna.trial.TrialState.RUNNING,
+                ~models.TrialModel.heartbeats.any()).all()
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=self.grace_period)
+        return stale + [trial_id for (trial_id,) in silent
+                        if self.get_trial(trial_id).datetime_start.astimezone(timezone.utc) < cutoff]
+
+
 def open_storage(url: str | None, study_dir: Path, heartbeat_s: float = HEARTBEAT_S) -> RDBStorage:
     url = url or f"sqlite:///{(study_dir / 'study.db').resolve()}"
     if not url.startswith(("sqlite:///", "postgresql", "mysql")):
@@ -29,7 +48,7 @@ def open_storage(url: str | None, study_dir: Path, heartbeat_s: float = HEARTBEA
     study_dir.mkdir(parents=True, exist_ok=True)
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
-        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(heartbeat_s)),
+        return Storage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(heartbeat_s)),
                           grace_period=max(2, int(STALE_AFTER * heartbeat_s)),
                           heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
     except Exception as e:  # sqlalchemy raises many kinds; all mean the same to a user

@@ -28,6 +28,7 @@ from ..tasks import get_task
 from . import sensitivity
 from .front import dominates
 from ..io import write_atomic
+from .neighbours import neighbour
 from .outputs import front_rows, front_trials, write_results
 from .space import SearchSpace
 from .storage import heartbeat, open_storage
@@ -58,6 +59,7 @@ class SearchConfig:
     progress: bool = True
     seeds: tuple[str, ...] = ("fp32", "int8")
     ladder: int = 5  # seeds from sensitivity analysis (0: none)
+    local: float = 0.5  # share of trials that are a front point's neighbour (0: the sampler alone)
     sensitivity: Path | None = None  # a saved table; default: measured once into the study folder
     sensitivity_fraction: float = 0.5  # of the search split, when measured here
     heartbeat_s: float = 10.0  # trials of a worker silent for 3 heartbeats are re-run
@@ -115,6 +117,11 @@ class Searcher:
             study.sampler = make_sampler(self.cfg.sampler, hash((self.cfg.seed, self.worker, resumed)) % 2 ** 31)
         return study
 
+    @cached_property
+    def rng(self) -> random.Random:
+        """Local search's choices: a fresh stream on resume, as for the sampler."""
+        return random.Random(hash((self.cfg.seed, self.worker, len(self.study.get_trials(deepcopy=False)))))
+
     def evaluated(self, text: str) -> optuna.trial.FrozenTrial | None:
         """A finished trial of this very recipe: the sampler proposed it again."""
         done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -161,16 +168,16 @@ class Searcher:
             self.study.set_user_attr("fp32_confirm_metric", self.score(None, split="confirm"))
             self.study.set_user_attr("task", self.cfg.task)
         done = {t.user_attrs.get("seed") for t in self.study.get_trials(deepcopy=False)}
-        seeds: list[tuple[str, Recipe | None]] = []
+        seeds: list[tuple[str, Recipe | None, dict | None]] = []  # (name, recipe, choices)
         if "fp32" in self.cfg.seeds:
-            seeds.append(("fp32", None))
+            seeds.append(("fp32", None, None))
         if "int8" in self.cfg.seeds:
-            seeds.append(("int8", Recipe.build({"bits_weights": 8, "bits_activations": 8})))
-        seeds += list(zip(self.space.seed_names, self.space.seeds)) + list(extra)
-        if self.cfg.ladder > 0:
-            seeds += sensitivity.ladder(self.space, self.sensitivity_table(), self.cfg.ladder,
-                                        self.cfg.max_drop)
-        for name, recipe in seeds:
+            seeds.append(("int8", Recipe.build({"bits_weights": 8, "bits_activations": 8}), None))
+        seeds += [(n, r, None) for n, r in [*zip(self.space.seed_names, self.space.seeds), *extra]]
+        if self.cfg.ladder > 0:  # points of the space: the sampler learns from them
+            seeds += [(n, self.space.recipe(p), p) for n, p in sensitivity.ladder(
+                self.space, self.sensitivity_table(), self.cfg.ladder, self.cfg.max_drop)]
+        for name, recipe, params in seeds:
             if name in done:
                 continue
             text = (recipe or Recipe.build({"bits_weights": None, "bits_activations": None})).to_yaml()
@@ -185,8 +192,13 @@ class Searcher:
                 continue
             self.study.add_trial(optuna.trial.create_trial(
                 values=[metric, self.size(recipe)],
+                params=params, distributions=params and self.distributions(params),
                 user_attrs={"seed": name, "recipe": text},
                 constraints={"max_drop": self.constraint(metric)}))
+
+    def distributions(self, params: dict) -> dict:
+        knobs = self.space.knobs()
+        return {k: optuna.distributions.CategoricalDistribution(list(knobs[k])) for k in params}
 
     def sensitivity_table(self) -> dict:
         """The given table, else the study folder's, measured there the first time."""
@@ -201,22 +213,23 @@ class Searcher:
 
     # --- the loop -----------------------------------------------------------
     def finished(self) -> int:
-        """Trials that scored a recipe (or failed to): a repeated proposal does not count."""
-        return sum("same_as" not in t.user_attrs
+        """Trials that scored a recipe or found it broken. A repeated proposal does not
+        count, nor a trial cut short (its worker killed: it is run again)."""
+        return sum("same_as" not in t.user_attrs and
+                   (t.state != optuna.trial.TrialState.FAIL or "fail_reason" in t.user_attrs)
                    for t in self.study.get_trials(deepcopy=False, states=FINISHED))
 
-    def enqueue_neighbour(self, trial: optuna.trial.FrozenTrial) -> None:
-        """Queue a neighbour of a repeated proposal: NEIGHBOUR_CHANGES of its knobs set to
-        other choices. TPE re-proposes a front point when no candidate beats it; its
-        neighbours are the next recipes worth scoring there."""
-        knobs = [k for k, d in trial.distributions.items() if len(d.choices) > 1]
-        if not knobs:
-            return
-        rng = random.Random(hash((self.cfg.seed, self.worker, trial.number)))
-        params = dict(trial.params)
-        for k in rng.sample(knobs, min(NEIGHBOUR_CHANGES, len(knobs))):
-            params[k] = rng.choice([c for c in trial.distributions[k].choices if c != params[k]])
-        self.study.enqueue_trial(params, user_attrs={"neighbour_of": trial.number})
+    def enqueue_neighbour(self, trial: optuna.trial.FrozenTrial, changes: int, why: str) -> None:
+        """Queue a neighbour of ``trial`` (``changes`` knobs moved) as the next trial."""
+        if trial.params:
+            params = neighbour(trial.params, self.space.knobs(), changes, self.rng)
+            self.study.enqueue_trial(params, user_attrs={why: trial.number})
+
+    def enqueue_local(self) -> None:
+        """Pareto local search: a neighbour of a front point the space can express."""
+        parents = [t for t in front_trials(self.study) if t.params]
+        if parents:
+            self.enqueue_neighbour(self.rng.choice(parents), self.rng.choice((1, 2)), "local_of")
 
     def clearly_dominated(self, metric: float, size: int) -> bool:
         margin = self.cfg.prune_margin
@@ -273,9 +286,11 @@ class Searcher:
         while self.finished() < cfg.n_trials:
             if cfg.timeout_s is not None and time.monotonic() - start > cfg.timeout_s:
                 break
+            if self.rng.random() < cfg.local:
+                self.enqueue_local()
             t = self.run_trial()
-            if "same_as" in t.user_attrs:
-                self.enqueue_neighbour(t)
+            if "same_as" in t.user_attrs:  # TPE re-proposes a front point when nothing beats it
+                self.enqueue_neighbour(t, NEIGHBOUR_CHANGES, "neighbour_of")
                 repeats += 1
                 if repeats >= GIVE_UP_AFTER:
                     tqdm.write(f"autoq: stopped: the last {repeats} proposals were all recipes "
@@ -323,6 +338,8 @@ def run_search(cfg: SearchConfig) -> list[dict]:
     """Run (or resume) a study to ``n_trials`` finished trials; return the front's rows."""
     if cfg.sampler not in SAMPLERS:
         raise AutoqError(f"sampler {cfg.sampler!r} is not known (allowed: {', '.join(SAMPLERS)})")
+    if not 0.0 <= cfg.local <= 1.0:
+        raise AutoqError(f"local = {cfg.local} is not allowed (allowed: a share from 0 to 1)")
     if cfg.workers < 1:
         raise AutoqError(f"workers = {cfg.workers} is not allowed (allowed: 1 or more)")
     searcher = Searcher(cfg)
@@ -331,7 +348,7 @@ def run_search(cfg: SearchConfig) -> list[dict]:
     attrs = searcher.study.user_attrs
     write_atomic(cfg.out / "search.json", json.dumps(
         {"task": cfg.task, "space": str(cfg.space), "sampler": cfg.sampler, "seed": cfg.seed,
-         "max_drop": cfg.max_drop, "fidelity": cfg.fidelity, "ladder": cfg.ladder,
+         "max_drop": cfg.max_drop, "fidelity": cfg.fidelity, "ladder": cfg.ladder, "local": cfg.local,
          "metric_name": searcher.task.metric_name, "fp32_metric": attrs["fp32_metric"],
          "fp32_confirm_metric": attrs["fp32_confirm_metric"],
          "fp32_size_bytes": attrs["fp32_size_bytes"]}, indent=1) + "\n")
