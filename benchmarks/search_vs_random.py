@@ -173,9 +173,29 @@ def write_report(args, rows) -> None:
                   f"{statistics.mean(c[1] for c in complete):.4f}, random@{rb} "
                   f"{statistics.mean(c[2] for c in complete):.4f}; TPE@{b} >= random@{rb} on "
                   f"{sum(c[0] >= c[2] for c in complete)} of {len(complete)}."]
+    lines += front_lines(where, args.seeds)
     out = ROOT / "results" / args.task / f"search_vs_random{suffix(args.task, args.space)}.md"
     write_atomic(out, "\n".join(lines) + "\n")
     print(out.read_text())
+
+
+def front_lines(where: Path, seeds: list[int]) -> list[str]:
+    """Each study's front as it stands, on the confirm split (the search split's figure in
+    brackets), at each point's size over FP32's."""
+    lines = []
+    for name in [f"{s}-s{seed}" for seed in seeds for s in ("tpe", "random")]:
+        front, meta = where / name / "pareto.json", where / name / "search.json"
+        if not front.is_file() or not meta.is_file():
+            continue
+        fp32 = json.loads(meta.read_text())
+        if not lines:
+            lines = ["", f"Fronts on the confirm split (FP32 {fp32['fp32_confirm_metric']:.4g}), "
+                     f"confirm (search) @ size / FP32 size, smallest first:", ""]
+        points = ", ".join(f"{r['confirm_metric']:.4g} ({r['metric']:.4g}) @ "
+                           f"{r['size_bytes'] / fp32['fp32_size_bytes']:.3f}"
+                           for r in json.loads(front.read_text()))
+        lines.append(f"- {name}: {points}")
+    return lines
 
 
 if __name__ == "__main__":
