@@ -40,7 +40,7 @@ class Storage(RDBStorage):
                         if self.get_trial(trial_id).datetime_start.astimezone(timezone.utc) < cutoff]
 
 
-def open_storage(url: str | None, study_dir: Path, heartbeat_s: float = HEARTBEAT_S) -> RDBStorage:
+def open_storage(url: str | None, study_dir: Path, heartbeat_s: float = HEARTBEAT_S) -> Storage:
     url = url or f"sqlite:///{(study_dir / 'study.db').resolve()}"
     if not url.startswith(("sqlite:///", "postgresql", "mysql")):
         raise AutoqError(f"storage {url!r} is not an RDB URL (allowed: sqlite:///PATH, "
@@ -49,8 +49,8 @@ def open_storage(url: str | None, study_dir: Path, heartbeat_s: float = HEARTBEA
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
         return Storage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(heartbeat_s)),
-                          grace_period=max(2, int(STALE_AFTER * heartbeat_s)),
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
+                       grace_period=max(2, int(STALE_AFTER * heartbeat_s)),
+                       heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
     except Exception as e:  # sqlalchemy raises many kinds; all mean the same to a user
         raise AutoqError(f"storage {url!r} cannot be opened: {type(e).__name__}: "
                          f"{str(e).splitlines()[0]}") from None
