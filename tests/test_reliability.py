@@ -92,7 +92,7 @@ def check_study(results, storage):
     # trials killed while running were failed by the heartbeat check and re-run
     stale = [t for t in trials if t.state == optuna.trial.TrialState.FAIL
              and "fail_reason" not in t.user_attrs and "same_as" not in t.user_attrs]
-    retried = {t.system_attrs.get("failed_trial") for t in trials} - {None}
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}  # retries of retries too
     assert {t.number for t in stale} <= retried
     meta, rows = load_front(results / "killed")
     for r in rows:
@@ -150,6 +150,7 @@ def test_four_workers_share_one_postgres_study(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     study = optuna.load_study(study_name="killed", storage=storage)
     numbers = [t.number for t in study.trials]
-    assert len(numbers) == len(set(numbers)) and 20 <= len(numbers) <= 20 + 3
+    counted = [t for t in study.trials if "same_as" not in t.user_attrs]  # repeats are free
+    assert len(numbers) == len(set(numbers)) and 20 <= len(counted) <= 20 + 3  # 3 others in flight
     recipes = [t.user_attrs["recipe"] for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(recipes) >= 18
