@@ -149,8 +149,8 @@ def write_report(args, rows) -> None:
              f"reference ({1 - REF_DROP:g}, 1). A study that stopped short of N counts the trials "
              f"it has, shown in brackets. Every study: the same space, fidelity {args.fidelity}, "
              f"the same seeded first trials (FP32, uniform int8, the space's seeds and "
-             f"{args.ladder} from the sensitivity ladder); TPE with half its trials Pareto local "
-             f"search (`--local 0.5`, autoq's default), random search alone (`--local 0`). "
+             f"{args.ladder} from the sensitivity ladder); TPE with Pareto local search "
+             f"(`--local {SearchConfig.local:g}`, autoq's default), random search alone (`--local 0`). "
              f"Studies: results/{args.task}/{where.name}/.", "",
              f"Cost is the searched trials' scoring in full search-split evaluations (a pruned trial "
              f"costs {args.fidelity}, a recipe proposed again nothing). The shared sensitivity table "
