@@ -9,7 +9,7 @@ import torch
 
 from autoq import AutoqError, Recipe, collect_stats, quantize
 from autoq.search.neighbours import neighbour, step
-from autoq.search.front import REF_DROP, dominates, hypervolume, pareto_indices, relative_hypervolume
+from autoq.search.front import REF_DROP, crowding, dominates, hypervolume, pareto_indices, relative_hypervolume
 from autoq.search.pick import load_front, pick
 from autoq.search.space import SearchSpace
 from autoq.search.study import SearchConfig, Searcher, parse_duration, run_search
@@ -241,7 +241,8 @@ def test_a_neighbour_moves_a_width_one_step():
 def test_local_search_scores_neighbours_of_the_front(tmp_path):
     run_search(config(tmp_path, n_trials=14, ladder=2, local=1.0, fidelity=1.0))
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
-    local = [t for t in study.trials if "local_of" in t.user_attrs]
+    local = [t for t in study.trials if "local_of" in t.user_attrs  # one may wait for a next run
+             and t.state != optuna.trial.TrialState.WAITING]
     assert len(local) >= 5
     for t in local:
         parent = study.trials[t.user_attrs["local_of"]]
@@ -249,6 +250,36 @@ def test_local_search_scores_neighbours_of_the_front(tmp_path):
         assert 1 <= sum(t.params[k] != parent.params[k] for k in parent.params) <= 2
     with pytest.raises(AutoqError, match="local = 1.5 is not allowed"):
         run_search(config(tmp_path, local=1.5))
+
+
+def test_crowding_is_largest_where_the_front_is_thin():
+    front = [(1.0, 1.0), (2.0, 2.0), (3.0, 10.0)]  # metric span 2, size span 9
+    assert crowding(front) == pytest.approx([0.5 + 1 / 9, 1.0 + 1.0, 0.5 + 8 / 9])
+    assert crowding(front[:2]) == [1.0, 1.0]
+
+
+def test_a_seed_recipe_the_space_can_express_becomes_a_local_search_parent(tmp_path):
+    seed = Recipe.load(TESTS / "spaces" / "tiny_seed.yaml")
+    searcher = Searcher(config(tmp_path, ladder=0))
+    assert searcher.space.express(seed, searcher.model) is None  # its mode is not the space's
+    params = {**searcher.space.complete({}), "rnn:bits_weights": 4, "classifier:clip_acts": "AVG"}
+    assert searcher.space.express(searcher.space.recipe(params), searcher.model) == params
+    (tmp_path / "seed.yaml").write_text(Recipe.build(
+        {"bits_weights": 8, "bits_activations": 8, "mode": "ASYMMETRIC_SIGNED"},
+        {"rnn": {"bits_weights": 4}, "classifier": {"clip_acts": "AVG"}}).to_yaml())
+    space = tmp_path / "space.yaml"
+    space.write_text(Path(SPACE).read_text().replace("tiny_seed.yaml", str(tmp_path / "seed.yaml")))
+    searcher = Searcher(config(tmp_path, space=str(space), ladder=0, local=1.0, fidelity=1.0))
+    searcher.seed_study()
+    tried = searcher.study.trials[-1]
+    assert tried.user_attrs["seed"] == "seed"
+    assert (tried.params["rnn:bits_weights"], tried.params["classifier:clip_acts"]) == (4, "AVG")
+    assert Recipe.from_yaml(tried.user_attrs["recipe"]).to_yaml() == Recipe.load(tmp_path / "seed.yaml").to_yaml()
+    parents = set()
+    for _ in range(12):
+        searcher.enqueue_local()
+        parents.add(searcher.run_trial().user_attrs.get("local_of"))
+    assert tried.number in parents  # drawn whether or not it is on the front
 
 
 def test_deployable_checks_the_weights_mode_of_a_mode_mapping():

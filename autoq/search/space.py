@@ -27,6 +27,7 @@ import yaml
 
 from ..errors import AutoqError
 from ..quant.config import build_config
+from ..quant.plan import make_plan
 from ..recipe import Recipe, strip_module
 
 KNOBS = ("bits_weights", "bits_activations", "mode", "clip_acts", "per_channel_wts", "activations")
@@ -128,6 +129,29 @@ class SearchSpace:
                 if act is not None:
                     activations[unit] = act
         return Recipe.build(self.defaults, overrides, activations, graph=self.graph)
+
+    def express(self, recipe: Recipe, model) -> dict[str, Any] | None:
+        """The choices whose recipe quantizes every module of ``model`` as ``recipe`` does,
+        or None when the space cannot say it. Coordinate ascent over the knobs: each
+        takes the choice that agrees with ``recipe`` on most settings of most modules."""
+        target = {n: dataclasses.astuple(c) for n, c in make_plan(model, recipe).configs.items()}
+
+        def agreed(p: dict) -> int:
+            got = make_plan(model, self.recipe(p)).configs
+            return sum(a == b for n, c in got.items() for a, b in zip(dataclasses.astuple(c), target[n]))
+
+        params, knobs = self.complete({}), self.knobs()
+        best = agreed(params)
+        for _ in range(3):
+            before = best
+            for k, options in knobs.items():
+                for option in options:
+                    trial = {**params, k: option}
+                    if option != params[k] and (n := agreed(trial)) > best:
+                        params, best = trial, n
+            if best == before:
+                break
+        return params if best == sum(map(len, target.values())) else None
 
     def alone(self, unit: str, bits_weights: int) -> Recipe:
         """Only ``unit`` quantized, at ``bits_weights`` with its other knobs' first choices

@@ -26,10 +26,10 @@ from ..quant import quantize, size_report
 from ..recipe import Recipe
 from ..tasks import get_task
 from . import sensitivity
-from .front import dominates
+from .front import crowding, dominates
 from ..io import write_atomic
 from .neighbours import neighbour
-from .outputs import front_rows, front_trials, write_results
+from .outputs import completed, front_rows, front_trials, write_results
 from .space import SearchSpace
 from .storage import heartbeat, open_storage
 
@@ -173,7 +173,9 @@ class Searcher:
             seeds.append(("fp32", None, None))
         if "int8" in self.cfg.seeds:
             seeds.append(("int8", Recipe.build({"bits_weights": 8, "bits_activations": 8}), None))
-        seeds += [(n, r, None) for n, r in [*zip(self.space.seed_names, self.space.seeds), *extra]]
+        seeds += [(n, r, self.space.express(r, self.model))  # expressed: local search starts there
+                  for n, r in zip(self.space.seed_names, self.space.seeds) if n not in done]
+        seeds += [(n, r, None) for n, r in extra]
         if self.cfg.ladder > 0:  # points of the space: the sampler learns from them
             seeds += [(n, self.space.recipe(p), p) for n, p in sensitivity.ladder(
                 self.space, self.sensitivity_table(), self.cfg.ladder, self.cfg.max_drop)]
@@ -226,10 +228,19 @@ class Searcher:
             self.study.enqueue_trial(params, user_attrs={why: trial.number})
 
     def enqueue_local(self) -> None:
-        """Pareto local search: a neighbour of a front point the space can express."""
-        parents = [t for t in front_trials(self.study) if t.params]
+        """Pareto local search: a neighbour of a front point, drawn where the front is
+        thin (by crowding distance), or of one of the space's seed recipes (hand-tuned
+        starting points stay parents when the front passes them; each weighs as much as
+        an average front point). Only recipes the space can express are parents."""
+        front = front_trials(self.study)
+        weights = dict(zip((t.number for t in front), crowding([tuple(t.values) for t in front])))
+        seeds = [t for t in completed(self.study)
+                 if t.user_attrs.get("seed") in self.space.seed_names and t.number not in weights]
+        mean = sum(weights.values()) / len(weights) if weights else 1.0
+        parents = [t for t in front + seeds if t.params]
         if parents:
-            self.enqueue_neighbour(self.rng.choice(parents), self.rng.choice((1, 2)), "local_of")
+            parent = self.rng.choices(parents, [max(weights.get(t.number, mean), 1e-9) for t in parents])[0]
+            self.enqueue_neighbour(parent, self.rng.choice((1, 2)), "local_of")
 
     def clearly_dominated(self, metric: float, size: int) -> bool:
         margin = self.cfg.prune_margin
