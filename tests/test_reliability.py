@@ -154,3 +154,21 @@ def test_four_workers_share_one_postgres_study(tmp_path):
     assert len(numbers) == len(set(numbers)) and 20 <= len(counted) <= 20 + 3  # 3 others in flight
     recipes = [t.user_attrs["recipe"] for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(recipes) >= 18
+
+
+def test_a_local_study_transaction_holds_the_write_lock_from_its_first_read(tmp_path):
+    # else two workers can both read a queued trial as waiting and both run it
+    import sqlite3
+    from sqlalchemy import text
+    from autoq.search.storage import open_storage
+    storage = open_storage(None, tmp_path)
+    optuna.create_study(study_name="s", storage=storage).enqueue_trial({})
+    other = sqlite3.connect(tmp_path / "study.db", timeout=0.1, isolation_level=None)
+    with storage.scoped_session() as session:
+        assert session.execute(text("SELECT count(*) FROM trials")).scalar() == 1
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+    other.execute("BEGIN IMMEDIATE")  # free again once the transaction ends
+    other.execute("ROLLBACK")
+    study = optuna.load_study(study_name="s", storage=storage)
+    assert study.ask().number == 0 and study.trials[0].state == optuna.trial.TrialState.RUNNING

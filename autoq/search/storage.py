@@ -11,6 +11,7 @@ from pathlib import Path
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages._rdb import models
+from sqlalchemy import event
 
 from ..errors import AutoqError
 
@@ -48,12 +49,34 @@ def open_storage(url: str | None, study_dir: Path, heartbeat_s: float = HEARTBEA
     study_dir.mkdir(parents=True, exist_ok=True)
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
-        return Storage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(heartbeat_s)),
-                       grace_period=max(2, int(STALE_AFTER * heartbeat_s)),
-                       heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
+        storage = Storage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(heartbeat_s)),
+                          grace_period=max(2, int(STALE_AFTER * heartbeat_s)),
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
     except Exception as e:  # sqlalchemy raises many kinds; all mean the same to a user
         raise AutoqError(f"storage {url!r} cannot be opened: {type(e).__name__}: "
                          f"{str(e).splitlines()[0]}") from None
+    if url.startswith("sqlite"):
+        _serialize(storage.engine)
+    return storage
+
+
+def _serialize(engine) -> None:
+    """Make each SQLite transaction take the write lock at its first statement.
+
+    Python's sqlite3 begins a transaction only before a write, so a read-then-update
+    (Optuna popping a queued trial) is not atomic: two workers could both pop the same
+    trial and run it twice. SQLite has no row locks (Optuna's ``for_update`` does nothing
+    there), so the transaction as a whole takes the lock."""
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections made before the hooks are dropped
 
 
 @contextmanager
