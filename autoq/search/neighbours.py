@@ -8,7 +8,9 @@ widest); any other knob takes another of its choices.
 from __future__ import annotations
 
 import random
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
+
+from .front import crowding
 
 
 def _width(choice: Any) -> float:
@@ -32,3 +34,16 @@ def neighbour(params: Mapping[str, Any], knobs: Mapping[str, tuple], changes: in
     for k in rng.sample(movable, min(changes, len(movable))):
         out[k] = step(k, knobs[k], out[k], rng)
     return out
+
+
+def draw_parent(front: Sequence, seeds: Sequence, rng: random.Random):
+    """A local-search parent (an Optuna trial), or None: a front point (ordered by size),
+    drawn where the front is thin (crowding distance), or a seed recipe off the front,
+    which weighs as much as an average front point. Only trials with params (recipes the
+    space can express) are drawn."""
+    weights = crowding([tuple(t.values) for t in front])
+    mean = sum(weights) / len(weights) if weights else 1.0
+    pool = [(t, w) for t, w in [*zip(front, weights), *((t, mean) for t in seeds)] if t.params]
+    if not pool:
+        return None
+    return rng.choices([t for t, _ in pool], [max(w, 1e-9) for _, w in pool])[0]

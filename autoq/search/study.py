@@ -26,9 +26,9 @@ from ..quant import quantize, size_report
 from ..recipe import Recipe
 from ..tasks import get_task
 from . import sensitivity
-from .front import crowding, dominates
+from .front import dominates
 from ..io import write_atomic
-from .neighbours import neighbour
+from .neighbours import draw_parent, neighbour
 from .outputs import completed, front_rows, front_trials, write_results
 from .space import SearchSpace
 from .storage import heartbeat, open_storage
@@ -228,18 +228,14 @@ class Searcher:
             self.study.enqueue_trial(params, user_attrs={why: trial.number})
 
     def enqueue_local(self) -> None:
-        """Pareto local search: a neighbour of a front point, drawn where the front is
-        thin (by crowding distance), or of one of the space's seed recipes (hand-tuned
-        starting points stay parents when the front passes them; each weighs as much as
-        an average front point). Only recipes the space can express are parents."""
+        """Pareto local search: a neighbour of a front point or of one of the space's seed
+        recipes (hand-tuned starting points stay parents when the front passes them)."""
         front = front_trials(self.study)
-        weights = dict(zip((t.number for t in front), crowding([tuple(t.values) for t in front])))
+        on_front = {t.number for t in front}
         seeds = [t for t in completed(self.study)
-                 if t.user_attrs.get("seed") in self.space.seed_names and t.number not in weights]
-        mean = sum(weights.values()) / len(weights) if weights else 1.0
-        parents = [t for t in front + seeds if t.params]
-        if parents:
-            parent = self.rng.choices(parents, [max(weights.get(t.number, mean), 1e-9) for t in parents])[0]
+                 if t.user_attrs.get("seed") in self.space.seed_names and t.number not in on_front]
+        parent = draw_parent(front, seeds, self.rng)
+        if parent is not None:
             self.enqueue_neighbour(parent, self.rng.choice((1, 2)), "local_of")
 
     def clearly_dominated(self, metric: float, size: int) -> bool:
