@@ -39,18 +39,3 @@ def relative_hypervolume(points: Sequence[tuple[float, float]], fp32_metric: flo
     scaled = [(m / fp32_metric, s / fp32_size) for m, s in points]
     return hypervolume(scaled, (1.0 - REF_DROP, 1.0))
 
-
-def crowding(front: Sequence[tuple[float, float]]) -> list[float]:
-    """How thin the front is around each of its points (NSGA-II's crowding distance):
-    the gap between a point's two neighbours on each objective, over the front's span,
-    summed. ``front`` is ordered by size; an end point has one neighbour: its one gap."""
-    n = len(front)
-    if n < 3:
-        return [1.0] * n
-    out = [0.0] * n
-    for k in (0, 1):
-        span = (max(p[k] for p in front) - min(p[k] for p in front)) or 1.0
-        for i in range(n):
-            lo, hi = front[max(i - 1, 0)][k], front[min(i + 1, n - 1)][k]
-            out[i] += abs(hi - lo) / span
-    return out

@@ -26,7 +26,7 @@ from ..quant import quantize, size_report
 from ..recipe import Recipe
 from ..tasks import get_task
 from . import sensitivity
-from .front import REF_DROP, dominates
+from .front import dominates
 from ..io import write_atomic
 from .neighbours import draw_parent, neighbour
 from .outputs import completed, front_rows, front_trials, write_results
@@ -229,14 +229,9 @@ class Searcher:
 
     def enqueue_local(self) -> None:
         """Pareto local search: a neighbour of a front point or of one of the space's seed
-        recipes (hand-tuned starting points stay parents when the front passes them).
-        Front points more than REF_DROP under FP32's metric (the hypervolume's reference)
-        are no parents while there are others: no one deploys them, and as the front's
-        end they would draw the most weight."""
+        recipes (hand-tuned starting points stay parents when the front passes them)."""
         front = front_trials(self.study)
         on_front = {t.number for t in front}
-        fp32 = self.study.user_attrs["fp32_metric"]
-        front = [t for t in front if t.values[0] >= fp32 - REF_DROP * abs(fp32)] or front
         seeds = [t for t in completed(self.study)
                  if t.user_attrs.get("seed") in self.space.seed_names and t.number not in on_front]
         parent = draw_parent(front, seeds, self.rng)
