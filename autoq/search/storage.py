@@ -22,6 +22,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 HEARTBEAT_S = 10  # a running trial's worker records a heartbeat this often
 STALE_AFTER = 3  # heartbeats missed before a trial counts as dead and is re-run
+MAX_RETRY = 2  # a recipe whose worker dies this often is not run again (it may be what kills it)
 
 
 class Storage(RDBStorage):
@@ -51,7 +52,7 @@ def open_storage(url: str | None, study_dir: Path, heartbeat_s: float = HEARTBEA
     try:
         storage = Storage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(heartbeat_s)),
                           grace_period=max(2, int(STALE_AFTER * heartbeat_s)),
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
     except Exception as e:  # sqlalchemy raises many kinds; all mean the same to a user
         raise AutoqError(f"storage {url!r} cannot be opened: {type(e).__name__}: "
                          f"{str(e).splitlines()[0]}") from None
