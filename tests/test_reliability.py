@@ -124,6 +124,23 @@ def test_a_worker_killed_before_its_first_heartbeat_leaves_no_running_trial(tmp_
     assert states[2:] == [optuna.trial.TrialState.WAITING]  # the killed one, queued again
 
 
+def test_a_rerun_of_a_finished_study_fails_its_dead_trials(tmp_path):
+    from datetime import datetime, timedelta
+    cfg = SearchConfig(task="plugin_task:make_task", space=SPACE, study="done", results=tmp_path,
+                       n_trials=2, ladder=0, seeds=(), fidelity=1.0, progress=False, device="cpu",
+                       heartbeat_s=1)
+    run_search(cfg)
+    study = Searcher(cfg).study  # a worker killed just before the last run finished the study
+    study._storage.create_new_trial(study._study_id, template_trial=optuna.trial.FrozenTrial(
+        number=0, state=optuna.trial.TrialState.RUNNING, value=None,
+        datetime_start=datetime.now() - timedelta(seconds=10), datetime_complete=None, params={},
+        distributions={}, user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=0))
+    run_search(cfg)  # nothing left to run, but the dead trial is failed (and queued again)
+    states = [t.state for t in optuna.load_study(study_name="done", storage=f"sqlite:///{tmp_path / 'done' / 'study.db'}").trials]
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert states[-1] == optuna.trial.TrialState.WAITING
+
+
 def test_sigkill_and_restart_local_storage(tmp_path):
     kill_and_restart(tmp_path)
     check_study(tmp_path, f"sqlite:///{tmp_path / 'killed' / 'study.db'}")

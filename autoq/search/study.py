@@ -287,6 +287,7 @@ class Searcher:
 
     def loop(self) -> None:
         cfg, start = self.cfg, time.monotonic()
+        optuna.storages.fail_stale_trials(self.study)  # also when the study is already done
         bar = tqdm(total=cfg.n_trials, initial=min(self.finished(), cfg.n_trials), unit="trial",
                    disable=not cfg.progress or self.worker != 0, dynamic_ncols=True)
         failures_in_a_row = repeats = 0
