@@ -106,16 +106,20 @@ def check_study(results, storage):
         assert (results / "killed" / f"recipes/{t.number:05d}.yaml").is_file()
 
 
-def test_a_worker_killed_before_its_first_heartbeat_leaves_no_running_trial(tmp_path):
+def add_dead_trial(study: optuna.Study) -> None:
+    """A trial RUNNING for 10 s with no heartbeat: its worker died."""
     from datetime import datetime, timedelta
+    study._storage.create_new_trial(study._study_id, template_trial=optuna.trial.FrozenTrial(
+        number=0, state=optuna.trial.TrialState.RUNNING, value=None,
+        datetime_start=datetime.now() - timedelta(seconds=10), datetime_complete=None, params={},
+        distributions={}, user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=0))
+
+
+def test_a_worker_killed_before_its_first_heartbeat_leaves_no_running_trial(tmp_path):
     from autoq.search.storage import open_storage
     storage = open_storage(None, tmp_path, heartbeat_s=1)
     study = optuna.create_study(study_name="s", storage=storage)
-    started = datetime.now() - timedelta(seconds=10)  # asked, then killed inside ask()
-    storage.create_new_trial(study._study_id, template_trial=optuna.trial.FrozenTrial(
-        number=0, state=optuna.trial.TrialState.RUNNING, value=None, datetime_start=started,
-        datetime_complete=None, params={}, distributions={}, user_attrs={}, system_attrs={},
-        intermediate_values={}, trial_id=0))
+    add_dead_trial(study)  # asked, then killed inside ask()
     live = study.ask()  # asked just now, no heartbeat yet: not stale
     optuna.storages.fail_stale_trials(study)
     states = [t.state for t in study.trials]
@@ -125,16 +129,11 @@ def test_a_worker_killed_before_its_first_heartbeat_leaves_no_running_trial(tmp_
 
 
 def test_a_rerun_of_a_finished_study_fails_its_dead_trials(tmp_path):
-    from datetime import datetime, timedelta
     cfg = SearchConfig(task="plugin_task:make_task", space=SPACE, study="done", results=tmp_path,
                        n_trials=2, ladder=0, seeds=(), fidelity=1.0, progress=False, device="cpu",
                        heartbeat_s=1)
     run_search(cfg)
-    study = Searcher(cfg).study  # a worker killed just before the last run finished the study
-    study._storage.create_new_trial(study._study_id, template_trial=optuna.trial.FrozenTrial(
-        number=0, state=optuna.trial.TrialState.RUNNING, value=None,
-        datetime_start=datetime.now() - timedelta(seconds=10), datetime_complete=None, params={},
-        distributions={}, user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=0))
+    add_dead_trial(Searcher(cfg).study)  # killed just before the last run finished the study
     run_search(cfg)  # nothing left to run, but the dead trial is failed (and queued again)
     states = [t.state for t in optuna.load_study(study_name="done", storage=f"sqlite:///{tmp_path / 'done' / 'study.db'}").trials]
     assert optuna.trial.TrialState.RUNNING not in states

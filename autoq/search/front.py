@@ -38,4 +38,3 @@ def relative_hypervolume(points: Sequence[tuple[float, float]], fp32_metric: flo
     of different tasks) compare on one scale. A maximized metric is assumed."""
     scaled = [(m / fp32_metric, s / fp32_size) for m, s in points]
     return hypervolume(scaled, (1.0 - REF_DROP, 1.0))
-
