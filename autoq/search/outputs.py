@@ -23,10 +23,15 @@ def feasible(t: optuna.trial.FrozenTrial) -> bool:
     return all(v <= 0.0 for v in t.constraints.values())
 
 
-def front_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Feasible completed trials on the Pareto front of (metric, size), smallest first."""
-    trials = [t for t in completed(study) if feasible(t)]
+def front_of(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The feasible ones of completed ``trials`` on the Pareto front of (metric, size),
+    smallest first."""
+    trials = [t for t in trials if feasible(t)]
     return [trials[i] for i in pareto_indices([(t.values[0], t.values[1]) for t in trials])]
+
+
+def front_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return front_of(completed(study))
 
 
 def recipe_path(trial: optuna.trial.FrozenTrial) -> str:
