@@ -336,3 +336,19 @@ def test_local_search_screens_neighbours_once_enough_recipes_are_scored(tmp_path
     finally:
         Searcher.screened = original
     assert len(picks) >= MIN_POINTS and any(i > 0 for i in picks)  # past MIN_POINTS it chooses
+
+
+def test_recipes_that_quantize_alike_are_one_recipe(tmp_path, monkeypatch):
+    """Clipping of float activations acts on nothing: the two recipes the space can write
+    are one model, scored once."""
+    space = tmp_path / "inert.yaml"
+    space.write_text("defaults: {bits_weights: 8, bits_activations: 8}\n"
+                     "groups:\n  - {name: rnn, modules: rnn, bits_activations: [null], "
+                     "clip_acts: [NONE, AVG], activations: [static, dynamic]}\n")
+    monkeypatch.setattr("autoq.search.study.GIVE_UP_AFTER", 20)
+    run_search(config(tmp_path, space=str(space), n_trials=4, fidelity=1.0, seeds=(), ladder=0))
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
+    tried = [t for t in study.trials if "recipe" in t.user_attrs]  # not one still queued
+    assert len({t.user_attrs["recipe"] for t in tried}) > 1
+    assert len({t.user_attrs["plan"] for t in tried}) == 1
+    assert sum("same_as" not in t.user_attrs for t in tried) == 1

@@ -1,7 +1,7 @@
 """Per-module quantization settings: Distiller's knobs as one frozen dataclass."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Mapping
 
@@ -96,7 +96,7 @@ def build_config(settings: Mapping[str, Any], where: str, dynamic: bool = False)
     accum = settings.get("bits_accum", 32)
     if accum != 32:
         raise AutoqError(f"{where}: bits_accum = {accum!r} is not allowed (allowed: 32)")
-    return QuantConfig(
+    cfg = QuantConfig(
         bits_weights=_bits(where, "bits_weights", settings.get("bits_weights", 8)),
         bits_activations=_bits(where, "bits_activations", settings.get("bits_activations", 8)),
         bits_bias=_bits(where, "bits_bias", settings.get("bits_bias"), extra=(32,)),
@@ -108,3 +108,7 @@ def build_config(settings: Mapping[str, Any], where: str, dynamic: bool = False)
         clip_n_stds=float(n_stds) if n_stds is not None else None,
         dynamic=dynamic,
     )
+    if cfg.bits_activations is None:  # float activations: their settings act on nothing
+        cfg = replace(cfg, mode_activations=cfg.mode_weights, clip_acts=ClipMode.NONE,
+                      clip_n_stds=None, dynamic=False)
+    return cfg

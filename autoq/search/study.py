@@ -6,6 +6,7 @@ stops there when it is already clearly dominated or breaks the drop constraint.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from ..errors import AutoqError
 from ..evaluate import default_device, prepare_task, task_stats
 from ..quant import quantize, size_report
+from ..quant.plan import make_plan
 from ..recipe import Recipe
 from ..tasks import get_task
 from . import sensitivity
@@ -124,11 +126,19 @@ class Searcher:
         """Local search's choices: a fresh stream on resume, as for the sampler."""
         return random.Random(hash((self.cfg.seed, self.worker, len(self.study.get_trials(deepcopy=False)))))
 
-    def evaluated(self, text: str) -> optuna.trial.FrozenTrial | None:
-        """A finished trial of this very recipe: the sampler proposed it again."""
+    def plan_key(self, recipe: Recipe) -> str:
+        """What the engine does to each module under ``recipe``: recipes that differ only
+        in knobs with nothing to act on (clipping of float activations) share it."""
+        configs = sorted(make_plan(self.model, recipe).configs.items())
+        return hashlib.sha1(repr(configs).encode()).hexdigest()[:16]
+
+    def evaluated(self, key: str, text: str) -> optuna.trial.FrozenTrial | None:
+        """A finished trial that quantized the model the same way: the sampler proposed
+        it again. (Trials of studies made before the plan key match on recipe text.)"""
         done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
         for t in self.study.get_trials(deepcopy=False, states=done):
-            if t.user_attrs.get("recipe") == text:
+            attrs = t.user_attrs
+            if attrs["plan"] == key if "plan" in attrs else attrs.get("recipe") == text:
                 return t
         return None
 
@@ -197,7 +207,7 @@ class Searcher:
             self.study.add_trial(optuna.trial.create_trial(
                 values=[metric, self.size(recipe)],
                 params=params, distributions=params and self.distributions(params),
-                user_attrs={"seed": name, "recipe": text},
+                user_attrs={"seed": name, "recipe": text, **({"plan": self.plan_key(recipe)} if recipe else {})},
                 constraints={"max_drop": self.constraint(metric)}))
 
     def distributions(self, params: dict) -> dict:
@@ -251,18 +261,22 @@ class Searcher:
 
     def screened(self, candidates: list[dict], scored: list, front: list) -> int:
         """Index of the candidate the surrogate expects to add the most hypervolume; the
-        first while too few recipes are scored. Recipes scored before are passed over."""
+        first while too few recipes are scored. Recipes that quantize as a scored one does
+        are passed over."""
         rows = [(t.params, t.values[0], 1.0) if t.state == optuna.trial.TrialState.COMPLETE
                 else (t.params, t.user_attrs["partial_metric"], self.cfg.fidelity)
                 for t in scored if t.params and (t.values or "partial_metric" in t.user_attrs)]
         model = Surrogate.fit(rows) if len(candidates) > 1 else None
         if model is None:
             return 0
-        seen = {tuple(sorted(p.items(), key=str)) for p, _, _ in rows}
-        fresh = [i for i, p in enumerate(candidates) if tuple(sorted(p.items(), key=str)) not in seen] \
-            or list(range(len(candidates)))
+        recipes = [self.space.recipe(p) for p in candidates]
+        seen = {t.user_attrs.get("plan") for t in scored}
+        fresh = {}  # plan key -> the first candidate with it, scored ones left out
+        for i, r in enumerate(recipes):
+            fresh.setdefault(self.plan_key(r), i)
+        fresh = [i for k, i in fresh.items() if k not in seen] or [0]
         metrics = model.optimistic([candidates[i] for i in fresh])
-        points = [(m, self.size(self.space.recipe(candidates[i]))) for m, i in zip(metrics, fresh)]
+        points = [(m, self.size(recipes[i])) for m, i in zip(metrics, fresh)]
         fp32, fp32_size = self.study.user_attrs["fp32_metric"], self.study.user_attrs["fp32_size_bytes"]
         floor = fp32 - REF_DROP * abs(fp32)
         if self.cfg.max_drop is not None:
@@ -289,7 +303,9 @@ class Searcher:
                 text = recipe.to_yaml()
                 trial.set_user_attr("recipe", text)
                 trial.set_user_attr("size_bytes", size)
-                same = self.evaluated(text)
+                key = self.plan_key(recipe)
+                trial.set_user_attr("plan", key)
+                same = self.evaluated(key, text)
                 if same is not None:  # scored already: not again, and not counted
                     trial.set_user_attr("same_as", same.number)  # FAIL: the sampler skips it
                     self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
