@@ -271,10 +271,10 @@ class Searcher:
             return 0
         recipes = [self.space.recipe(p) for p in candidates]
         seen = {t.user_attrs.get("plan") for t in scored}
-        fresh = {}  # plan key -> the first candidate with it, scored ones left out
+        first: dict[str, int] = {}  # plan key -> the first candidate that has it
         for i, r in enumerate(recipes):
-            fresh.setdefault(self.plan_key(r), i)
-        fresh = [i for k, i in fresh.items() if k not in seen] or [0]
+            first.setdefault(self.plan_key(r), i)
+        fresh = [i for key, i in first.items() if key not in seen] or [0]
         metrics = model.optimistic([candidates[i] for i in fresh])
         points = [(m, self.size(recipes[i])) for m, i in zip(metrics, fresh)]
         fp32, fp32_size = self.study.user_attrs["fp32_metric"], self.study.user_attrs["fp32_size_bytes"]
