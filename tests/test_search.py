@@ -304,11 +304,15 @@ def test_the_surrogate_learns_additive_effects_and_is_optimistic():
         p = {"a": rng.choice((4, 8)), "b": rng.choice(("NONE", "AVG")), "c": rng.choice((8, None))}
         metric = 30 - 2 * (p["a"] == 4) + 0.5 * (p["b"] == "AVG") + rng.gauss(0, 0.1)
         rows.append((p, metric, 1.0))
+    rows.append(({"a": 8, "b": "LAPLACE", "c": 8}, 30.0, 1.0))  # a choice seen once
     assert Surrogate.fit(rows[:MIN_POINTS - 1]) is None
     model = Surrogate.fit(rows)
     low, high = model.optimistic([{"a": 4, "b": "NONE", "c": 8}, {"a": 8, "b": "AVG", "c": None}])
     assert 27.5 < low < 28.5 and 30.0 < high < 31.0 and high - low == pytest.approx(2.5, abs=0.2)
-    assert 0.05 < model.spread < 0.2
+    assert 0.05 < model.noise < 0.2
+    known, rare = model.model.predict(model._x([{"a": 8, "b": "NONE", "c": 8},
+                                                {"a": 8, "b": "LAPLACE", "c": 8}]), return_std=True)[1]
+    assert rare > known  # less said about a choice: more optimism
 
 
 def test_the_best_candidate_adds_the_most_hypervolume():

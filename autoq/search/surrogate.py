@@ -3,32 +3,33 @@
 Over the GNMT studies' 758 completed searched trials, a ridge regression on the one-hot
 choices explains about half the metric's spread (R² 0.52 in 5-fold cross-validation);
 the rest acts as noise. So before a front point's neighbour is scored, several are
-drawn, and the one kept is the one whose optimistic predicted metric, at its exact
-size, adds the most hypervolume to the front.
+drawn, and the one kept is the one whose optimistic metric (the Bayesian ridge's
+prediction plus one predictive standard deviation, larger where the scored trials say
+little about a choice), at its exact size, adds the most hypervolume to the front.
 """
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
 import numpy as np
-from sklearn.linear_model import RidgeCV
+from sklearn.linear_model import BayesianRidge
 from sklearn.preprocessing import OneHotEncoder
 
 from .front import hypervolume
 
 MIN_POINTS = 20  # scored recipes with choices before the surrogate is fitted
-OPTIMISM = 1.0  # residual standard deviations added to a prediction
+OPTIMISM = 1.0  # predictive standard deviations added to a prediction
 Point = tuple[float, float]  # (metric, size)
 
 
 class Surrogate:
     """The metric as a sum of per-choice effects, fitted to scored trials."""
 
-    def __init__(self, keys: list[str], encoder: OneHotEncoder, model: RidgeCV, spread: float):
-        self.keys, self.encoder, self.model, self.spread = keys, encoder, model, spread
+    def __init__(self, keys: list[str], encoder: OneHotEncoder, model: BayesianRidge):
+        self.keys, self.encoder, self.model = keys, encoder, model
 
     def _x(self, choices: Sequence[Mapping]):
-        return self.encoder.transform([[repr(p.get(k)) for k in self.keys] for p in choices])
+        return self.encoder.transform([[repr(p.get(k)) for k in self.keys] for p in choices]).toarray()
 
     @classmethod
     def fit(cls, rows: Sequence[tuple[Mapping, float, float]]) -> "Surrogate | None":
@@ -38,16 +39,20 @@ class Surrogate:
         keys = sorted({k for p, _, _ in rows for k in p})
         encoder = OneHotEncoder(handle_unknown="ignore").fit([[repr(p.get(k)) for k in keys]
                                                               for p, _, _ in rows])
-        self = cls(keys, encoder, RidgeCV(alphas=np.logspace(-3, 3, 13)), 0.0)
-        x, y = self._x([p for p, _, _ in rows]), np.array([m for _, m, _ in rows])
-        w = np.array([w for *_, w in rows])
-        self.model.fit(x, y, sample_weight=w)
-        self.spread = float(np.sqrt(np.average((y - self.model.predict(x)) ** 2, weights=w)))
+        self = cls(keys, encoder, BayesianRidge())
+        self.model.fit(self._x([p for p, _, _ in rows]), [m for _, m, _ in rows],
+                       sample_weight=[w for *_, w in rows])
         return self
 
+    @property
+    def noise(self) -> float:
+        """The fitted standard deviation of a score about its choices' prediction."""
+        return float(self.model.alpha_ ** -0.5)
+
     def optimistic(self, choices: Sequence[Mapping]) -> np.ndarray:
-        """Predicted metric plus OPTIMISM residual spreads, per set of choices."""
-        return self.model.predict(self._x(choices)) + OPTIMISM * self.spread
+        """Predicted metric plus OPTIMISM predictive standard deviations, per set of choices."""
+        mean, std = self.model.predict(self._x(choices), return_std=True)
+        return mean + OPTIMISM * std
 
 
 def best_candidate(points: Sequence[Point], front: Sequence[Point], ref: Point) -> int:
