@@ -123,7 +123,6 @@ def cmd_search(args) -> None:
         timeout_s=parse_duration(args.timeout) if args.timeout else None, sampler=args.sampler,
         seed=args.seed, max_drop=args.max_drop, fidelity=args.fidelity, device=args.device,
         workers=args.workers, heartbeat_s=args.heartbeat, ladder=args.ladder, local=args.local,
-        screen=args.screen,
         sensitivity=Path(args.sensitivity) if args.sensitivity else None)
     run_search(cfg)
     print(format_front(*load_front(cfg.out)))
@@ -249,9 +248,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--local", type=_fraction, default=0.5,
                     help="share of trials that score a neighbour of a front point (Pareto local "
                     "search; 0: every trial from the sampler; default 0.5)")
-    sp.add_argument("--screen", type=_positive_int, default=32,
-                    help="neighbours drawn per local-search trial; the one a surrogate of the "
-                    "metric expects to add the most hypervolume is scored (1: no screening; default 32)")
     sp.add_argument("--sensitivity", help="a sensitivity.json (autoq sensitivity) to seed them from "
                     "(default: measured once into the study folder)")
     sp.add_argument("--heartbeat", type=_nonneg, default=10.0,

@@ -89,7 +89,7 @@ def run(args) -> None:
         table = base.out / "sensitivity.json"
     arms = (("tpe", args.budget, base.local), ("random", args.random_budget, 0.0))  # random: alone
     configs = [replace(base, study=f"{sampler}-s{seed}", results=where, n_trials=n,
-                       sampler=sampler, seed=seed, sensitivity=table, local=local, screen=args.screen)
+                       sampler=sampler, seed=seed, sensitivity=table, local=local)
                for seed in args.seeds for sampler, n, local in arms]
     if args.jobs == 1:
         for cfg in configs:
@@ -108,8 +108,6 @@ def main() -> None:
     p.add_argument("--random-budget", type=int, default=300)
     p.add_argument("--fidelity", type=float, default=0.25)
     p.add_argument("--ladder", type=int, default=5)
-    p.add_argument("--screen", type=int, default=SearchConfig.screen,
-                   help="the TPE arm's screened neighbours per local trial (1: none)")
     p.add_argument("--device", default=None)
     p.add_argument("--jobs", type=int, default=1, help="studies run at once")
     p.add_argument("--timeout", default=None, help="bound on each study's run, e.g. 7m; re-run to resume")
@@ -152,9 +150,7 @@ def write_report(args, rows) -> None:
              f"it has, shown in brackets. Every study: the same space, fidelity {args.fidelity}, "
              f"the same seeded first trials (FP32, uniform int8, the space's seeds and "
              f"{args.ladder} from the sensitivity ladder); TPE with Pareto local search "
-             f"(`--local {SearchConfig.local:g}`, autoq's default"
-             + ("" if args.screen == SearchConfig.screen else f"; here `--screen {args.screen}`")
-             + "), random search alone (`--local 0`). "
+             f"(`--local {SearchConfig.local:g}`, autoq's default), random search alone (`--local 0`). "
              f"Studies: results/{args.task}/{where.name}/.", "",
              f"Cost is the searched trials' scoring in full search-split evaluations (a pruned trial "
              f"costs {args.fidelity}, a recipe proposed again nothing). The shared sensitivity table "

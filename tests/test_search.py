@@ -9,7 +9,6 @@ import torch
 
 from autoq import AutoqError, Recipe, collect_stats, quantize
 from autoq.search.neighbours import draw_parent, neighbour, step
-from autoq.search.surrogate import MIN_POINTS, Surrogate, best_candidate
 from autoq.search.front import REF_DROP, dominates, hypervolume, pareto_indices, relative_hypervolume
 from autoq.search.pick import load_front, pick
 from autoq.search.space import SearchSpace
@@ -295,51 +294,6 @@ def test_deployable_checks_the_weights_mode_of_a_mode_mapping():
     doc["defaults"]["mode"] = {"weights": "ASYMMETRIC_UNSIGNED"}
     with pytest.raises(AutoqError, match="mode"):
         SearchSpace.from_dict(doc)
-
-
-def test_the_surrogate_learns_additive_effects_and_is_optimistic():
-    rng = random.Random(0)
-    rows = []
-    for _ in range(60):
-        p = {"a": rng.choice((4, 8)), "b": rng.choice(("NONE", "AVG")), "c": rng.choice((8, None))}
-        metric = 30 - 2 * (p["a"] == 4) + 0.5 * (p["b"] == "AVG") + rng.gauss(0, 0.1)
-        rows.append((p, metric, 1.0))
-    rows.append(({"a": 8, "b": "LAPLACE", "c": 8}, 30.0, 1.0))  # a choice seen once
-    assert Surrogate.fit(rows[:MIN_POINTS - 1]) is None
-    model = Surrogate.fit(rows)
-    low, high = model.optimistic([{"a": 4, "b": "NONE", "c": 8}, {"a": 8, "b": "AVG", "c": None}])
-    assert 27.5 < low < 28.5 and 30.0 < high < 31.0 and high - low == pytest.approx(2.5, abs=0.2)
-    assert 0.05 < model.noise < 0.2
-    known, rare = model.model.predict(model._x([{"a": 8, "b": "NONE", "c": 8},
-                                                {"a": 8, "b": "LAPLACE", "c": 8}]), return_std=True)[1]
-    assert rare > known  # less said about a choice: more optimism
-
-
-def test_the_best_candidate_adds_the_most_hypervolume():
-    front, ref = [(0.9, 0.3), (1.0, 0.6)], (0.5, 1.0)
-    candidates = [(0.95, 0.5), (0.8, 0.2), (1.1, 0.9), (0.85, 0.4)]
-    # gains: 0.05*0.1, 0.3*0.1, 0.1*0.1, 0 -> the small one
-    assert best_candidate(candidates, front, ref) == 1
-    # none adds any: the nearest below the front at its size
-    assert best_candidate([(0.7, 0.5), (0.88, 0.5), (0.95, 0.7)], front, ref) == 1
-
-
-def test_local_search_screens_neighbours_once_enough_recipes_are_scored(tmp_path):
-    cfg = config(tmp_path, n_trials=MIN_POINTS + 8, ladder=2, local=1.0, fidelity=1.0)
-    searcher = Searcher(cfg)
-    searcher.seed_study()
-    picks = []
-    original = Searcher.screened
-
-    def spy(self, candidates, scored, front):
-        picks.append(original(self, candidates, scored, front))
-        return picks[-1]
-    Searcher.screened = spy
-    try:
-        searcher.loop()
-    finally:
-        Searcher.screened = original
-    assert len(picks) >= MIN_POINTS and any(i > 0 for i in picks)  # past MIN_POINTS it chooses
 
 
 def test_recipes_that_quantize_alike_are_one_recipe(tmp_path, monkeypatch):

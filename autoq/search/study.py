@@ -28,12 +28,11 @@ from ..quant.plan import make_plan
 from ..recipe import Recipe
 from ..tasks import get_task
 from . import sensitivity
-from .front import REF_DROP, dominates
+from .front import dominates
 from ..io import write_atomic
 from .neighbours import draw_parent, neighbour
 from .outputs import completed, front_of, front_rows, front_trials, write_results
 from .space import SearchSpace
-from .surrogate import Surrogate, best_candidate
 from .storage import heartbeat, open_storage
 
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
@@ -63,7 +62,6 @@ class SearchConfig:
     seeds: tuple[str, ...] = ("fp32", "int8")
     ladder: int = 5  # seeds from sensitivity analysis (0: none)
     local: float = 0.5  # share of trials that are a front point's neighbour (0: the sampler alone)
-    screen: int = 32  # neighbours drawn per local trial, the surrogate's best kept (1: no screening)
     sensitivity: Path | None = None  # a saved table; default: measured once into the study folder
     sensitivity_fraction: float = 0.5  # of the search split, when measured here
     heartbeat_s: float = 10.0  # trials of a worker silent for 3 heartbeats are re-run
@@ -207,7 +205,8 @@ class Searcher:
             self.study.add_trial(optuna.trial.create_trial(
                 values=[metric, self.size(recipe)],
                 params=params, distributions=params and self.distributions(params),
-                user_attrs={"seed": name, "recipe": text, **({"plan": self.plan_key(recipe)} if recipe else {})},
+                user_attrs={"seed": name, "recipe": text,
+                            **({"plan": self.plan_key(recipe)} if recipe else {})},
                 constraints={"max_drop": self.constraint(metric)}))
 
     def distributions(self, params: dict) -> dict:
@@ -241,48 +240,15 @@ class Searcher:
 
     def enqueue_local(self) -> None:
         """Pareto local search: a neighbour of a front point or of one of the space's seed
-        recipes (hand-tuned starting points stay parents when the front passes them),
-        the best of ``screen`` drawn by the surrogate's reckoning."""
-        scored = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
-                                                               optuna.trial.TrialState.PRUNED))
-        done = [t for t in scored if t.state == optuna.trial.TrialState.COMPLETE]
+        recipes (hand-tuned starting points stay parents when the front passes them)."""
+        done = completed(self.study)
         front = front_of(done)
         on_front = {t.number for t in front}
         seeds = [t for t in done if t.user_attrs.get("seed") in self.space.seed_names
                  and t.number not in on_front]
-        drawn, knobs = [], self.space.knobs()
-        for _ in range(max(self.cfg.screen, 1)):
-            parent = draw_parent(front, seeds, self.rng)
-            if parent is None:
-                return
-            drawn.append((parent, neighbour(parent.params, knobs, self.rng.choice((1, 2)), self.rng)))
-        parent, params = drawn[self.screened([p for _, p in drawn], scored, front)]
-        self.study.enqueue_trial(params, user_attrs={"local_of": parent.number})
-
-    def screened(self, candidates: list[dict], scored: list, front: list) -> int:
-        """Index of the candidate the surrogate expects to add the most hypervolume; the
-        first while too few recipes are scored. Recipes that quantize as a scored one does
-        are passed over."""
-        rows = [(t.params, t.values[0], 1.0) if t.state == optuna.trial.TrialState.COMPLETE
-                else (t.params, t.user_attrs["partial_metric"], self.cfg.fidelity)
-                for t in scored if t.params and (t.values or "partial_metric" in t.user_attrs)]
-        model = Surrogate.fit(rows) if len(candidates) > 1 else None
-        if model is None:
-            return 0
-        recipes = [self.space.recipe(p) for p in candidates]
-        seen = {t.user_attrs.get("plan") for t in scored}
-        first: dict[str, int] = {}  # plan key -> the first candidate that has it
-        for i, r in enumerate(recipes):
-            first.setdefault(self.plan_key(r), i)
-        fresh = [i for key, i in first.items() if key not in seen] or [0]
-        metrics = model.optimistic([candidates[i] for i in fresh])
-        points = [(m, self.size(recipes[i])) for m, i in zip(metrics, fresh)]
-        fp32, fp32_size = self.study.user_attrs["fp32_metric"], self.study.user_attrs["fp32_size_bytes"]
-        floor = fp32 - REF_DROP * abs(fp32)
-        if self.cfg.max_drop is not None:
-            floor = max(floor, fp32 - self.cfg.max_drop)
-        front_points = [(t.values[0], t.values[1]) for t in front]
-        return fresh[best_candidate(points, front_points, (floor, fp32_size))]
+        parent = draw_parent(front, seeds, self.rng)
+        if parent is not None:
+            self.enqueue_neighbour(parent, self.rng.choice((1, 2)), "local_of")
 
     def clearly_dominated(self, metric: float, size: int) -> bool:
         margin = self.cfg.prune_margin
