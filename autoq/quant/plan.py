@@ -5,6 +5,7 @@ Planning checks the whole recipe against the model before anything is applied.
 from __future__ import annotations
 
 import difflib
+import hashlib
 from dataclasses import dataclass
 
 from torch import nn
@@ -19,6 +20,12 @@ from .stats import Stats
 @dataclass(frozen=True)
 class Plan:
     configs: dict[str, QuantConfig]  # module name -> config, in model order
+
+    @property
+    def key(self) -> str:
+        """A digest of every module's config: recipes that quantize alike share it (float
+        activations' settings are canonical in the config, so they act on nothing here)."""
+        return hashlib.sha1(repr(sorted(self.configs.items())).encode()).hexdigest()[:16]
 
     def needs_stats(self, model: nn.Module) -> list[str]:
         """Modules whose activations are quantized from statistics."""

@@ -6,7 +6,6 @@ stops there when it is already clearly dominated or breaks the drop constraint.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import random
@@ -125,10 +124,7 @@ class Searcher:
         return random.Random(hash((self.cfg.seed, self.worker, len(self.study.get_trials(deepcopy=False)))))
 
     def plan_key(self, recipe: Recipe) -> str:
-        """What the engine does to each module under ``recipe``: recipes that differ only
-        in knobs with nothing to act on (clipping of float activations) share it."""
-        configs = sorted(make_plan(self.model, recipe).configs.items())
-        return hashlib.sha1(repr(configs).encode()).hexdigest()[:16]
+        return make_plan(self.model, recipe).key
 
     def evaluated(self, key: str, text: str) -> optuna.trial.FrozenTrial | None:
         """A finished trial that quantized the model the same way: the sampler proposed
