@@ -123,7 +123,7 @@ def cmd_search(args) -> None:
         timeout_s=parse_duration(args.timeout) if args.timeout else None, sampler=args.sampler,
         seed=args.seed, max_drop=args.max_drop, fidelity=args.fidelity, device=args.device,
         workers=args.workers, heartbeat_s=args.heartbeat, ladder=args.ladder, local=args.local,
-        sensitivity=Path(args.sensitivity) if args.sensitivity else None)
+        sensitivity=Path(args.sensitivity) if args.sensitivity else None, latency=args.latency)
     run_search(cfg)
     print(format_front(*load_front(cfg.out)))
     print(f"results: {cfg.out}/pareto.csv, pareto.json, recipes/")
@@ -171,10 +171,11 @@ def cmd_pareto(args) -> None:
     meta, rows = load_front(study_dir)
     print(format_front(meta, rows))
     if args.max_drop is not None:
-        chosen = pick(meta, rows, args.max_drop)
+        chosen = pick(meta, rows, args.max_drop, args.by)
         out = Path(args.out or study_dir / "picked.yaml")
         shutil.copyfile(study_dir / chosen["recipe"], out)
-        print(f"picked trial {chosen['trial']} ({chosen['size_bytes'] / 1e6:.3f} MB): {out}")
+        speed = f", {chosen['latency_ratio']:.3f} x FP32's time" if "latency_ratio" in chosen else ""
+        print(f"picked trial {chosen['trial']} ({chosen['size_bytes'] / 1e6:.3f} MB{speed}): {out}")
 
 
 def cmd_report(args) -> None:
@@ -253,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--heartbeat", type=_nonneg, default=10.0,
                     help="seconds between a running trial's heartbeats; a trial silent for three "
                     "is re-run")
+    sp.add_argument("--latency", action="store_true",
+                    help="a third objective: each recipe is deployed (autoq deploy's kernels) and "
+                    "its time on a calibration batch measured against FP32's")
     sp.set_defaults(func=cmd_search)
 
     sp = sub.add_parser("demo", help="a short search on gnmt-multi30k, ending in a report")
@@ -274,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--study", required=True)
     sp.add_argument("--results", default="results")
     sp.add_argument("--max-drop", type=_nonneg)
+    sp.add_argument("--by", choices=["size", "latency"], default="size",
+                    help="with --max-drop: the smallest recipe (default) or the fastest")
     sp.add_argument("--out", help="where to write the picked recipe (default: <study>/picked.yaml)")
     sp.set_defaults(func=cmd_pareto)
 

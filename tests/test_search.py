@@ -89,6 +89,38 @@ def test_pareto_against_hand_made_points():
     assert hypervolume(points, (0, 6)) == pytest.approx(0.5 * 0.5 + 1 * 1 + 2 * 2 + 3 * 2)
     assert hypervolume([], (0, 6)) == 0
     assert not dominates((1, 1), (1, 1)) and dominates((1, 1), (1, 2))
+    # a third objective (latency, lower is better) keeps points that lose on the first two
+    points3 = [(2, 2, 1.0), (1, 3, 0.5), (1, 3, 0.6), (1, 3, 0.5), (2, 2, 1.2), (3, 5, 2.0)]
+    assert pareto_indices(points3) == [0, 1, 5]
+    assert dominates((1, 3, 0.5), (1, 3, 0.6)) and not dominates((2, 2, 1.0), (1, 3, 0.5))
+
+
+def test_a_latency_objective_makes_a_three_way_front(tmp_path):
+    from autoq.report import write_report
+    cfg = config(tmp_path, n_trials=8, ladder=0, latency=True)
+    run_search(cfg)
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{cfg.out / 'study.db'}")
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(study.directions) == 3 and all(len(t.values) == 3 and t.values[2] > 0 for t in done)
+    assert next(t for t in done if t.user_attrs.get("seed") == "fp32").values[2] == 1.0
+    meta, rows = load_front(cfg.out)
+    assert meta["objectives"] == ["metric", "size_bytes", "latency_ratio"]
+    assert {r["trial"] for r in rows} == {t.number for t in done
+                                          if not any(dominates(o.values, t.values) for o in done)}
+    assert all(r["latency_ratio"] == round(study.trials[r["trial"]].values[2], 4) for r in rows)
+    assert (cfg.out / "pareto.csv").read_text().splitlines()[0].endswith(",latency_ratio")
+    fastest = pick(meta, rows, 1.0, by="latency")
+    assert fastest["latency_ratio"] == min(r["latency_ratio"] for r in rows)
+    html, _ = write_report(cfg.out)
+    assert "time x FP32" in html.read_text()
+    with pytest.raises(AutoqError, match="made with the latency objective"):
+        run_search(config(tmp_path, n_trials=9, ladder=0))  # resumed without --latency
+
+
+def test_picking_by_latency_needs_the_objective(finished):
+    meta, rows = load_front(finished.out)
+    with pytest.raises(AutoqError, match="no latency objective"):
+        pick(meta, rows, 1.0, by="latency")
 
 
 def test_space_builds_recipes_per_layer(tiny):

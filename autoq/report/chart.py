@@ -47,10 +47,15 @@ def draw_points(ax: Axes, d: StudyData, limits: tuple[float, float] | None) -> N
         ax.scatter([p.size_bytes / 1e6 for p in below], [floor] * len(below), marker="v", s=30,
                    color=[COLOR[p.kind] for p in below], alpha=0.6, zorder=3,
                    label=f"{len(below)} worse, below the view")
-    front = sorted((p for p in d.points if p.on_front), key=lambda p: p.size_bytes)
-    ax.plot([p.size_bytes / 1e6 for p in front], [p.metric for p in front], drawstyle="steps-post",
+    line = d.size_front()
+    ax.plot([p.size_bytes / 1e6 for p in line], [p.metric for p in line], drawstyle="steps-post",
             color=COLOR["front"], lw=2, marker="o", ms=8, mfc="none", mew=2,
             label=LABEL["front"], zorder=4)
+    faster = [p for p in d.points if p.on_front and p not in line and p not in below]
+    if faster:
+        ax.scatter([p.size_bytes / 1e6 for p in faster], [p.metric for p in faster], s=64,
+                   facecolors="none", edgecolors=COLOR["front"], linewidths=2,
+                   label=LABEL["faster"], zorder=4)
     for kind, marker, size in (("seed", "D", 70), ("fp32", "*", 260)):
         x, y, ps = pts(kind)
         if not x:

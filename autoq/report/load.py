@@ -9,6 +9,7 @@ from typing import Any
 import optuna
 
 from ..errors import AutoqError
+from ..search.front import pareto_indices
 from ..search.outputs import feasible, front_rows
 from ..search.pick import load_front
 from ..search.storage import open_storage
@@ -27,6 +28,7 @@ class Point:
     confirm: float | None = None  # front points only
     on_front: bool = False
     settings: list[str] = field(default_factory=list)
+    latency: float | None = None  # deployed time over FP32's, when the study measures it
 
 
 @dataclass
@@ -48,6 +50,13 @@ class StudyData:
 
     def ratio(self, size_bytes: float) -> float:
         return size_bytes / self.fp32_size
+
+    def size_front(self) -> list[Point]:
+        """Front points that no front point beats on metric and size alone, smallest first:
+        the whole front without a latency objective; with one, the faster ones are left out."""
+        front = [p for p in self.points if p.on_front]
+        return sorted((front[i] for i in pareto_indices([(p.metric, p.size_bytes) for p in front])),
+                      key=lambda p: p.size_bytes)
 
 
 def studies_in(results: Path) -> list[str]:
@@ -88,12 +97,14 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
             kind = "fp32" if seed == "fp32" else "seed" if seed else \
                 "searched" if feasible(t) else "infeasible"
             points.append(Point(t.number, kind, t.values[1], t.values[0], seed,
-                                confirm.get(t.number), t.number in confirm, settings_lines(t)))
+                                confirm.get(t.number), t.number in confirm, settings_lines(t),
+                                t.values[2] if len(t.values) > 2 else None))
         elif t.state == State.PRUNED:
             partial, size = t.user_attrs.get("partial_metric"), t.user_attrs.get("size_bytes")
             if isinstance(partial, (int, float)) and isinstance(size, (int, float)) and size > 0:
                 points.append(Point(t.number, "pruned", size, partial, seed,
-                                    settings=settings_lines(t)))
+                                    settings=settings_lines(t),
+                                    latency=t.user_attrs.get("latency_ratio")))
         elif t.state == State.FAIL:
             failures[str(t.user_attrs.get("fail_reason", "no reason recorded (interrupted?)"))] += 1
     return StudyData(name, meta, points, front, states, failures)

@@ -36,6 +36,8 @@ def hover(p: Point, d: StudyData) -> str:
     if p.confirm is not None:
         lines.append(f"confirm {name}: {p.confirm:.5g}")
     lines.append(f"size: {p.size_bytes / 1e6:.4g} MB ({d.ratio(p.size_bytes):.3f} x FP32)")
+    if p.latency is not None:
+        lines.append(f"time: {p.latency:.3f} x FP32 (deployed)")
     if p.on_front:
         lines.append("on the Pareto front")
     if p.settings:
@@ -59,11 +61,13 @@ def figure(d: StudyData) -> go.Figure:
                                marker=dict(color=COLOR["infeasible"], size=8, symbol="x")))
     fig.add_trace(_scatter(by_kind["searched"], d, LABEL["searched"], mode="markers", opacity=0.75,
                            marker=dict(color=COLOR["searched"], size=8)))
-    front = sorted((p for p in d.points if p.on_front), key=lambda p: p.size_bytes)
-    fig.add_trace(_scatter(front, d, LABEL["front"], mode="lines+markers", line_shape="hv",
-                           line=dict(color=COLOR["front"], width=2),
-                           marker=dict(color=COLOR["front"], size=11, symbol="circle-open",
-                                       line=dict(width=2.5))))
+    front_marker = dict(color=COLOR["front"], size=11, symbol="circle-open", line=dict(width=2.5))
+    line = d.size_front()
+    fig.add_trace(_scatter(line, d, LABEL["front"], mode="lines+markers", line_shape="hv",
+                           line=dict(color=COLOR["front"], width=2), marker=front_marker))
+    faster = [p for p in d.points if p.on_front and p not in line]
+    if faster:  # on the front by latency alone
+        fig.add_trace(_scatter(faster, d, LABEL["faster"], mode="markers", marker=front_marker))
     for kind, symbol in (("seed", "diamond"), ("fp32", "star")):
         pts = by_kind[kind]
         if pts:
@@ -108,8 +112,10 @@ def summary(d: StudyData) -> str:
 
 def front_table(d: StudyData) -> str:
     name = escape(d.metric_name)
+    timed = any("latency_ratio" in r for r in d.front)
     head = ("<tr><th>trial</th><th>" + name + " (search)</th><th>" + name + " (confirm)</th>"
-            "<th>size MB</th><th>x FP32</th><th class=l>recipe</th></tr>")
+            "<th>size MB</th><th>x FP32</th>" + ("<th>time x FP32</th>" if timed else "")
+            + "<th class=l>recipe</th></tr>")
     body = []
     for r in d.front:
         tag = f' <span class=tag>[{escape(str(r["seed"]))}]</span>' if r.get("seed") else ""
@@ -117,6 +123,7 @@ def front_table(d: StudyData) -> str:
         body.append(f"<tr><td>{r['trial']}{tag}</td><td>{_num(r['metric'])}</td>"
                     f"<td>{_num(r.get('confirm_metric'))}</td><td>{r['size_bytes'] / 1e6:.4g}</td>"
                     f"<td>{d.ratio(r['size_bytes']):.3f}</td>"
+                    + (f"<td>{_num(r.get('latency_ratio'), '.3f')}</td>" if timed else "") +
                     f'<td class=l><a href="{path}">{path}</a></td></tr>')
     return f"<table>{head}{''.join(body)}</table>"
 

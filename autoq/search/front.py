@@ -1,22 +1,28 @@
-"""The Pareto front of (metric: higher is better, size: lower is better) and its hypervolume."""
+"""The Pareto front of (metric: higher is better, size and optionally latency: lower is
+better) and the hypervolume of (metric, size)."""
 from __future__ import annotations
 
 from typing import Sequence
 
 
-def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    """``a`` = (metric, size) is no worse than ``b`` in both and better in one."""
-    return a[0] >= b[0] and a[1] <= b[1] and (a[0] > b[0] or a[1] < b[1])
+def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """``a`` = (metric, *costs) is no worse than ``b`` in each and better in one (the
+    metric higher, a cost such as size or latency lower)."""
+    costs = list(zip(a[1:], b[1:]))
+    return a[0] >= b[0] and all(x <= y for x, y in costs) and \
+        (a[0] > b[0] or any(x < y for x, y in costs))
 
 
-def pareto_indices(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the non-dominated points, by increasing size; duplicates keep the first."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][1], -points[i][0], i))
-    front, best = [], float("-inf")
+def pareto_indices(points: Sequence[Sequence[float]]) -> list[int]:
+    """Indices of the non-dominated (metric, *costs) points, by increasing first cost
+    (size); duplicates keep the first. In that order no point is dominated by a later
+    one, so one pass against the points kept so far decides."""
+    pts = [tuple(p) for p in points]
+    order = sorted(range(len(pts)), key=lambda i: (*pts[i][1:2], -pts[i][0], *pts[i][2:], i))
+    front: list[int] = []
     for i in order:
-        if points[i][0] > best:
+        if not any(pts[j] == pts[i] or dominates(pts[j], pts[i]) for j in front):
             front.append(i)
-            best = points[i][0]
     return front
 
 

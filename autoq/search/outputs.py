@@ -13,6 +13,7 @@ from ..io import write_atomic
 from .front import pareto_indices
 
 FIELDS = ("trial", "metric", "confirm_metric", "size_bytes", "size_ratio", "seed", "recipe")
+LATENCY = "latency_ratio"  # a row's field when the study has the latency objective
 
 
 def completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -24,10 +25,10 @@ def feasible(t: optuna.trial.FrozenTrial) -> bool:
 
 
 def front_of(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
-    """The feasible ones of completed ``trials`` on the Pareto front of (metric, size),
-    smallest first."""
+    """The feasible ones of completed ``trials`` on the Pareto front of their values
+    (metric, size and maybe latency), smallest first."""
     trials = [t for t in trials if feasible(t)]
-    return [trials[i] for i in pareto_indices([(t.values[0], t.values[1]) for t in trials])]
+    return [trials[i] for i in pareto_indices([t.values for t in trials])]
 
 
 def front_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -50,7 +51,8 @@ def front_rows(study: optuna.Study, confirm: Callable[[optuna.trial.FrozenTrial]
                      "confirm_metric": study.user_attrs.get(key),
                      "size_bytes": int(t.values[1]),
                      "size_ratio": round(t.values[1] / fp32_size, 4) if fp32_size else None,
-                     "seed": t.user_attrs.get("seed"), "recipe": recipe_path(t)})
+                     "seed": t.user_attrs.get("seed"), "recipe": recipe_path(t),
+                     **({LATENCY: round(t.values[2], 4)} if len(t.values) > 2 else {})})
     return rows
 
 
@@ -61,7 +63,8 @@ def write_results(study: optuna.Study, out: Path, rows: list[dict[str, Any]]) ->
         if not path.exists():
             write_atomic(path, t.user_attrs["recipe"])
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
+    fields = FIELDS + ((LATENCY,) if len(study.directions) > 2 else ())
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     write_atomic(out / "pareto.csv", buf.getvalue())

@@ -22,9 +22,18 @@ def load_front(study_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return meta, rows
 
 
-def pick(meta: dict[str, Any], rows: list[dict[str, Any]], max_drop: float) -> dict[str, Any]:
-    """The smallest front point whose confirm metric (search metric if none) is within
-    ``max_drop`` of FP32's on the same split."""
+BY = {"size": "size_bytes", "latency": "latency_ratio"}
+
+
+def pick(meta: dict[str, Any], rows: list[dict[str, Any]], max_drop: float,
+         by: str = "size") -> dict[str, Any]:
+    """The smallest (``by="latency"``: fastest) front point whose confirm metric (search
+    metric if none) is within ``max_drop`` of FP32's on the same split."""
+    if by not in BY:
+        raise AutoqError(f"cannot pick by {by!r} (allowed: {', '.join(BY)})")
+    if any(BY[by] not in r for r in rows):
+        raise AutoqError(f"cannot pick by {by}: the study has no {by} objective "
+                         f"(search with --latency for one)")
     def ok(r):
         if r.get("confirm_metric") is not None:
             return meta["fp32_confirm_metric"] - r["confirm_metric"] <= max_drop
@@ -33,19 +42,21 @@ def pick(meta: dict[str, Any], rows: list[dict[str, Any]], max_drop: float) -> d
     if not fits:
         raise AutoqError(f"no recipe on the front is within {max_drop} of FP32 "
                          f"({len(rows)} points; try a larger --max-drop)")
-    return min(fits, key=lambda r: r["size_bytes"])
+    return min(fits, key=lambda r: (r[BY[by]], r["size_bytes"]))
 
 
 def format_front(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     name = meta.get("metric_name", "metric")
+    latency = any(BY["latency"] in r for r in rows)
     head = (f"{'trial':>6} {name + ' (search)':>16} {name + ' (confirm)':>17} {'size MB':>9} "
-            f"{'x FP32':>7}  recipe")
+            f"{'x FP32':>7}" + (f" {'time x FP32':>11}" if latency else "") + "  recipe")
     lines = [head, "-" * len(head)]
     for r in rows:
         confirm = "" if r.get("confirm_metric") is None else f"{r['confirm_metric']:.4g}"
         tag = f"  [{r['seed']}]" if r.get("seed") else ""
         lines.append(f"{r['trial']:>6} {r['metric']:>16.4g} {confirm:>17} "
-                     f"{r['size_bytes'] / 1e6:>9.3f} {r['size_ratio'] or 0:>7.3f}  {r['recipe']}{tag}")
+                     f"{r['size_bytes'] / 1e6:>9.3f} {r['size_ratio'] or 0:>7.3f}"
+                     + (f" {r[BY['latency']]:>11.3f}" if latency else "") + f"  {r['recipe']}{tag}")
     lines.append(f"FP32: {name} {meta['fp32_metric']:.4g} (search), "
                  f"{meta['fp32_confirm_metric']:.4g} (confirm), {meta['fp32_size_bytes'] / 1e6:.3f} MB")
     return "\n".join(lines)

@@ -64,10 +64,16 @@ class SearchConfig:
     sensitivity: Path | None = None  # a saved table; default: measured once into the study folder
     sensitivity_fraction: float = 0.5  # of the search split, when measured here
     heartbeat_s: float = 10.0  # trials of a worker silent for 3 heartbeats are re-run
+    latency: bool = False  # a third objective: the deployed model's time over FP32's
 
     @property
     def out(self) -> Path:
         return self.results / self.study
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        """The study's values, in order: the metric (up), then costs (down)."""
+        return ("metric", "size_bytes") + (("latency_ratio",) if self.latency else ())
 
 
 def parse_duration(text: str) -> float:
@@ -111,8 +117,12 @@ class Searcher:
         study = optuna.create_study(
             study_name=self.cfg.study,
             storage=open_storage(self.cfg.storage, self.cfg.out, self.cfg.heartbeat_s),
-            directions=["maximize", "minimize"], load_if_exists=True,
-            sampler=make_sampler(self.cfg.sampler, self.cfg.seed + self.worker))
+            directions=["maximize"] + ["minimize"] * (len(self.cfg.objectives) - 1),
+            load_if_exists=True, sampler=make_sampler(self.cfg.sampler, self.cfg.seed + self.worker))
+        if len(study.directions) != len(self.cfg.objectives):
+            made = "with" if len(study.directions) > 2 else "without"
+            raise AutoqError(f"study {self.cfg.study!r} was made {made} the latency objective: "
+                             f"resume it {made} --latency, or give a new --study")
         resumed = len(study.get_trials(deepcopy=False))
         if resumed:  # a fresh stream, else the sampler replays the proposals it made before
             study.sampler = make_sampler(self.cfg.sampler, hash((self.cfg.seed, self.worker, resumed)) % 2 ** 31)
@@ -157,6 +167,24 @@ class Searcher:
     def size(self, recipe: Recipe | None) -> int:
         return size_report(self.model, recipe, self.stats).total_bytes
 
+    def costs(self, recipe: Recipe | None) -> list[float]:
+        """The objectives after the metric: size, and latency over FP32's when asked for."""
+        return [self.size(recipe)] + ([self.latency(recipe)] if self.cfg.latency else [])
+
+    @cached_property
+    def float_model(self):
+        return self.task.build_model().eval()
+
+    def latency(self, recipe: Recipe | None) -> float:
+        if recipe is None:
+            return 1.0
+        from ..deploy.latency import relative_latency  # the kernels load only when asked for
+        try:
+            return relative_latency(self.float_model, recipe, self.stats,
+                                    self.task.calibration_batches()[0], self.device)
+        except AutoqError as e:  # this recipe does not deploy: its trial fails, the night goes on
+            raise RuntimeError(f"deploy for latency: {e}") from None
+
     def constraint(self, metric: float) -> float:
         fp32 = self.study.user_attrs["fp32_metric"]
         return (fp32 - metric) - self.cfg.max_drop if self.cfg.max_drop is not None else 0.0
@@ -199,7 +227,7 @@ class Searcher:
                     user_attrs={"seed": name, "recipe": text, "fail_reason": f"{type(e).__name__}: {e}"}))
                 continue
             self.study.add_trial(optuna.trial.create_trial(
-                values=[metric, self.size(recipe)],
+                values=[metric, *self.costs(recipe)],
                 params=params, distributions=params and self.distributions(params),
                 user_attrs={"seed": name, "recipe": text,
                             **({"plan": self.plan_key(recipe)} if recipe else {})},
@@ -246,14 +274,13 @@ class Searcher:
         if parent is not None:
             self.enqueue_neighbour(parent, self.rng.choice((1, 2)), "local_of")
 
-    def clearly_dominated(self, metric: float, size: int) -> bool:
+    def clearly_dominated(self, metric: float, costs: list[float]) -> bool:
         margin = self.cfg.prune_margin
         if margin is None:
             margin = 0.02 * abs(self.study.user_attrs["fp32_metric"])
         if self.cfg.max_drop is not None and self.constraint(metric + margin) > 0:
             return True
-        return any(dominates((t.values[0], t.values[1]), (metric + margin, size))
-                   for t in front_trials(self.study))
+        return any(dominates(t.values, (metric + margin, *costs)) for t in front_trials(self.study))
 
     def run_trial(self) -> optuna.trial.FrozenTrial:
         optuna.storages.fail_stale_trials(self.study)
@@ -261,10 +288,8 @@ class Searcher:
         with heartbeat(self.study, trial):
             try:
                 recipe = self.space.suggest(trial)
-                size = self.size(recipe)
                 text = recipe.to_yaml()
                 trial.set_user_attr("recipe", text)
-                trial.set_user_attr("size_bytes", size)
                 key = self.plan_key(recipe)
                 trial.set_user_attr("plan", key)
                 same = self.evaluated(key, text)
@@ -272,15 +297,18 @@ class Searcher:
                     trial.set_user_attr("same_as", same.number)  # FAIL: the sampler skips it
                     self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
                     return self.study.trials[trial.number]
+                costs = self.costs(recipe)
+                for name, value in zip(self.cfg.objectives[1:], costs):
+                    trial.set_user_attr(name, value)  # a pruned trial's, for the report
                 if self.cfg.fidelity < 1.0:
                     partial = self.score(recipe, self.cfg.fidelity)
                     trial.set_user_attr("partial_metric", partial)
-                    if self.clearly_dominated(partial, size):
+                    if self.clearly_dominated(partial, costs):
                         self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
                         return self.study.trials[trial.number]
                 metric = self.score(recipe)
                 trial.set_constraint("max_drop", self.constraint(metric))
-                self.study.tell(trial, [metric, size])
+                self.study.tell(trial, [metric, *costs])
             except (AutoqError, KeyboardInterrupt):
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 raise
@@ -367,6 +395,7 @@ def run_search(cfg: SearchConfig) -> list[dict]:
     write_atomic(cfg.out / "search.json", json.dumps(
         {"task": cfg.task, "space": str(cfg.space), "sampler": cfg.sampler, "seed": cfg.seed,
          "max_drop": cfg.max_drop, "fidelity": cfg.fidelity, "ladder": cfg.ladder, "local": cfg.local,
+         "objectives": list(cfg.objectives),
          "metric_name": searcher.task.metric_name, "fp32_metric": attrs["fp32_metric"],
          "fp32_confirm_metric": attrs["fp32_confirm_metric"],
          "fp32_size_bytes": attrs["fp32_size_bytes"]}, indent=1) + "\n")
