@@ -371,8 +371,10 @@ def failure_summary(study: optuna.Study) -> str:
 
 
 def front_summary(rows: list[dict]) -> str:
-    """'front 4 | 31.2@8.1MB 30.5@4.0MB ...' (best metric at each size so far)."""
-    points = " ".join(f"{r['metric']:.3g}@{r['size_bytes'] / 1e6:.2g}MB" for r in rows[-4:])
+    """'front 4 | 31.2@8.1MB 30.5@4.0MB ...' (best metric at each size so far; with the
+    latency objective, '@8.1MB/0.45x': the time over FP32's)."""
+    points = " ".join(f"{r['metric']:.3g}@{r['size_bytes'] / 1e6:.2g}MB"
+                      + (f"/{r['latency_ratio']:.2f}x" if "latency_ratio" in r else "") for r in rows[-4:])
     return f"front {len(rows)} | {points}"
 
 
