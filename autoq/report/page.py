@@ -99,6 +99,8 @@ def summary(d: StudyData) -> str:
                      f"{_num(m.get('fp32_confirm_metric'))} (confirm); "
                      f"{d.fp32_size / 1e6:.4g} MB"),
             ("front", f"{len(d.front)} points")]
+    if len(m.get("objectives", ())) > 2:
+        rows.append(("objectives", escape(", ".join(m["objectives"]))))
     for key in ("sampler", "max_drop", "fidelity"):
         if m.get(key) is not None:
             rows.append((key.replace("_", " "), escape(str(m[key]))))
