@@ -166,6 +166,7 @@ def cmd_sensitivity(args) -> None:
 def cmd_pareto(args) -> None:
     import shutil
     from pathlib import Path
+    from .search.outputs import LATENCY
     from .search.pick import format_front, load_front, pick
     study_dir = Path(args.results) / args.study
     meta, rows = load_front(study_dir)
@@ -174,7 +175,7 @@ def cmd_pareto(args) -> None:
         chosen = pick(meta, rows, args.max_drop, args.by)
         out = Path(args.out or study_dir / "picked.yaml")
         shutil.copyfile(study_dir / chosen["recipe"], out)
-        speed = f", {chosen['latency_ratio']:.3f} x FP32's time" if "latency_ratio" in chosen else ""
+        speed = f", {chosen[LATENCY]:.3f} x FP32's time" if LATENCY in chosen else ""
         print(f"picked trial {chosen['trial']} ({chosen['size_bytes'] / 1e6:.3f} MB{speed}): {out}")
 
 

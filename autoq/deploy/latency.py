@@ -2,7 +2,6 @@
 both timed in turns in one run, so the machine's noise cancels out of the ratio."""
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from torch import nn
@@ -17,10 +16,10 @@ REPEATS = 10  # timed rounds of each model, medians compared
 def relative_latency(float_model: nn.Module, recipe: Recipe, stats: dict | None, sample: Any,
                      device: str = "cpu", threads: int = 1, repeats: int = REPEATS) -> float:
     """Seconds of ``recipe``'s deployed model on ``sample`` over FP32's (lower is faster);
-    the kernels are picked by measurement, as ``autoq deploy`` picks them."""
+    the kernels are picked by measurement, as ``autoq deploy`` picks them. ``float_model``
+    (eval, on ``device``) is timed as it is and left unchanged."""
     deployed = build(float_model, recipe, stats, sample, device, threads=[threads]).model
-    fp32 = copy.deepcopy(float_model).eval().to(device)
     sample = to_device(sample, device)
-    times = alternate({"fp32": lambda: run_batch(fp32, sample),
+    times = alternate({"fp32": lambda: run_batch(float_model, sample),
                        "deployed": lambda: run_batch(deployed, sample)}, threads, repeats, device)
     return times["deployed"] / times["fp32"]

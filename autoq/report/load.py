@@ -10,7 +10,7 @@ import optuna
 
 from ..errors import AutoqError
 from ..search.front import pareto_indices
-from ..search.outputs import feasible, front_rows
+from ..search.outputs import LATENCY, feasible, front_rows
 from ..search.pick import load_front
 from ..search.storage import open_storage
 from .settings import settings_lines
@@ -104,7 +104,7 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
             if isinstance(partial, (int, float)) and isinstance(size, (int, float)) and size > 0:
                 points.append(Point(t.number, "pruned", size, partial, seed,
                                     settings=settings_lines(t),
-                                    latency=t.user_attrs.get("latency_ratio")))
+                                    latency=t.user_attrs.get(LATENCY)))
         elif t.state == State.FAIL:
             failures[str(t.user_attrs.get("fail_reason", "no reason recorded (interrupted?)"))] += 1
     return StudyData(name, meta, points, front, states, failures)

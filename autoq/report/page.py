@@ -9,6 +9,7 @@ from html import escape
 
 import plotly.graph_objects as go
 
+from ..search.outputs import LATENCY
 from .load import Point, StudyData
 from .style import COLOR, LABEL
 
@@ -114,7 +115,7 @@ def summary(d: StudyData) -> str:
 
 def front_table(d: StudyData) -> str:
     name = escape(d.metric_name)
-    timed = any("latency_ratio" in r for r in d.front)
+    timed = any(LATENCY in r for r in d.front)
     head = ("<tr><th>trial</th><th>" + name + " (search)</th><th>" + name + " (confirm)</th>"
             "<th>size MB</th><th>x FP32</th>" + ("<th>time x FP32</th>" if timed else "")
             + "<th class=l>recipe</th></tr>")
@@ -125,7 +126,7 @@ def front_table(d: StudyData) -> str:
         body.append(f"<tr><td>{r['trial']}{tag}</td><td>{_num(r['metric'])}</td>"
                     f"<td>{_num(r.get('confirm_metric'))}</td><td>{r['size_bytes'] / 1e6:.4g}</td>"
                     f"<td>{d.ratio(r['size_bytes']):.3f}</td>"
-                    + (f"<td>{_num(r.get('latency_ratio'), '.3f')}</td>" if timed else "") +
+                    + (f"<td>{_num(r.get(LATENCY), '.3f')}</td>" if timed else "") +
                     f'<td class=l><a href="{path}">{path}</a></td></tr>')
     return f"<table>{head}{''.join(body)}</table>"
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AutoqError
+from .outputs import LATENCY
 
 
 def load_front(study_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -22,7 +23,7 @@ def load_front(study_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return meta, rows
 
 
-BY = {"size": "size_bytes", "latency": "latency_ratio"}
+BY = {"size": "size_bytes", "latency": LATENCY}
 
 
 def pick(meta: dict[str, Any], rows: list[dict[str, Any]], max_drop: float,
@@ -47,7 +48,7 @@ def pick(meta: dict[str, Any], rows: list[dict[str, Any]], max_drop: float,
 
 def format_front(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     name = meta.get("metric_name", "metric")
-    latency = any(BY["latency"] in r for r in rows)
+    latency = any(LATENCY in r for r in rows)
     head = (f"{'trial':>6} {name + ' (search)':>16} {name + ' (confirm)':>17} {'size MB':>9} "
             f"{'x FP32':>7}" + (f" {'time x FP32':>11}" if latency else "") + "  recipe")
     lines = [head, "-" * len(head)]
@@ -56,7 +57,7 @@ def format_front(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         tag = f"  [{r['seed']}]" if r.get("seed") else ""
         lines.append(f"{r['trial']:>6} {r['metric']:>16.4g} {confirm:>17} "
                      f"{r['size_bytes'] / 1e6:>9.3f} {r['size_ratio'] or 0:>7.3f}"
-                     + (f" {r[BY['latency']]:>11.3f}" if latency else "") + f"  {r['recipe']}{tag}")
+                     + (f" {r[LATENCY]:>11.3f}" if latency else "") + f"  {r['recipe']}{tag}")
     lines.append(f"FP32: {name} {meta['fp32_metric']:.4g} (search), "
                  f"{meta['fp32_confirm_metric']:.4g} (confirm), {meta['fp32_size_bytes'] / 1e6:.3f} MB")
     return "\n".join(lines)

@@ -30,7 +30,7 @@ from . import sensitivity
 from .front import dominates
 from ..io import write_atomic
 from .neighbours import draw_parent, neighbour
-from .outputs import completed, front_of, front_rows, front_trials, write_results
+from .outputs import LATENCY, completed, front_of, front_rows, front_trials, write_results
 from .space import SearchSpace
 from .storage import heartbeat, open_storage
 
@@ -73,7 +73,7 @@ class SearchConfig:
     @property
     def objectives(self) -> tuple[str, ...]:
         """The study's values, in order: the metric (up), then costs (down)."""
-        return ("metric", "size_bytes") + (("latency_ratio",) if self.latency else ())
+        return ("metric", "size_bytes") + ((LATENCY,) if self.latency else ())
 
 
 def parse_duration(text: str) -> float:
@@ -172,16 +172,17 @@ class Searcher:
         return [self.size(recipe)] + ([self.latency(recipe)] if self.cfg.latency else [])
 
     @cached_property
-    def float_model(self):
-        return self.task.build_model().eval()
+    def timing(self):
+        """(FP32's model on the device, the batch it and each recipe are timed on)."""
+        return self.task.build_model().eval().to(self.device), self.task.calibration_batches()[0]
 
     def latency(self, recipe: Recipe | None) -> float:
         if recipe is None:
             return 1.0
         from ..deploy.latency import relative_latency  # the kernels load only when asked for
         try:
-            return relative_latency(self.float_model, recipe, self.stats,
-                                    self.task.calibration_batches()[0], self.device)
+            model, sample = self.timing
+            return relative_latency(model, recipe, self.stats, sample, self.device)
         except AutoqError as e:  # this recipe does not deploy: its trial fails, the night goes on
             raise RuntimeError(f"deploy for latency: {e}") from None
 
@@ -374,7 +375,7 @@ def front_summary(rows: list[dict]) -> str:
     """'front 4 | 31.2@8.1MB 30.5@4.0MB ...' (best metric at each size so far; with the
     latency objective, '@8.1MB/0.45x': the time over FP32's)."""
     points = " ".join(f"{r['metric']:.3g}@{r['size_bytes'] / 1e6:.2g}MB"
-                      + (f"/{r['latency_ratio']:.2f}x" if "latency_ratio" in r else "") for r in rows[-4:])
+                      + (f"/{r[LATENCY]:.2f}x" if LATENCY in r else "") for r in rows[-4:])
     return f"front {len(rows)} | {points}"
 
 
