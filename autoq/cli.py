@@ -114,7 +114,7 @@ def default_space(task: str) -> str:
 
 def cmd_search(args) -> None:
     from pathlib import Path
-    from .search.study import SearchConfig, parse_duration, run_search
+    from .search import SearchConfig, parse_duration, run_search
     from .search.pick import format_front, load_front
     cfg = SearchConfig(
         task=args.task, space=args.space or default_space(args.task),
@@ -133,7 +133,7 @@ def cmd_demo(args) -> None:
     """A short search on gnmt-multi30k, ending in the report."""
     from pathlib import Path
     from .search.pick import format_front, load_front
-    from .search.study import SearchConfig, run_search
+    from .search import SearchConfig, run_search
     cfg = SearchConfig(task="gnmt-multi30k", space=default_space("gnmt-multi30k"), study="demo",
                        results=Path(args.results), n_trials=args.n_trials, device=args.device,
                        ladder=0)  # short: no sensitivity analysis first
@@ -150,7 +150,7 @@ def cmd_sensitivity(args) -> None:
     from pathlib import Path
     from tqdm import tqdm
     from .search import sensitivity
-    from .search.study import SearchConfig, Searcher
+    from .search import SearchConfig, Searcher
     cfg = SearchConfig(task=args.task, space=args.space or default_space(args.task),
                        study=args.study or args.task.replace(":", "-"), results=Path(args.results),
                        device=args.device)

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autoq.io import write_atomic  # noqa: E402
 from autoq.search.front import REF_DROP, relative_hypervolume  # noqa: E402
-from autoq.search.study import SearchConfig, Searcher, parse_duration, run_search  # noqa: E402
+from autoq.search import SearchConfig, Searcher, parse_duration, run_search  # noqa: E402
 
 COMPLETE, PRUNED = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
 

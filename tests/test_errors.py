@@ -167,7 +167,7 @@ def _snapshot(folder):
 
 
 def test_bad_input_leaves_a_study_untouched(tmp_path, capsys, plugin_path):
-    from autoq.search.study import SearchConfig, run_search
+    from autoq.search import SearchConfig, run_search
     space = str(TESTS / "spaces" / "tiny.yaml")
     run_search(SearchConfig(task=PLUGIN, space=space, study="kept", results=tmp_path, n_trials=5,
                             progress=False, device="cpu"))

@@ -14,7 +14,7 @@ import pytest
 from autoq import AutoqError, Recipe
 from autoq.search.pick import load_front
 from autoq.search.storage import MAX_RETRY
-from autoq.search.study import SearchConfig, Searcher, run_search
+from autoq.search import SearchConfig, Searcher, run_search
 
 TESTS = Path(__file__).parent
 SPACE = str(TESTS / "spaces" / "tiny.yaml")

@@ -15,7 +15,7 @@ from optuna.trial import TrialState, create_trial
 from autoq import AutoqError
 from autoq.cli import main
 from autoq.report import write_report
-from autoq.search.study import SearchConfig, run_search
+from autoq.search import SearchConfig, run_search
 
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))

@@ -12,7 +12,7 @@ from autoq.search.neighbours import draw_parent, neighbour, step
 from autoq.search.front import REF_DROP, dominates, hypervolume, pareto_indices, relative_hypervolume
 from autoq.search.pick import load_front, pick
 from autoq.search.space import SearchSpace
-from autoq.search.study import SearchConfig, Searcher, parse_duration, run_search
+from autoq.search import SearchConfig, Searcher, parse_duration, run_search
 
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
@@ -162,6 +162,16 @@ def test_durations():
         parse_duration("soon")
 
 
+@pytest.mark.parametrize("bad, message", [
+    (dict(sampler="cmaes"), "sampler 'cmaes' is not known \\(allowed: tpe, nsga2, gp, random\\)"),
+    (dict(local=1.5), "local = 1.5 is not allowed"),
+    (dict(workers=0), "workers = 0 is not allowed")])
+def test_a_bad_setting_fails_when_the_config_is_made(tmp_path, bad, message):
+    with pytest.raises(AutoqError, match=message):
+        config(tmp_path, **bad)
+    assert not (tmp_path / "tiny").exists()
+
+
 def test_sensitivity_table_and_its_ladder_of_seeds(tmp_path):
     from autoq.search import sensitivity
     searcher = Searcher(config(tmp_path))
@@ -232,7 +242,7 @@ def test_a_recipe_proposed_again_is_not_scored_again(tmp_path, monkeypatch):
     scored = []
     real = Searcher.score
     monkeypatch.setattr(Searcher, "score", lambda self, recipe, *a, **k: scored.append(recipe) or real(self, recipe, *a, **k))
-    monkeypatch.setattr("autoq.search.study.GIVE_UP_AFTER", 30)
+    monkeypatch.setattr("autoq.search.run.GIVE_UP_AFTER", 30)
     run_search(config(tmp_path, space=str(space), n_trials=6, fidelity=1.0, seeds=(), ladder=0))
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
     searched = [t for t in study.trials if "seed" not in t.user_attrs]
@@ -335,7 +345,7 @@ def test_recipes_that_quantize_alike_are_one_recipe(tmp_path, monkeypatch):
     space.write_text("defaults: {bits_weights: 8, bits_activations: 8}\n"
                      "groups:\n  - {name: rnn, modules: rnn, bits_activations: [null], "
                      "clip_acts: [NONE, AVG], activations: [static, dynamic]}\n")
-    monkeypatch.setattr("autoq.search.study.GIVE_UP_AFTER", 20)
+    monkeypatch.setattr("autoq.search.run.GIVE_UP_AFTER", 20)
     run_search(config(tmp_path, space=str(space), n_trials=4, fidelity=1.0, seeds=(), ladder=0))
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
     tried = [t for t in study.trials if "recipe" in t.user_attrs]  # not one still queued

@@ -81,17 +81,18 @@ def _serialize(engine) -> None:
 
 
 @contextmanager
-def heartbeat(study: optuna.Study, trial: optuna.Trial):
+def heartbeat(storage: RDBStorage, study: optuna.Study, trial: optuna.Trial):
     """Record the trial's heartbeat while it runs (ask/tell does not do it by itself)."""
+    trial_id = storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name(study.study_name), trial.number)
+    interval = storage.get_heartbeat_interval() or HEARTBEAT_S
     stop = threading.Event()
-
-    interval = study._storage.get_heartbeat_interval() or HEARTBEAT_S
 
     def beat():
         while not stop.wait(interval):
-            study._storage.record_heartbeat(trial._trial_id)
+            storage.record_heartbeat(trial_id)
 
-    study._storage.record_heartbeat(trial._trial_id)
+    storage.record_heartbeat(trial_id)
     thread = threading.Thread(target=beat, daemon=True)
     thread.start()
     try:

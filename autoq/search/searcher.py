@@ -1,20 +1,13 @@
-"""The search: a multi-objective Optuna study (metric up, size down) driven by ask/tell.
-
-Each trial builds a recipe from the space, quantizes the prepared model with the
-study's one set of statistics, scores it on a fraction of the search split first and
-stops there when it is already clearly dominated or breaks the drop constraint.
-"""
+"""One search worker: the task's prepared model and statistics, the study, and what a
+trial does: build a recipe from the space, quantize the model with the study's one set of
+statistics, score it on a fraction of the search split first and stop there when it is
+already clearly dominated or breaks the drop constraint."""
 from __future__ import annotations
 
-import json
 import math
 import random
-import re
-import time
 import traceback
-from dataclasses import dataclass, replace
 from functools import cached_property
-from pathlib import Path
 
 import optuna
 import torch
@@ -27,74 +20,15 @@ from ..quant.plan import make_plan
 from ..recipe import Recipe
 from ..tasks import get_task
 from . import sensitivity
+from .config import SearchConfig, make_sampler
 from .front import dominates
-from ..io import write_atomic
 from .neighbours import draw_parent, neighbour
-from .outputs import LATENCY, completed, front_of, front_rows, front_trials, write_results
+from .outputs import completed, front_of, front_rows, front_trials, write_results
 from .space import SearchSpace
 from .storage import heartbeat, open_storage
 
-SAMPLERS = ("tpe", "nsga2", "gp", "random")
-GIVE_UP_AFTER = 200  # repeated proposals in a row: the space holds nothing new
-NEIGHBOUR_CHANGES = 2  # knobs changed in a repeated proposal's neighbour
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    task: str
-    space: str
-    study: str
-    results: Path = Path("results")
-    storage: str | None = None
-    n_trials: int = 100
-    timeout_s: float | None = None
-    sampler: str = "tpe"
-    seed: int = 0
-    max_drop: float | None = None
-    fidelity: float = 0.25  # fraction scored first; 1.0 turns multi-fidelity off
-    prune_margin: float | None = None  # default: 2% of the FP32 metric
-    device: str | None = None
-    workers: int = 1
-    progress: bool = True
-    seeds: tuple[str, ...] = ("fp32", "int8")
-    ladder: int = 5  # seeds from sensitivity analysis (0: none)
-    local: float = 0.5  # share of trials that are a front point's neighbour (0: the sampler alone)
-    sensitivity: Path | None = None  # a saved table; default: measured once into the study folder
-    sensitivity_fraction: float = 0.5  # of the search split, when measured here
-    heartbeat_s: float = 10.0  # trials of a worker silent for 3 heartbeats are re-run
-    latency: bool = False  # a third objective: the deployed model's time over FP32's
-
-    @property
-    def out(self) -> Path:
-        return self.results / self.study
-
-    @property
-    def objectives(self) -> tuple[str, ...]:
-        """The study's values, in order: the metric (up), then costs (down)."""
-        return ("metric", "size_bytes") + ((LATENCY,) if self.latency else ())
-
-
-def parse_duration(text: str) -> float:
-    """'8h', '30m', '90s' or plain seconds."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(text))
-    if not m:
-        raise AutoqError(f"timeout {text!r} is not a duration (allowed: e.g. 8h, 30m, 90s, 3600)")
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-
-
-def make_sampler(name: str, seed: int):
-    """Optuna's samplers by name; all honour the trials' constraints (max drop)."""
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    raise AutoqError(f"sampler {name!r} is not known (allowed: {', '.join(SAMPLERS)})")
 
 
 class Searcher:
@@ -112,11 +46,14 @@ class Searcher:
         self.stats = task_stats(self.task, self.model)
 
     @cached_property
+    def storage(self):
+        return open_storage(self.cfg.storage, self.cfg.out, self.cfg.heartbeat_s)
+
+    @cached_property
     def study(self) -> optuna.Study:
         """The study, created or resumed in its storage on first use."""
         study = optuna.create_study(
-            study_name=self.cfg.study,
-            storage=open_storage(self.cfg.storage, self.cfg.out, self.cfg.heartbeat_s),
+            study_name=self.cfg.study, storage=self.storage,
             directions=["maximize"] + ["minimize"] * (len(self.cfg.objectives) - 1),
             load_if_exists=True, sampler=make_sampler(self.cfg.sampler, self.cfg.seed + self.worker))
         if len(study.directions) != len(self.cfg.objectives):
@@ -196,7 +133,8 @@ class Searcher:
         return self.score(recipe, split="confirm")
 
     # --- set-up: FP32 reference and seeded trials ---------------------------
-    def seed_study(self, extra: list[tuple[str, Recipe]] = ()) -> None:
+    def seed_study(self) -> None:
+        """FP32's figures once, then the seeded first trials not yet in the study."""
         if "fp32_metric" not in self.study.user_attrs:
             self.study.set_user_attr("fp32_metric", self.score(None))
             self.study.set_user_attr("fp32_size_bytes", self.size(None))
@@ -210,7 +148,6 @@ class Searcher:
             seeds.append(("int8", Recipe.build({"bits_weights": 8, "bits_activations": 8}), None))
         seeds += [(n, r, self.space.express(r, self.model))  # expressed: local search starts there
                   for n, r in zip(self.space.seed_names, self.space.seeds) if n not in done]
-        seeds += [(n, r, None) for n, r in extra]
         if self.cfg.ladder > 0:  # points of the space: the sampler learns from them
             seeds += [(n, self.space.recipe(p), p) for n, p in sensitivity.ladder(
                 self.space, self.sensitivity_table(), self.cfg.ladder, self.cfg.max_drop)]
@@ -286,7 +223,7 @@ class Searcher:
     def run_trial(self) -> optuna.trial.FrozenTrial:
         optuna.storages.fail_stale_trials(self.study)
         trial = self.study.ask()
-        with heartbeat(self.study, trial):
+        with heartbeat(self.storage, self.study, trial):
             try:
                 recipe = self.space.suggest(trial)
                 text = recipe.to_yaml()
@@ -323,89 +260,3 @@ class Searcher:
         rows = front_rows(self.study, self.confirm)
         write_results(self.study, self.cfg.out, rows)
         return rows
-
-    def loop(self) -> None:
-        cfg, start = self.cfg, time.monotonic()
-        optuna.storages.fail_stale_trials(self.study)  # also when the study is already done
-        bar = tqdm(total=cfg.n_trials, initial=min(self.finished(), cfg.n_trials), unit="trial",
-                   disable=not cfg.progress or self.worker != 0, dynamic_ncols=True)
-        failures_in_a_row = repeats = 0
-        while self.finished() < cfg.n_trials:
-            if cfg.timeout_s is not None and time.monotonic() - start > cfg.timeout_s:
-                break
-            if self.rng.random() < cfg.local:
-                self.enqueue_local()
-            t = self.run_trial()
-            if "same_as" in t.user_attrs:  # TPE re-proposes a front point when nothing beats it
-                self.enqueue_neighbour(t, NEIGHBOUR_CHANGES, "neighbour_of")
-                repeats += 1
-                if repeats >= GIVE_UP_AFTER:
-                    tqdm.write(f"autoq: stopped: the last {repeats} proposals were all recipes "
-                               f"scored before (the space holds nothing new)")
-                    break
-                continue
-            repeats = 0
-            failures_in_a_row = failures_in_a_row + 1 if t.state is optuna.trial.TrialState.FAIL else 0
-            if failures_in_a_row >= 5 and not completed_search_trials(self.study):
-                raise AutoqError(failure_summary(self.study))
-            rows = self.write()
-            bar.n = min(self.finished(), cfg.n_trials)
-            bar.set_postfix_str(front_summary(rows), refresh=False)
-            bar.refresh()
-        bar.close()
-
-
-def completed_search_trials(study: optuna.Study) -> list:
-    return [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            if "seed" not in t.user_attrs]
-
-
-def failure_summary(study: optuna.Study) -> str:
-    failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
-    reasons: dict[str, int] = {}
-    for t in failed:
-        reason = t.user_attrs.get("fail_reason", "unknown")
-        reasons[reason] = reasons.get(reason, 0) + 1
-    listed = "; ".join(f"{n}x {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
-    return (f"every searched trial failed ({len(failed)} failures, no completed trial), so the "
-            f"search stops instead of running on: {listed}")
-
-
-def front_summary(rows: list[dict]) -> str:
-    """'front 4 | 31.2@8.1MB 30.5@4.0MB ...' (best metric at each size so far; with the
-    latency objective, '@8.1MB/0.45x': the time over FP32's)."""
-    points = " ".join(f"{r['metric']:.3g}@{r['size_bytes'] / 1e6:.2g}MB"
-                      + (f"/{r[LATENCY]:.2f}x" if LATENCY in r else "") for r in rows[-4:])
-    return f"front {len(rows)} | {points}"
-
-
-def _worker(cfg: SearchConfig, worker: int) -> None:
-    Searcher(cfg, worker).loop()
-
-
-def run_search(cfg: SearchConfig) -> list[dict]:
-    """Run (or resume) a study to ``n_trials`` finished trials; return the front's rows."""
-    if cfg.sampler not in SAMPLERS:
-        raise AutoqError(f"sampler {cfg.sampler!r} is not known (allowed: {', '.join(SAMPLERS)})")
-    if not 0.0 <= cfg.local <= 1.0:
-        raise AutoqError(f"local = {cfg.local} is not allowed (allowed: a share from 0 to 1)")
-    if cfg.workers < 1:
-        raise AutoqError(f"workers = {cfg.workers} is not allowed (allowed: 1 or more)")
-    searcher = Searcher(cfg)
-    searcher.seed_study()
-    searcher.write()
-    attrs = searcher.study.user_attrs
-    write_atomic(cfg.out / "search.json", json.dumps(
-        {"task": cfg.task, "space": str(cfg.space), "sampler": cfg.sampler, "seed": cfg.seed,
-         "max_drop": cfg.max_drop, "fidelity": cfg.fidelity, "ladder": cfg.ladder, "local": cfg.local,
-         "objectives": list(cfg.objectives),
-         "metric_name": searcher.task.metric_name, "fp32_metric": attrs["fp32_metric"],
-         "fp32_confirm_metric": attrs["fp32_confirm_metric"],
-         "fp32_size_bytes": attrs["fp32_size_bytes"]}, indent=1) + "\n")
-    if cfg.workers == 1:
-        searcher.loop()
-    else:
-        from joblib import Parallel, delayed
-        Parallel(n_jobs=cfg.workers, backend="loky")(
-            delayed(_worker)(replace(cfg, progress=(i == 0)), i) for i in range(cfg.workers))
-    return searcher.write()

@@ -1,0 +1,77 @@
+"""What a search is asked to do: the study's settings, the samplers by name."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from ..errors import AutoqError
+from .outputs import LATENCY
+
+SAMPLERS = ("tpe", "nsga2", "gp", "random")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    task: str
+    space: str
+    study: str
+    results: Path = Path("results")
+    storage: str | None = None
+    n_trials: int = 100
+    timeout_s: float | None = None
+    sampler: str = "tpe"
+    seed: int = 0
+    max_drop: float | None = None
+    fidelity: float = 0.25  # fraction scored first; 1.0 turns multi-fidelity off
+    prune_margin: float | None = None  # default: 2% of the FP32 metric
+    device: str | None = None
+    workers: int = 1
+    progress: bool = True
+    seeds: tuple[str, ...] = ("fp32", "int8")
+    ladder: int = 5  # seeds from sensitivity analysis (0: none)
+    local: float = 0.5  # share of trials that are a front point's neighbour (0: the sampler alone)
+    sensitivity: Path | None = None  # a saved table; default: measured once into the study folder
+    sensitivity_fraction: float = 0.5  # of the search split, when measured here
+    heartbeat_s: float = 10.0  # trials of a worker silent for 3 heartbeats are re-run
+    latency: bool = False  # a third objective: the deployed model's time over FP32's
+
+    def __post_init__(self):
+        if self.sampler not in SAMPLERS:
+            raise AutoqError(f"sampler {self.sampler!r} is not known (allowed: {', '.join(SAMPLERS)})")
+        if not 0.0 <= self.local <= 1.0:
+            raise AutoqError(f"local = {self.local} is not allowed (allowed: a share from 0 to 1)")
+        if self.workers < 1:
+            raise AutoqError(f"workers = {self.workers} is not allowed (allowed: 1 or more)")
+
+    @property
+    def out(self) -> Path:
+        return self.results / self.study
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        """The study's values, in order: the metric (up), then costs (down)."""
+        return ("metric", "size_bytes") + ((LATENCY,) if self.latency else ())
+
+
+def parse_duration(text: str) -> float:
+    """'8h', '30m', '90s' or plain seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(text))
+    if not m:
+        raise AutoqError(f"timeout {text!r} is not a duration (allowed: e.g. 8h, 30m, 90s, 3600)")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+def make_sampler(name: str, seed: int):
+    """Optuna's samplers by name; all honour the trials' constraints (max drop)."""
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise AutoqError(f"sampler {name!r} is not known (allowed: {', '.join(SAMPLERS)})")

@@ -1,0 +1,102 @@
+"""The night's loop: trials until the budget, the front written after each, on one or
+several worker processes."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+
+import optuna
+from tqdm import tqdm
+
+from ..errors import AutoqError
+from ..io import write_atomic
+from .config import SearchConfig
+from .outputs import LATENCY
+from .searcher import Searcher
+
+GIVE_UP_AFTER = 200  # repeated proposals in a row: the space holds nothing new
+NEIGHBOUR_CHANGES = 2  # knobs changed in a repeated proposal's neighbour
+
+
+def loop(searcher: Searcher) -> None:
+    """Run trials until the study has ``n_trials`` finished ones (or the timeout), writing
+    the front after each."""
+    cfg, start = searcher.cfg, time.monotonic()
+    optuna.storages.fail_stale_trials(searcher.study)  # also when the study is already done
+    bar = tqdm(total=cfg.n_trials, initial=min(searcher.finished(), cfg.n_trials), unit="trial",
+               disable=not cfg.progress or searcher.worker != 0, dynamic_ncols=True)
+    failures_in_a_row = repeats = 0
+    while searcher.finished() < cfg.n_trials:
+        if cfg.timeout_s is not None and time.monotonic() - start > cfg.timeout_s:
+            break
+        if searcher.rng.random() < cfg.local:
+            searcher.enqueue_local()
+        t = searcher.run_trial()
+        if "same_as" in t.user_attrs:  # TPE re-proposes a front point when nothing beats it
+            searcher.enqueue_neighbour(t, NEIGHBOUR_CHANGES, "neighbour_of")
+            repeats += 1
+            if repeats >= GIVE_UP_AFTER:
+                tqdm.write(f"autoq: stopped: the last {repeats} proposals were all recipes "
+                           f"scored before (the space holds nothing new)")
+                break
+            continue
+        repeats = 0
+        failures_in_a_row = failures_in_a_row + 1 if t.state is optuna.trial.TrialState.FAIL else 0
+        if failures_in_a_row >= 5 and not completed_search_trials(searcher.study):
+            raise AutoqError(failure_summary(searcher.study))
+        rows = searcher.write()
+        bar.n = min(searcher.finished(), cfg.n_trials)
+        bar.set_postfix_str(front_summary(rows), refresh=False)
+        bar.refresh()
+    bar.close()
+
+
+def completed_search_trials(study: optuna.Study) -> list:
+    return [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if "seed" not in t.user_attrs]
+
+
+def failure_summary(study: optuna.Study) -> str:
+    failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+    reasons: dict[str, int] = {}
+    for t in failed:
+        reason = t.user_attrs.get("fail_reason", "unknown")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    listed = "; ".join(f"{n}x {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+    return (f"every searched trial failed ({len(failed)} failures, no completed trial), so the "
+            f"search stops instead of running on: {listed}")
+
+
+def front_summary(rows: list[dict]) -> str:
+    """'front 4 | 31.2@8.1MB 30.5@4.0MB ...' (best metric at each size so far; with the
+    latency objective, '@8.1MB/0.45x': the time over FP32's)."""
+    points = " ".join(f"{r['metric']:.3g}@{r['size_bytes'] / 1e6:.2g}MB"
+                      + (f"/{r[LATENCY]:.2f}x" if LATENCY in r else "") for r in rows[-4:])
+    return f"front {len(rows)} | {points}"
+
+
+def _worker(cfg: SearchConfig, worker: int) -> None:
+    loop(Searcher(cfg, worker))
+
+
+def run_search(cfg: SearchConfig) -> list[dict]:
+    """Run (or resume) a study to ``n_trials`` finished trials; return the front's rows."""
+    searcher = Searcher(cfg)
+    searcher.seed_study()
+    searcher.write()
+    attrs = searcher.study.user_attrs
+    write_atomic(cfg.out / "search.json", json.dumps(
+        {"task": cfg.task, "space": str(cfg.space), "sampler": cfg.sampler, "seed": cfg.seed,
+         "max_drop": cfg.max_drop, "fidelity": cfg.fidelity, "ladder": cfg.ladder, "local": cfg.local,
+         "objectives": list(cfg.objectives),
+         "metric_name": searcher.task.metric_name, "fp32_metric": attrs["fp32_metric"],
+         "fp32_confirm_metric": attrs["fp32_confirm_metric"],
+         "fp32_size_bytes": attrs["fp32_size_bytes"]}, indent=1) + "\n")
+    if cfg.workers == 1:
+        loop(searcher)
+    else:
+        from joblib import Parallel, delayed
+        Parallel(n_jobs=cfg.workers, backend="loky")(
+            delayed(_worker)(replace(cfg, progress=(i == 0)), i) for i in range(cfg.workers))
+    return searcher.write()
