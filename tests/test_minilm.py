@@ -108,3 +108,14 @@ def test_prepare_caches_and_reuses(monkeypatch, tmp_path):
     assert [p.name for p in (tmp_path / "minilm-mrpc").iterdir()] == [path.name]  # no temp dirs
     assert MiniLMMRPC().prepare() == path and len(calls) == 2  # the CLI's entry point
     assert MiniLMMRPC(model_dir=path).build_model().training is False
+
+
+def test_loading_the_model_prints_nothing():
+    """transformers imports torchao, which logs CUDA extensions it cannot load and
+    torch.compile deprecations; a user's search output must not start with that."""
+    import subprocess
+    import sys
+    code = "from autoq.tasks.minilm.model import load_model; load_model()"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout == "" and run.stderr == "", (run.stdout + run.stderr)[-2000:]

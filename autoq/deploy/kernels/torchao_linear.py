@@ -4,14 +4,10 @@ own int8 grid, so the engine's weights are re-quantized. (torchao 0.18 has no in
 layout for CPU, and its CUDA int4 kernel needs bf16 activations: not offered.)"""
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-from functools import lru_cache
-
 import torch
 from torch import nn
 
+from ... import quiet
 from ...quant.config import Mode
 from ..registry import Deviation, Kernel, Offer, register_kernel
 from ..units import Unit, decode_param
@@ -19,20 +15,12 @@ from .common import int8_act_deviations
 from .torch_linear import INT_BITS
 
 
-@lru_cache(maxsize=None)
 def torchao():
-    """The torchao modules used here, imported once and quietly (None if absent)."""
-    noisy = logging.getLogger("torch.utils._pytree")
-    level = noisy.level
-    noisy.setLevel(logging.ERROR)  # torchao's import warns about torch.compile internals
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            import torchao.quantization as q
-            from torchao.quantization.granularity import PerRow, PerTensor
-    except ImportError:
+    """The torchao modules used here (None if absent)."""
+    q = quiet.torchao()
+    if q is None:
         return None
-    finally:
-        noisy.setLevel(level)
+    from torchao.quantization.granularity import PerRow, PerTensor
     return q, PerRow, PerTensor
 
 

@@ -11,6 +11,7 @@ import torch  # noqa: E402
 from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
+from ... import quiet  # noqa: E402
 from ...errors import AutoqError  # noqa: E402
 
 HEAD_SEED = 0  # the fresh classifier head is initialised from this seed
@@ -42,13 +43,16 @@ def load_model(model_dir: Path | None = None) -> torch.nn.Module:
     model_dir = Path(model_dir) if model_dir else pretrained_dir()
     if not (model_dir / "config.json").is_file():
         raise AutoqError(f"{model_dir} is not a model directory (no config.json)")
-    verbosity = hf_logging.get_verbosity()
+    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()  # silence the "newly initialised head" report
+    hf_logging.disable_progress_bar()
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), quiet.torchao_imports():
             torch.manual_seed(HEAD_SEED)
             model = AutoModelForSequenceClassification.from_pretrained(
                 model_dir, num_labels=2, local_files_only=True, use_safetensors=True)
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
     return model.eval()
