@@ -44,6 +44,7 @@ class Searcher:
         self.model = prepare_task(self.task, self.space.graph)
         self.space.bind([n for n, _ in self.model.named_modules()])
         self.stats = task_stats(self.task, self.model)
+        self._last: tuple[str, torch.nn.Module] | None = None  # see quantized()
 
     @cached_property
     def storage(self):
@@ -84,9 +85,17 @@ class Searcher:
         return None
 
     # --- scoring ------------------------------------------------------------
+    def quantized(self, recipe: Recipe) -> torch.nn.Module:
+        """The model quantized by ``recipe``, on the device. The last one is kept: a trial
+        that is not pruned scores it twice (a fraction of the split first, then all)."""
+        text = recipe.to_yaml()
+        if self._last is None or self._last[0] != text:
+            self._last = None  # the old model goes before the new one is built
+            self._last = (text, quantize(self.model, recipe, self.stats).to(self.device))
+        return self._last[1]
+
     def score(self, recipe: Recipe | None, fraction: float = 1.0, split: str = "search") -> float:
-        model = self.task.build_model() if recipe is None else quantize(self.model, recipe, self.stats)
-        model = model.to(self.device)
+        model = self.task.build_model().to(self.device) if recipe is None else self.quantized(recipe)
         while True:
             try:
                 value = self.task.evaluate(model, split=split, fraction=fraction, device=self.device).metric
