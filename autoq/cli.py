@@ -229,30 +229,36 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--task", required=True,
                         help="gnmt-multi30k, minilm-mrpc, or package.module:factory")
 
+    from .search.config import SAMPLERS, SearchConfig as D  # the defaults live there
     sp = sub.add_parser("search", help="run (or resume) a search; ends in a Pareto front of recipes")
     task_arg(sp)
     sp.add_argument("--space", help="search space YAML (default: search_spaces/<task>.yaml)")
     sp.add_argument("--study", help="study name (default: the task's)")
-    sp.add_argument("--results", default="results", help="folder of study folders")
+    sp.add_argument("--results", default=str(D.results),
+                    help="folder of study folders (default: results; the study's is <results>/<study>)")
     sp.add_argument("--storage", help="Optuna RDB URL, e.g. postgresql://user@host/db "
                     "(default: sqlite file in the study folder)")
-    sp.add_argument("--n-trials", type=_positive_int, default=100, help="total finished trials")
+    sp.add_argument("--n-trials", type=_positive_int, default=D.n_trials,
+                    help=f"total finished trials, seeds included (default {D.n_trials})")
     sp.add_argument("--timeout", help="stop after this long, e.g. 8h, 30m")
-    sp.add_argument("--sampler", choices=["tpe", "nsga2", "gp", "random"], default="tpe")
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--sampler", choices=SAMPLERS, default=D.sampler,
+                    help=f"Optuna sampler (default {D.sampler}: multi-objective TPE)")
+    sp.add_argument("--seed", type=int, default=D.seed, help="the sampler's and local search's seed")
     sp.add_argument("--max-drop", type=_nonneg, help="largest allowed metric drop from FP32")
-    sp.add_argument("--fidelity", type=_positive_fraction, default=0.25,
-                    help="fraction of the search split scored first (1 = off)")
-    sp.add_argument("--workers", type=_positive_int, default=1)
-    sp.add_argument("--device", type=_device, default=None)
-    sp.add_argument("--ladder", type=int, default=5,
-                    help="seed recipes from sensitivity analysis (0: none; default 5)")
-    sp.add_argument("--local", type=_fraction, default=0.5,
+    sp.add_argument("--fidelity", type=_positive_fraction, default=D.fidelity,
+                    help=f"fraction of the search split scored first (1 = off; default {D.fidelity})")
+    sp.add_argument("--workers", type=_positive_int, default=D.workers,
+                    help="worker processes on this machine, on one study (one GPU each when "
+                    "several are visible)")
+    sp.add_argument("--device", type=_device, default=None, help="cpu or cuda (default: cuda if present)")
+    sp.add_argument("--ladder", type=int, default=D.ladder,
+                    help=f"seed recipes from sensitivity analysis (0: none; default {D.ladder})")
+    sp.add_argument("--local", type=_fraction, default=D.local,
                     help="share of trials that score a neighbour of a front point (Pareto local "
-                    "search; 0: every trial from the sampler; default 0.5)")
+                    f"search; 0: every trial from the sampler; default {D.local})")
     sp.add_argument("--sensitivity", help="a sensitivity.json (autoq sensitivity) to seed them from "
                     "(default: measured once into the study folder)")
-    sp.add_argument("--heartbeat", type=_nonneg, default=10.0,
+    sp.add_argument("--heartbeat", type=_nonneg, default=D.heartbeat_s,
                     help="seconds between a running trial's heartbeats; a trial silent for three "
                     "is re-run")
     sp.add_argument("--latency", action="store_true",

@@ -5,8 +5,16 @@ down) over a search space, ending in a Pareto front of recipes.
     rows = run_search(SearchConfig(task="minilm-mrpc", space="search_spaces/minilm-mrpc.yaml",
                                    study="night1", n_trials=100))
 """
-from .config import SearchConfig, make_sampler, parse_duration
-from .run import loop, run_search
-from .searcher import Searcher
+import importlib
 
-__all__ = ["SearchConfig", "Searcher", "loop", "make_sampler", "parse_duration", "run_search"]
+_API = {"SearchConfig": "config", "make_sampler": "config", "parse_duration": "config",
+        "Searcher": "searcher", "loop": "run", "run_search": "run"}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    """The API, imported on first use: the command line reads the defaults without
+    loading the tasks and the engine."""
+    if name not in _API:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_API[name]}", __name__), name)

@@ -10,10 +10,10 @@ from typing import Any, Callable
 import optuna
 
 from ..io import write_atomic
+from .config import LATENCY
 from .front import pareto_indices
 
 FIELDS = ("trial", "metric", "confirm_metric", "size_bytes", "size_ratio", "seed", "recipe")
-LATENCY = "latency_ratio"  # a row's field when the study has the latency objective
 
 
 def completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
