@@ -136,10 +136,13 @@ class Searcher:
         fp32 = self.study.user_attrs["fp32_metric"]
         return (fp32 - metric) - self.cfg.max_drop if self.cfg.max_drop is not None else 0.0
 
+    @staticmethod
+    def recipe_of(trial: optuna.trial.FrozenTrial) -> Recipe | None:
+        """The recipe a trial scored (None: FP32)."""
+        return None if trial.user_attrs.get("seed") == "fp32" else Recipe.from_yaml(trial.user_attrs["recipe"])
+
     def confirm(self, trial: optuna.trial.FrozenTrial) -> float:
-        recipe = Recipe.from_yaml(trial.user_attrs["recipe"]) if trial.user_attrs.get("seed") != "fp32" \
-            else None
-        return self.score(recipe, split="confirm")
+        return self.score(self.recipe_of(trial), split="confirm")
 
     # --- set-up: FP32 reference and seeded trials ---------------------------
     def seed_study(self) -> None:
@@ -149,6 +152,12 @@ class Searcher:
             self.study.set_user_attr("fp32_size_bytes", self.size(None))
             self.study.set_user_attr("fp32_confirm_metric", self.score(None, split="confirm"))
             self.study.set_user_attr("task", self.cfg.task)
+        made = self.study.user_attrs.get("fidelity")
+        if made is None:
+            self.study.set_user_attr("fidelity", self.cfg.fidelity)
+        elif made != self.cfg.fidelity:  # partial scores would be on other examples
+            raise AutoqError(f"study {self.cfg.study!r} was made with fidelity {made:g}: resume it "
+                             f"with --fidelity {made:g}, or give a new --study")
         done = {t.user_attrs.get("seed") for t in self.study.get_trials(deepcopy=False)}
         seeds: list[tuple[str, Recipe | None, dict | None]] = []  # (name, recipe, choices)
         if "fp32" in self.cfg.seeds:
@@ -221,13 +230,31 @@ class Searcher:
         if parent is not None:
             self.enqueue_neighbour(parent, self.rng.choice((1, 2)), "local_of")
 
-    def clearly_dominated(self, metric: float, costs: list[float]) -> bool:
+    def partial(self, trial: optuna.trial.FrozenTrial | None) -> float:
+        """A trial's metric (None: FP32's) on the first ``fidelity`` of the search split:
+        recorded when the trial was scored so, else (seeds are scored in full only) scored
+        now, once, and kept in the study."""
+        if trial is not None and "partial_metric" in trial.user_attrs:
+            return trial.user_attrs["partial_metric"]
+        recipe = None if trial is None else self.recipe_of(trial)
+        key = "partial:fp32" if recipe is None else f"partial:{trial.number}"
+        if key not in self.study.user_attrs:
+            self.study.set_user_attr(key, self.score(recipe, self.cfg.fidelity))
+        return self.study.user_attrs[key]
+
+    def clearly_dominated(self, partial: float, costs: list[float]) -> bool:
+        """Whether a recipe that scored ``partial`` on the first ``fidelity`` of the split is
+        out already: on those same examples it breaks the drop constraint, or a front point
+        no costlier beats it by the margin. Like is compared with like, since a fraction
+        can be harder or easier than the whole split."""
         margin = self.cfg.prune_margin
         if margin is None:
             margin = 0.02 * abs(self.study.user_attrs["fp32_metric"])
-        if self.cfg.max_drop is not None and self.constraint(metric + margin) > 0:
+        if self.cfg.max_drop is not None and self.partial(None) - (partial + margin) > self.cfg.max_drop:
             return True
-        return any(dominates(t.values, (metric + margin, *costs)) for t in front_trials(self.study))
+        return any(all(c <= mine for c, mine in zip(t.values[1:], costs))
+                   and dominates((self.partial(t), *t.values[1:]), (partial + margin, *costs))
+                   for t in front_trials(self.study))
 
     def run_trial(self) -> optuna.trial.FrozenTrial:
         optuna.storages.fail_stale_trials(self.study)
