@@ -62,9 +62,12 @@ def draw_points(ax: Axes, d: StudyData, limits: tuple[float, float] | None) -> N
             continue
         ax.scatter(x, y, s=size, marker=marker, color=COLOR[kind], edgecolors="white",
                    linewidths=0.8, label=LABEL[kind], zorder=5)
-        for xi, yi, p in zip(x, y, ps):  # seeds' names above, FP32's to its left (the right edge)
+        placed: list[float] = []  # seeds' names above, stacked where sizes are close
+        for xi, yi, p in zip(x, y, ps):  # FP32's name to its left (the right edge)
+            near = sum(abs(math.log10(xi / px)) < 0.12 for px in placed)
+            placed.append(xi)
             text, where = ("FP32", dict(xytext=(-11, 0), ha="right", va="center")) if kind == "fp32" \
-                else (_tex(p.seed or ""), dict(xytext=(0, 9), ha="center", va="bottom"))
+                else (_tex(p.seed or ""), dict(xytext=(0, 9 + 13 * near), ha="center", va="bottom"))
             ax.annotate(text, (xi, yi), textcoords="offset points", fontsize=9, fontweight="bold",
                         color=COLOR[kind], zorder=6, **where,
                         bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
