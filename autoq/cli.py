@@ -166,7 +166,7 @@ def cmd_sensitivity(args) -> None:
 def cmd_pareto(args) -> None:
     import shutil
     from pathlib import Path
-    from .search.outputs import LATENCY
+    from .search.config import LATENCY
     from .search.pick import format_front, load_front, pick
     study_dir = Path(args.results) / args.study
     meta, rows = load_front(study_dir)

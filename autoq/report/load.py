@@ -10,7 +10,8 @@ import optuna
 
 from ..errors import AutoqError
 from ..search.front import pareto_indices
-from ..search.outputs import LATENCY, feasible, front_rows
+from ..search.config import LATENCY
+from ..search.outputs import feasible, front_rows
 from ..search.pick import load_front
 from ..search.storage import open_storage
 from .settings import settings_lines

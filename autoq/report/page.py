@@ -9,7 +9,7 @@ from html import escape
 
 import plotly.graph_objects as go
 
-from ..search.outputs import LATENCY
+from ..search.config import LATENCY
 from .load import Point, StudyData
 from .style import COLOR, LABEL
 

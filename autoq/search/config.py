@@ -38,7 +38,7 @@ class SearchConfig:
 
     def __post_init__(self):
         if self.sampler not in SAMPLERS:
-            raise AutoqError(f"sampler {self.sampler!r} is not known (allowed: {', '.join(SAMPLERS)})")
+            raise unknown_sampler(self.sampler)
         if not 0.0 <= self.local <= 1.0:
             raise AutoqError(f"local = {self.local} is not allowed (allowed: a share from 0 to 1)")
         if self.workers < 1:
@@ -73,4 +73,8 @@ def make_sampler(name: str, seed: int):
         return optuna.samplers.GPSampler(seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    raise AutoqError(f"sampler {name!r} is not known (allowed: {', '.join(SAMPLERS)})")
+    raise unknown_sampler(name)
+
+
+def unknown_sampler(name: str) -> AutoqError:
+    return AutoqError(f"sampler {name!r} is not known (allowed: {', '.join(SAMPLERS)})")

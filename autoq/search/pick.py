@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AutoqError
-from .outputs import LATENCY
+from .config import LATENCY
 
 
 def load_front(study_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -11,8 +11,7 @@ from tqdm import tqdm
 
 from ..errors import AutoqError
 from ..io import write_atomic
-from .config import SearchConfig
-from .outputs import LATENCY
+from .config import LATENCY, SearchConfig
 from .searcher import Searcher
 
 GIVE_UP_AFTER = 200  # repeated proposals in a row: the space holds nothing new

@@ -238,9 +238,11 @@ class Searcher:
             return trial.user_attrs["partial_metric"]
         recipe = None if trial is None else self.recipe_of(trial)
         key = "partial:fp32" if recipe is None else f"partial:{trial.number}"
-        if key not in self.study.user_attrs:
-            self.study.set_user_attr(key, self.score(recipe, self.cfg.fidelity))
-        return self.study.user_attrs[key]
+        value = self.study.user_attrs.get(key)
+        if value is None:
+            value = self.score(recipe, self.cfg.fidelity)
+            self.study.set_user_attr(key, value)
+        return value
 
     def clearly_dominated(self, partial: float, costs: list[float]) -> bool:
         """Whether a recipe that scored ``partial`` on the first ``fidelity`` of the split is
@@ -252,7 +254,7 @@ class Searcher:
             margin = 0.02 * abs(self.study.user_attrs["fp32_metric"])
         if self.cfg.max_drop is not None and self.partial(None) - (partial + margin) > self.cfg.max_drop:
             return True
-        return any(all(c <= mine for c, mine in zip(t.values[1:], costs))
+        return any(all(c <= mine for c, mine in zip(t.values[1:], costs))  # before scoring it
                    and dominates((self.partial(t), *t.values[1:]), (partial + margin, *costs))
                    for t in front_trials(self.study))
 
