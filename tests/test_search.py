@@ -276,6 +276,8 @@ def test_pruning_compares_a_fraction_with_the_same_fraction(tmp_path, monkeypatc
     assert searcher.clearly_dominated(0.1 - 0.5 - 2 * margin, [0])
     with pytest.raises(AutoqError, match="made with fidelity 0.25: resume it with --fidelity 0.25"):
         Searcher(config(tmp_path, ladder=0, fidelity=0.5)).seed_study()
+    Searcher(config(tmp_path, ladder=0, fidelity=1.0)).seed_study()  # no partial scores: any study
+    assert searcher.study.user_attrs["fidelity"] == 0.25  # kept for a later resume with it
 
 
 def test_a_repeated_proposal_queues_a_neighbour(tmp_path):

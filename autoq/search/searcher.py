@@ -155,9 +155,10 @@ class Searcher:
         made = self.study.user_attrs.get("fidelity")
         if made is None:
             self.study.set_user_attr("fidelity", self.cfg.fidelity)
-        elif made != self.cfg.fidelity:  # partial scores would be on other examples
+        elif made != self.cfg.fidelity and self.cfg.fidelity < 1.0:  # other examples' partial scores
             raise AutoqError(f"study {self.cfg.study!r} was made with fidelity {made:g}: resume it "
-                             f"with --fidelity {made:g}, or give a new --study")
+                             f"with --fidelity {made:g} (or 1, scoring every trial in full), "
+                             f"or give a new --study")
         done = {t.user_attrs.get("seed") for t in self.study.get_trials(deepcopy=False)}
         seeds: list[tuple[str, Recipe | None, dict | None]] = []  # (name, recipe, choices)
         if "fp32" in self.cfg.seeds:
