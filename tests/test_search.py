@@ -9,7 +9,8 @@ import torch
 
 from autoq import AutoqError, Recipe, collect_stats, quantize
 from autoq.search.neighbours import draw_parent, neighbour, step
-from autoq.search.front import REF_DROP, dominates, hypervolume, pareto_indices, relative_hypervolume
+from autoq.search.front import (REF_DROP, contributions, dominates, hypervolume, pareto_indices,
+                                relative_hypervolume)
 from autoq.search.pick import load_front, pick
 from autoq.search.space import SearchSpace
 from autoq.search import SearchConfig, Searcher, parse_duration, run_search
@@ -318,15 +319,34 @@ def test_local_search_scores_neighbours_of_the_front(tmp_path):
         run_search(config(tmp_path, local=1.5))
 
 
-def test_a_parent_is_a_front_point_or_a_seed_the_space_can_express():
+def test_a_parent_is_drawn_by_the_hypervolume_it_alone_holds_up():
+    from collections import Counter
     from types import SimpleNamespace as T
-    front = [T(values=(1.0, 1.0), params={"a": 1}), T(values=(1.2, 1.2), params={"a": 2}),
-             T(values=(2.0, 9.0), params={})]
-    seed = T(values=(0.5, 5.0), params={"a": 3})
+    # (metric, size) against the reference (0.5, 10): the first point is below it
+    front = [T(values=(0.4, 1.0), params={"a": 0}), T(values=(1.0, 2.0), params={"a": 1}),
+             T(values=(2.0, 3.0), params={"a": 2}), T(values=(3.0, 9.0), params={})]
+    seed = T(values=(0.9, 5.0), params={"a": 3})
+    # alone: 0.5 x 1 for a=1, 1 x 6 for a=2, 1 x 1 for the point without params (never drawn)
+    assert contributions([t.values for t in front], (0.5, 10)) == pytest.approx([0, 0.5, 6, 1])
     rng = random.Random(0)
-    drawn = [draw_parent(front, [seed], rng).params["a"] for _ in range(300)]
-    assert set(drawn) == {1, 2, 3}  # the point without params is never drawn
-    assert draw_parent(front[2:], [], rng) is None
+    drawn = Counter(draw_parent(front, [seed], (0.5, 10), rng).params["a"] for _ in range(2000))
+    # below the reference: holds up nothing; the seed: the drawable points' average, 6.5 / 3
+    weights = {0: 0, 1: 0.5, 2: 6, 3: 6.5 / 3}
+    for a, w in weights.items():
+        assert drawn[a] / 2000 == pytest.approx(w / sum(weights.values()), abs=0.03)
+    # nothing above the reference: all alike
+    low = [T(values=(0.1, 1.0), params={"a": 0}), T(values=(0.2, 2.0), params={"a": 1})]
+    assert {draw_parent(low, [], (0.5, 10), rng).params["a"] for _ in range(50)} == {0, 1}
+    assert draw_parent(front[3:], [], (0.5, 10), rng) is None
+
+
+def test_hypervolume_in_three_objectives_and_exclusive_shares():
+    # (metric up, size down, latency down) against (0, 6, 2): B alone for latency 0.5..1,
+    # then A's 2 x 4 covers B's 1 x 3
+    points = [(2, 2, 1.0), (1, 3, 0.5)]
+    assert hypervolume(points, (0, 6, 2)) == pytest.approx(1 * 3 * 0.5 + 2 * 4 * 1)
+    assert contributions(points, (0, 6, 2)) == pytest.approx([9.5 - 1 * 3 * 1.5, 9.5 - 2 * 4 * 1])
+    assert contributions([(1, 1), (1, 1), (0.5, 2)], (0, 6)) == pytest.approx([0, 0, 0])
 
 
 def test_a_seed_recipe_the_space_can_express_becomes_a_local_search_parent(tmp_path):

@@ -1,5 +1,5 @@
 """The Pareto front of (metric: higher is better, size and optionally latency: lower is
-better) and the hypervolume of (metric, size)."""
+better), and the hypervolume such points dominate."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -26,12 +26,35 @@ def pareto_indices(points: Sequence[Sequence[float]]) -> list[int]:
     return front
 
 
-def hypervolume(points: Sequence[tuple[float, float]], ref: tuple[float, float]) -> float:
-    """Area dominated by ``points`` and bounded by ``ref`` = (worst metric, largest size)."""
-    inside = [p for p in points if p[0] > ref[0] and p[1] < ref[1]]
-    front = [inside[i] for i in pareto_indices(inside)]  # size and metric both increasing
-    edges = [size for _, size in front[1:]] + [ref[1]]
-    return sum((metric - ref[0]) * (edge - size) for (metric, size), edge in zip(front, edges))
+def hypervolume(points: Sequence[Sequence[float]], ref: Sequence[float]) -> float:
+    """Volume dominated by ``points`` = (metric, *costs) and bounded by ``ref`` = (worst
+    metric, largest cost each): an area for (metric, size). Points outside the box hold up
+    nothing."""
+    inside = [(-p[0], *p[1:]) for p in points  # every axis minimized from here on
+              if p[0] > ref[0] and all(c < r for c, r in zip(p[1:], ref[1:]))]
+    return _volume(inside, (-ref[0], *ref[1:]))
+
+
+def _volume(points: list[tuple[float, ...]], ref: tuple[float, ...]) -> float:
+    """Volume of minimized points under ``ref``, by slices along the last axis: between
+    one point's last value and the next's, the points up to it cover the volume of their
+    first axes. (Fronts here hold tens of points: slicing is quick enough.)"""
+    if not points:
+        return 0.0
+    if len(ref) == 1:
+        return ref[0] - min(p[0] for p in points)
+    pts = sorted(points, key=lambda p: p[-1])
+    tops = [p[-1] for p in pts[1:]] + [ref[-1]]
+    return sum((top - p[-1]) * _volume([q[:-1] for q in pts[:i + 1]], ref[:-1])
+               for i, (p, top) in enumerate(zip(pts, tops)) if top > p[-1])
+
+
+def contributions(points: Sequence[Sequence[float]], ref: Sequence[float]) -> list[float]:
+    """Each point's exclusive hypervolume: what the front loses without it (0 for a point
+    dominated by another, or outside the box)."""
+    whole = hypervolume(points, ref)
+    return [max(0.0, whole - hypervolume([*points[:i], *points[i + 1:]], ref))
+            for i in range(len(points))]
 
 
 REF_DROP = 0.10  # relative: the reference metric is FP32's less 10 percent of it

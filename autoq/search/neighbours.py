@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 from typing import Any, Mapping, Sequence
 
+from .front import contributions
+
 
 def _width(choice: Any) -> float:
     return float("inf") if choice is None else choice
@@ -34,10 +36,20 @@ def neighbour(params: Mapping[str, Any], knobs: Mapping[str, tuple], changes: in
     return out
 
 
-def draw_parent(front: Sequence, seeds: Sequence, rng: random.Random):
-    """A local-search parent (an Optuna trial), or None: a front point or a seed recipe
-    off the front, all alike. Only trials with params (recipes the space can express)
-    are drawn. (Drawing front points by crowding distance instead scored lower on
-    MiniLM and no higher on GNMT: results/gnmt-multi30k/ablation-crowding/.)"""
-    pool = [t for t in [*front, *seeds] if t.params]
-    return rng.choice(pool) if pool else None
+def draw_parent(front: Sequence, seeds: Sequence, ref: Sequence[float], rng: random.Random):
+    """A local-search parent (an Optuna trial), or None. A front point is drawn by the
+    hypervolume it alone holds up within ``ref`` (worst metric, largest costs): the edge
+    points below the drop worth keeping hold up none, and a point with a wide gap beside
+    it holds up much, so that gap is searched. A seed recipe off the front is drawn as
+    often as the average front point. All alike when no point holds up any volume. Only
+    trials with params (recipes the space can express) are drawn. (Drawing by crowding
+    distance scored lower: results/gnmt-multi30k/ablation-crowding/.)"""
+    held = contributions([t.values for t in front], ref)  # the whole front, FP32's point too
+    weighted = [(t, w) for t, w in zip(front, held) if t.params]
+    if not any(w for _, w in weighted):
+        weighted = [(t, 1.0) for t, _ in weighted]
+    mean = sum(w for _, w in weighted) / len(weighted) if weighted else 1.0
+    weighted += [(t, mean) for t in seeds if t.params]
+    if not weighted:
+        return None
+    return rng.choices([t for t, _ in weighted], weights=[w for _, w in weighted])[0]

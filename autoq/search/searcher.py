@@ -21,7 +21,7 @@ from ..recipe import Recipe
 from ..tasks import get_task
 from . import sensitivity
 from .config import SearchConfig, make_sampler
-from .front import dominates
+from .front import REF_DROP, dominates
 from .neighbours import draw_parent, neighbour
 from .outputs import completed, front_of, front_rows, front_trials, write_results
 from .space import SearchSpace
@@ -219,6 +219,14 @@ class Searcher:
             params = neighbour(trial.params, self.space.knobs(), changes, self.rng)
             self.study.enqueue_trial(params, user_attrs={why: trial.number})
 
+    def reference(self) -> tuple[float, ...]:
+        """The corner a front point's hypervolume is measured from: the worst metric worth
+        keeping (FP32's less ``--max-drop``, else less REF_DROP of it) and FP32's costs."""
+        attrs = self.study.user_attrs
+        fp32 = attrs["fp32_metric"]
+        drop = self.cfg.max_drop if self.cfg.max_drop is not None else REF_DROP * abs(fp32)
+        return (fp32 - drop, attrs["fp32_size_bytes"]) + ((1.0,) if self.cfg.latency else ())
+
     def enqueue_local(self) -> None:
         """Pareto local search: a neighbour of a front point or of one of the space's seed
         recipes (hand-tuned starting points stay parents when the front passes them)."""
@@ -227,7 +235,7 @@ class Searcher:
         on_front = {t.number for t in front}
         seeds = [t for t in done if t.user_attrs.get("seed") in self.space.seed_names
                  and t.number not in on_front]
-        parent = draw_parent(front, seeds, self.rng)
+        parent = draw_parent(front, seeds, self.reference(), self.rng)
         if parent is not None:
             self.enqueue_neighbour(parent, self.rng.choice((1, 2)), "local_of")
 
