@@ -85,6 +85,13 @@ def confirm_hypervolume(study: optuna.Study | None, n: int) -> float | None:
     return relative_hypervolume(points, attrs["fp32_confirm_metric"], attrs["fp32_size_bytes"])
 
 
+def ladder_seeds(studies: list[optuna.Study | None]) -> list[int]:
+    """How many sensitivity-ladder seeds each study got: ``--ladder`` spreads its seeds
+    along the path and drops one that repeats the last, so a study can get fewer."""
+    return sorted({sum(str(t.user_attrs.get("seed", "")).startswith("sensitivity-")
+                       for t in s.get_trials(deepcopy=False)) for s in studies if s is not None})
+
+
 def cost(study: optuna.Study | None, n: int, fidelity: float) -> float | None:
     """Scoring cost of the first n counted trials that are not seeds, in full search-split
     evaluations (a pruned trial costs its first fraction)."""
@@ -134,17 +141,18 @@ def main() -> None:
     args.space = args.space or args.task
     if args.run:
         run(args)
-    rows, where = [], folder(args.task, args.space)
+    rows, where, studies = [], folder(args.task, args.space), []
     for seed in args.seeds:
         tpe, rnd = load(where, f"tpe-s{seed}"), load(where, f"random-s{seed}")
+        studies += [tpe, rnd]
         t, r = curve(tpe, [args.budget]), curve(rnd, [args.budget, args.random_budget])
         rows.append((seed, t[args.budget], r[args.budget], r[args.random_budget],
                      cost(tpe, args.budget, args.fidelity), cost(rnd, args.random_budget, args.fidelity),
                      confirm_hypervolume(tpe, args.budget), confirm_hypervolume(rnd, args.random_budget)))
-    write_report(args, rows)
+    write_report(args, rows, ladder_seeds(studies))
 
 
-def write_report(args, rows) -> None:
+def write_report(args, rows, n_ladder: list[int]) -> None:
     b, rb = args.budget, args.random_budget
 
     def fmt(v, n):
@@ -167,7 +175,8 @@ def write_report(args, rows) -> None:
              f"reference ({1 - REF_DROP:g}, 1). A study that stopped short of N counts the trials "
              f"it has, shown in brackets. Every study: the same space, fidelity {args.fidelity}, "
              f"the same seeded first trials (FP32, uniform int8, the space's seeds and "
-             f"{args.ladder} from the sensitivity ladder); TPE with Pareto local search "
+             f"{' or '.join(map(str, n_ladder)) or 'none'} from the sensitivity ladder, "
+             f"`--ladder {args.ladder}` less its repeats); TPE with Pareto local search "
              f"(`--local {SearchConfig.local:g}`, autoq's default), random search alone (`--local 0`). "
              f"Studies: results/{args.task}/{where.name}/.", "",
              f"Cost is the searched trials' scoring in full search-split evaluations (a pruned trial "
@@ -199,8 +208,10 @@ def write_report(args, rows) -> None:
 
 
 def confirm_lines(rows, b: int, rb: int) -> list[str]:
-    """The same comparison on the confirm split, for the seeds where both figures exist."""
-    pairs = [(seed, t, r) for seed, *_, t, r in rows if t is not None and r is not None]
+    """The same comparison on the confirm split, for the seeds whose studies both reached
+    their budget."""
+    pairs = [(seed, tc, rc) for seed, t, _, r, _, _, tc, rc in rows
+             if tc is not None and rc is not None and t[1] == b and r[1] == rb]
     if not pairs:
         return []
     lines = ["", f"The same fronts on the confirm split, which the search never scores by: each "
