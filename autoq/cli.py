@@ -105,6 +105,8 @@ def cmd_prepare(args) -> None:
 
 def default_space(task: str) -> str:
     from pathlib import Path
+    from .tasks.registry import check_task
+    check_task(task)  # a misspelt task is named as such, not as a missing space
     for root in (Path("search_spaces"), Path(__file__).resolve().parents[1] / "search_spaces"):
         if (root / f"{task}.yaml").is_file():
             return str(root / f"{task}.yaml")

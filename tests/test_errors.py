@@ -106,6 +106,8 @@ def test_cli_missing_files_and_bad_tasks(tmp_path, capsys, plugin_path):
     cases = [
         (["check", "--task", PLUGIN, "--recipe", str(tmp_path / "none.yaml")], "cannot read"),
         (["check", "--task", "nosuchtask", "--recipe", str(good)], "neither a built-in task"),
+        (["search", "--task", "gnmt", "--results", str(tmp_path / "r")], "neither a built-in task"),
+        (["sensitivity", "--task", "gnmt"], "neither a built-in task"),
         (["check", "--task", "nosuchmodule:make", "--recipe", str(good)], "cannot import"),
         (["check", "--task", "plugin_task:nothing", "--recipe", str(good)], "no attribute 'nothing'"),
         (["check", "--task", "plugin_task:ClosenessTask.evaluate", "--recipe", str(good)], "no attribute"),

@@ -32,6 +32,11 @@ def _load_factory(spec: str):
         raise AutoqError(f"task {spec!r}: module {module_name!r} has no attribute {attr!r}") from None
 
 
+def check_task(spec: str) -> None:
+    """Fail with a clear message, before anything is built, when ``spec`` names no task."""
+    _load_factory(BUILTIN.get(spec, spec))
+
+
 def get_task(spec: str, **kwargs) -> Task:
     """Build a task from a built-in name or ``package.module:factory``."""
     task = _load_factory(BUILTIN.get(spec, spec))(**kwargs)
