@@ -179,14 +179,24 @@ def test_task_scores_and_calibrates():
     assert all(torch.equal(a, b) for x, y in zip(calib, task.calibration_batches()) for a, b in zip(x, y))
     with torch.no_grad():
         assert model(*calib[0]).shape[:2] == calib[0][2].shape
-    score = task.evaluate(model, "search", fraction=0.02)
-    assert isinstance(score, Score) and score.n == 21 and score.metric_name == "bleu"
+    task = get_task("gnmt-multi30k", batch_size=16)  # val's 1014 sentences in 64 batches
+    score = task.evaluate(model, "search", fraction=0.02)  # one batch, the middle one
+    assert isinstance(score, Score) and score.n == 16 and score.metric_name == "bleu"
     assert score.signature.startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
-    assert score.signature.endswith("|split=val|n=21|beam=5")
+    assert score.signature.endswith("|split=val|n=16|beam=5|batches=32/64")
     assert score.metric > 15
     assert task.evaluate(model, "search", fraction=0.02) == score  # deterministic
     confirm = task.evaluate(model, "confirm", fraction=0.01)
-    assert confirm.n == 10 and "|split=test_2016_flickr|" in confirm.signature
+    assert confirm.n == 16 and "|split=test_2016_flickr|" in confirm.signature
+    memo, ran = {}, []
+    hook = model.encoder.register_forward_pre_hook(lambda m, args: ran.append(1))
+    try:
+        assert task.evaluate(model, "search", fraction=0.02, memo=memo) == score
+        more = task.evaluate(model, "search", fraction=0.04, memo=memo)  # batches 10, 32 and 53
+        assert len(ran) == 3 and more.signature.endswith("|batches=10,32,53/64")
+    finally:
+        hook.remove()
+    assert more == task.evaluate(model, "search", fraction=0.04)  # as scored without the memo
 
 
 def test_plain_ops_gnmt_is_traced_by_its_roots(tiny):

@@ -54,15 +54,24 @@ def test_f1_hand_computed():
     assert f1([1, 0], [0, 0]) == 0.0
 
 
-def test_evaluate_fraction(task, model):
-    score = task.evaluate(model, "search", fraction=0.05)
-    assert score.n == 21 and score.metric_name == "f1"
-    assert 0.0 <= score.metric <= 1.0
-    assert score.signature.startswith("f1|mrpc-search|n=21|")
-    again = task.evaluate(model, "search", fraction=0.05)
-    assert again == score
-    dev = task.evaluate(model, "confirm", fraction=0.02)
-    assert dev.n == 9 and dev.signature.startswith("f1|mrpc-dev|n=9|")
+def test_a_fraction_is_spread_batches_and_the_whole_reuses_them(model):
+    task = MiniLMMRPC(model_dir=pretrained_dir(), batch_size=16)  # the 408 in 26 batches
+    part = task.evaluate(model, "search", fraction=0.1)
+    assert part.n == 48 and part.metric_name == "f1" and 0.0 <= part.metric <= 1.0
+    assert part.signature.startswith("f1|mrpc-search|n=48|") and part.signature.endswith("|batches=4,13,21/26")
+    assert task.evaluate(model, "search", fraction=0.1) == part  # the same part on every call
+    assert task.evaluate(model, "confirm", fraction=0.02).signature.startswith("f1|mrpc-dev|n=16|")
+    ran = []
+    hook = model.register_forward_pre_hook(lambda m, args: ran.append(1))
+    try:
+        memo = {}
+        assert task.evaluate(model, "search", fraction=0.1, memo=memo) == part
+        whole = task.evaluate(model, "search", memo=memo)
+        assert len(ran) == 26  # 3 batches, then the other 23
+    finally:
+        hook.remove()
+    assert whole == task.evaluate(model, "search")  # what the whole scores without the memo
+    assert whole.n == 408 and "batches=" not in whole.signature
 
 
 def test_evaluate_rejects_bad_arguments(task, model):

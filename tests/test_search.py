@@ -281,6 +281,31 @@ def test_pruning_compares_a_fraction_with_the_same_fraction(tmp_path, monkeypatc
     assert searcher.study.user_attrs["fidelity"] == 0.25  # kept for a later resume with it
 
 
+def test_the_whole_split_runs_only_the_batches_the_fraction_did_not(tmp_path):
+    searcher = Searcher(config(tmp_path, task="plugin_task:batched_task", ladder=0))
+    task, recipe = searcher.task, Recipe.build({"bits_weights": 4, "bits_activations": 8})
+    part = searcher.score(recipe, 0.25)
+    assert task.runs == 1  # one batch of the four
+    whole = searcher.score(recipe)
+    assert task.runs == 4  # the other three
+    fresh = quantize(searcher.model, recipe, searcher.stats)
+    assert (part, whole) == (task.evaluate(fresh, "search", 0.25).metric, task.evaluate(fresh, "search").metric)
+    runs = task.runs
+    searcher.score(Recipe.build({"bits_weights": 8, "bits_activations": 8}))
+    assert task.runs == runs + 4  # another model: a memo of its own
+
+
+def test_a_study_whose_fractions_were_first_examples_resumes_only_in_full(tmp_path):
+    cfg = config(tmp_path, task="plugin_task:batched_task", ladder=0)
+    cfg.out.mkdir(parents=True)
+    old = optuna.create_study(study_name=cfg.study, storage=f"sqlite:///{cfg.out / 'study.db'}",
+                              directions=["maximize", "minimize"])
+    old.set_user_attr("fidelity", 0.25)  # as an earlier autoq made it: no fraction_parts
+    with pytest.raises(AutoqError, match="earlier autoq.*--fidelity 1"):
+        Searcher(cfg).seed_study()
+    Searcher(config(tmp_path, task="plugin_task:batched_task", ladder=0, fidelity=1.0)).seed_study()
+
+
 def test_a_repeated_proposal_queues_a_neighbour(tmp_path):
     searcher = Searcher(config(tmp_path, ladder=0))
     searcher.seed_study()

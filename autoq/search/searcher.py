@@ -44,7 +44,7 @@ class Searcher:
         self.model = prepare_task(self.task, self.space.graph)
         self.space.bind([n for n, _ in self.model.named_modules()])
         self.stats = task_stats(self.task, self.model)
-        self._last: tuple[str, torch.nn.Module] | None = None  # see quantized()
+        self._last: tuple[str, torch.nn.Module, dict] | None = None  # see quantized()
 
     @cached_property
     def storage(self):
@@ -85,20 +85,26 @@ class Searcher:
         return None
 
     # --- scoring ------------------------------------------------------------
-    def quantized(self, recipe: Recipe) -> torch.nn.Module:
-        """The model quantized by ``recipe``, on the device. The last one is kept: a trial
-        that is not pruned scores it twice (a fraction of the split first, then all)."""
+    def quantized(self, recipe: Recipe) -> tuple[torch.nn.Module, dict]:
+        """The model quantized by ``recipe``, on the device, and the memo of its batches'
+        outputs. The last one is kept: a trial that is not pruned scores it twice (a fraction
+        of the split first, then the whole, which runs only the batches not yet run)."""
         text = recipe.to_yaml()
         if self._last is None or self._last[0] != text:
             self._last = None  # the old model goes before the new one is built
-            self._last = (text, quantize(self.model, recipe, self.stats).to(self.device))
-        return self._last[1]
+            self._last = (text, quantize(self.model, recipe, self.stats).to(self.device), {})
+        return self._last[1], self._last[2]
 
     def score(self, recipe: Recipe | None, fraction: float = 1.0, split: str = "search") -> float:
-        model = self.task.build_model().to(self.device) if recipe is None else self.quantized(recipe)
+        if recipe is None:
+            model, memo = self.task.build_model().to(self.device), None
+        else:
+            model, memo = self.quantized(recipe)
+        kwargs = {"memo": memo} if memo is not None and self.task.reuses_outputs else {}
         while True:
             try:
-                value = self.task.evaluate(model, split=split, fraction=fraction, device=self.device).metric
+                value = self.task.evaluate(model, split=split, fraction=fraction, device=self.device,
+                                           **kwargs).metric
                 break
             except torch.cuda.OutOfMemoryError:  # retry with half the batch, down to one
                 batch = getattr(self.task, "batch_size", 1)
@@ -155,10 +161,16 @@ class Searcher:
         made = self.study.user_attrs.get("fidelity")
         if made is None:
             self.study.set_user_attr("fidelity", self.cfg.fidelity)
-        elif made != self.cfg.fidelity and self.cfg.fidelity < 1.0:  # other examples' partial scores
-            raise AutoqError(f"study {self.cfg.study!r} was made with fidelity {made:g}: resume it "
-                             f"with --fidelity {made:g} (or 1, scoring every trial in full), "
-                             f"or give a new --study")
+            self.study.set_user_attr("fraction_parts", "spread batches")
+        elif self.cfg.fidelity < 1.0:  # partial scores on other examples must not be compared
+            if made != self.cfg.fidelity:
+                raise AutoqError(f"study {self.cfg.study!r} was made with fidelity {made:g}: resume "
+                                 f"it with --fidelity {made:g} (or 1, scoring every trial in full), "
+                                 f"or give a new --study")
+            if "fraction_parts" not in self.study.user_attrs and self.task.reuses_outputs:
+                raise AutoqError(f"study {self.cfg.study!r} was made by an earlier autoq, which "
+                                 f"scored the split's first examples for a fraction: resume it "
+                                 f"with --fidelity 1, or give a new --study")
         done = {t.user_attrs.get("seed") for t in self.study.get_trials(deepcopy=False)}
         seeds: list[tuple[str, Recipe | None, dict | None]] = []  # (name, recipe, choices)
         if "fp32" in self.cfg.seeds:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal, Sequence
 
 from torch import nn
 
@@ -37,6 +37,10 @@ class Task(ABC):
     name: str = "task"
     metric_name: str = "metric"
     direction: str = "maximize"
+    # True when ``evaluate`` takes ``memo=``: a dict, one per model, in which it keeps each
+    # batch's outputs, so that scoring the whole split after a fraction of it runs only the
+    # batches not yet run (the search passes one; see ``run_parts``)
+    reuses_outputs: bool = False
 
     @abstractmethod
     def build_model(self) -> nn.Module:
@@ -49,4 +53,35 @@ class Task(ABC):
     @abstractmethod
     def evaluate(self, model: nn.Module, split: Split = "confirm", fraction: float = 1.0,
                  device: str = "cpu") -> Score:
-        """Score ``model`` on a split, or on its first ``fraction`` of examples."""
+        """Score ``model`` on a split, or on a fixed part of it holding about ``fraction`` of
+        its examples (the same part on every call)."""
+
+
+def pick_parts(count: int, fraction: float) -> list[int]:
+    """Which of a split's ``count`` batches ``fraction`` of it scores: round(fraction *
+    count) of them (at least one), spread evenly from the first to the last; all for 1."""
+    k = min(count, max(1, round(fraction * count)))
+    return sorted({int((i + 0.5) * count / k) for i in range(k)})
+
+
+def run_parts(batches: Sequence[list[int]], fraction: float, run: Callable[[list[int]], list],
+              memo: dict | None = None, key: tuple = ()) -> dict[int, Any]:
+    """Outputs by example index for the batches (lists of example indices) that ``fraction``
+    picks. ``run(batch)`` returns one batch's outputs in its order. A batch found in ``memo``
+    under ``key + (its index,)`` is not run again; one that runs is kept there. A batch is
+    always run whole and alike, so its outputs are the same in a fraction and in the whole."""
+    out: dict[int, Any] = {}
+    for b in pick_parts(len(batches), fraction):
+        got = memo.get((*key, b)) if memo is not None else None
+        if got is None:
+            got = run(batches[b])
+            if memo is not None:
+                memo[(*key, b)] = got
+        out.update(zip(batches[b], got))
+    return out
+
+
+def parts_label(count: int, fraction: float) -> str:
+    """The signature's note of which batches a fraction scored ('' for the whole split)."""
+    picked = pick_parts(count, fraction)
+    return "" if len(picked) == count else f"|batches={','.join(map(str, picked))}/{count}"

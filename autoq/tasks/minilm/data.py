@@ -5,7 +5,6 @@ import csv
 import hashlib
 import random
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 
@@ -81,12 +80,10 @@ class Encoded:
             out[k] = torch.tensor(rows, dtype=torch.long)
         return out
 
-    def sorted_batches(self, n: int, batch_size: int) -> Iterator[tuple[list[int], dict]]:
-        """The first n examples, longest first, for fast inference."""
-        order = sorted(range(n), key=lambda i: -self.lengths[i])
-        for s in range(0, n, batch_size):
-            idx = order[s:s + batch_size]
-            yield idx, self.batch(idx)
+    def sorted_batches(self, batch_size: int) -> list[list[int]]:
+        """Every example, longest first, cut into batches: for fast inference."""
+        order = sorted(range(len(self)), key=lambda i: -self.lengths[i])
+        return [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
 
     def train_batches(self, batch_size: int, rng: random.Random) -> list[list[int]]:
         """Shuffled batches of similar length (sorted within chunks of 8 batches)."""

@@ -20,7 +20,7 @@ import transformers
 from tqdm import tqdm
 
 from . import data
-from .metric import f1, predict
+from .metric import f1, predict_all
 from .model import load_model, load_tokenizer, pretrained_dir
 
 HPARAMS = {
@@ -99,7 +99,7 @@ def train(h: dict = HPARAMS) -> tuple[torch.nn.Module, object, dict]:
     bar.close()
     train_s = time.time() - start
     model.eval()
-    scores = {s: f1(enc[s].labels, predict(model, enc[s], len(enc[s])))
+    scores = {s: f1(enc[s].labels, predict_all(model, enc[s]))
               for s in ("search", "confirm")}
     results = {"dev_f1": scores["confirm"], "search_f1": scores["search"],
                "train_seconds": round(train_s, 1),

@@ -18,15 +18,20 @@ def logits_of(out) -> torch.Tensor:
     return out
 
 
-def predict(model: torch.nn.Module, enc: Encoded, n: int, device: str = "cpu",
-            batch_size: int = 64) -> list[int]:
-    """Class predictions for the first n examples, length-sorted for little padding."""
-    preds = [0] * n
+def predict(model: torch.nn.Module, enc: Encoded, idx: list[int], device: str = "cpu") -> list[int]:
+    """Class predictions for the examples ``idx``, as one padded batch."""
     with torch.no_grad():
-        for idx, batch in enc.sorted_batches(n, batch_size):
-            batch = {k: v.to(device) for k, v in batch.items()}
-            for i, p in zip(idx, logits_of(model(**batch)).argmax(-1).tolist()):
-                preds[i] = p
+        batch = {k: v.to(device) for k, v in enc.batch(idx).items()}
+        return logits_of(model(**batch)).argmax(-1).tolist()
+
+
+def predict_all(model: torch.nn.Module, enc: Encoded, device: str = "cpu",
+                batch_size: int = 64) -> list[int]:
+    """Class predictions for every example, in order."""
+    preds = [0] * len(enc)
+    for idx in enc.sorted_batches(batch_size):
+        for i, p in zip(idx, predict(model, enc, idx, device)):
+            preds[i] = p
     return preds
 
 
