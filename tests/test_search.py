@@ -258,7 +258,7 @@ def test_a_recipe_proposed_again_is_not_scored_again(tmp_path, monkeypatch):
 
 
 def test_pruning_compares_a_fraction_with_the_same_fraction(tmp_path, monkeypatch):
-    """The first quarter of a split can be harder than the whole: a recipe that scores
+    """A quarter of a split can be harder than the whole: a recipe that scores
     there as the front's points and FP32 do is not out, whatever their full figures."""
     searcher = Searcher(config(tmp_path, ladder=0, max_drop=0.5))
     searcher.seed_study()
