@@ -29,7 +29,9 @@ def y_limits(d: StudyData) -> tuple[float, float] | None:
     return low, top + 0.08 * span
 
 
-def draw_points(ax: Axes, d: StudyData, limits: tuple[float, float] | None) -> None:
+def draw_points(ax: Axes, d: StudyData, limits: tuple[float, float] | None) -> list:
+    """The trials, the front, the seeds and FP32; returns the names' labels."""
+    labels = []
     below = [p for p in d.points if limits and p.metric < limits[0]]
 
     def pts(kind):
@@ -62,15 +64,31 @@ def draw_points(ax: Axes, d: StudyData, limits: tuple[float, float] | None) -> N
             continue
         ax.scatter(x, y, s=size, marker=marker, color=COLOR[kind], edgecolors="white",
                    linewidths=0.8, label=LABEL[kind], zorder=5)
-        placed: list[float] = []  # seeds' names above, stacked where sizes are close
-        for xi, yi, p in zip(x, y, ps):  # FP32's name to its left (the right edge)
-            near = sum(abs(math.log10(xi / px)) < 0.12 for px in placed)
-            placed.append(xi)
+        for xi, yi, p in zip(x, y, ps):  # seeds' names above, FP32's to its left (the right edge)
             text, where = ("FP32", dict(xytext=(-11, 0), ha="right", va="center")) if kind == "fp32" \
-                else (_tex(p.seed or ""), dict(xytext=(0, 9 + 13 * near), ha="center", va="bottom"))
-            ax.annotate(text, (xi, yi), textcoords="offset points", fontsize=9, fontweight="bold",
-                        color=COLOR[kind], zorder=6, **where,
-                        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+                else (_tex(p.seed or ""), dict(xytext=(0, 9), ha="center", va="bottom"))
+            label = ax.annotate(text, (xi, yi), textcoords="offset points", fontsize=9,
+                                fontweight="bold", color=COLOR[kind], zorder=6, **where,
+                                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+            label.set_in_layout(False)
+            labels.append(label)
+    return labels
+
+
+def unstack(labels: list, fig: Figure) -> None:
+    """Move each label up, in steps of its own height, until it overlaps none placed before
+    it (the figure laid out first, so the boxes are where they will be drawn)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    placed = []
+    for label in labels:
+        for _ in range(len(labels)):
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(b) for b in placed):
+                break
+            x, y = label.xyann
+            label.xyann = (x, y + box.height * 72 / fig.dpi + 1)
+        placed.append(label.get_window_extent(renderer))
 
 
 def size_axes(ax: Axes, d: StudyData) -> None:
@@ -97,7 +115,7 @@ def png(d: StudyData) -> bytes:
     metric = _tex(d.metric_name)
     if d.points:
         limits = y_limits(d)
-        draw_points(ax, d, limits)
+        labels = draw_points(ax, d, limits)
         if d.meta.get("max_drop") is not None:
             ax.axhline(d.meta["fp32_metric"] - d.meta["max_drop"], color="#999", ls="--", lw=1,
                        label=f"max drop ({d.meta['max_drop']:g})")
@@ -112,6 +130,8 @@ def png(d: StudyData) -> bytes:
     ax.set_title(f"{_tex(d.name)}: {metric} vs size  ({d.states['complete']} completed, "
                  f"{d.states['pruned']} pruned, {len(d.front)} on the front)", fontsize=11)
     ax.grid(True, which="major", alpha=0.3)
+    if d.points:
+        unstack(labels, fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
