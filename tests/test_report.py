@@ -142,3 +142,21 @@ def test_no_script_runs_in_a_browser(tmp_path):
     assert title is None or "pwned" not in title.group(1)  # no injected handler or script ran
     assert not re.search(r"<img[^>]*onerror", dom) and "<script>document.title" not in dom
     assert "pwned-img" in dom and "pwned-script" in dom  # they show, as text
+
+
+def test_seed_names_at_one_point_do_not_cover_each_other():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from autoq.report.chart import unstack
+
+    fig = Figure(figsize=(4, 3), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.scatter([1, 1.02, 3], [1, 1.01, 1])
+    labels = [ax.annotate(name, xy, textcoords="offset points", xytext=(0, 9), ha="center")
+              for name, xy in (("sensitivity-3", (1, 1)), ("sensitivity-4", (1.02, 1.01)),
+                               ("int8", (3, 1)))]
+    unstack(labels, fig)
+    boxes = [a.get_window_extent(fig.canvas.get_renderer()) for a in labels]
+    assert not any(boxes[i].overlaps(boxes[j]) for i in range(3) for j in range(i))
+    assert labels[2].xyann == (0, 9)  # a name with room is left where it was
