@@ -75,16 +75,20 @@ def beam_search(model: GNMT, src: torch.Tensor, src_lengths: torch.Tensor, beam_
     return out
 
 
+def length_batches(sources: list[list[int]], batch_size: int) -> list[list[int]]:
+    """Indices of ``sources``, shortest first, cut into batches (little padding)."""
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 def translate_ids(model: GNMT, sources: list[list[int]], beam_size: int = 5, batch_size: int = 128,
                   device: str | torch.device = "cpu", **kwargs) -> list[list[int]]:
     """Beam search over many sentences (token ids, no </s>), batched in length order;
     outputs come back in input order."""
     from .corpus import source_batch  # here to keep the model/beam modules independent
 
-    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
     out: list[list[int]] = [[] for _ in sources]
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+    for chunk in length_batches(sources, batch_size):
         src, lengths = source_batch([sources[i] for i in chunk])
         hyps = beam_search(model, src.to(device), lengths.to(device), beam_size=beam_size, **kwargs)
         for i, h in zip(chunk, hyps):

@@ -10,7 +10,7 @@ from torch import nn
 
 from ...errors import AutoqError
 from ..base import Score, Split, Task, parts_label, run_parts
-from .beam import translate_ids
+from .beam import length_batches, translate_ids
 from .checkpoint import ASSET_DIR, WEIGHTS, load_model, load_tokenizer
 from .corpus import SPLIT_FILES, decode, encode, read_lines, teacher_batch
 from .model import with_plain_ops
@@ -92,8 +92,7 @@ class GNMTMulti30k(Task):
         if not 0 < fraction <= 1:
             raise AutoqError(f"gnmt-multi30k: fraction must be in (0, 1], got {fraction}")
         src, refs = self._split(split)
-        order = sorted(range(len(src)), key=lambda i: len(src[i]))
-        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        batches = length_batches(src, self.batch_size)  # as translate_ids cuts the whole split
         hyps = run_parts(batches, fraction, lambda b: self._translate(model, [src[i] for i in b], device),
                          memo, (split, self.batch_size))
         picked = sorted(hyps)
