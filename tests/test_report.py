@@ -147,16 +147,24 @@ def test_no_script_runs_in_a_browser(tmp_path):
 def test_seed_names_at_one_point_do_not_cover_each_other():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from autoq.report.chart import unstack
+    from matplotlib.text import Text
+    from autoq.report.chart import place_labels
 
-    fig = Figure(figsize=(4, 3), dpi=100)
+    fig = Figure(figsize=(6, 4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.scatter([1, 1.02, 3], [1, 1.01, 1])
+    points = [(1 + 0.01 * i, 1 + 0.005 * (i % 3)) for i in range(5)] + [(3, 1)]  # a ladder, int8
+    ax.scatter(*zip(*points))
+    names = [f"sensitivity-{i + 1}" for i in range(5)] + ["int8"]
     labels = [ax.annotate(name, xy, textcoords="offset points", xytext=(0, 9), ha="center")
-              for name, xy in (("sensitivity-3", (1, 1)), ("sensitivity-4", (1.02, 1.01)),
-                               ("int8", (3, 1)))]
-    unstack(labels, fig)
-    boxes = [a.get_window_extent(fig.canvas.get_renderer()) for a in labels]
-    assert not any(boxes[i].overlaps(boxes[j]) for i in range(3) for j in range(i))
-    assert labels[2].xyann == (0, 9)  # a name with room is left where it was
+              for name, xy in zip(names, points)]
+    place_labels(labels, fig, ax, points)
+    renderer = fig.canvas.get_renderer()
+    boxes = [Text.get_window_extent(a, renderer) for a in labels]  # the names, not their lines
+    dots = [ax.transData.transform(p) for p in points]
+    frame = ax.get_window_extent(renderer)
+    assert not any(boxes[i].overlaps(boxes[j]) for i in range(len(boxes)) for j in range(i))
+    assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1
+               for b in boxes)  # none pushed out over the title or the top axis
+    assert not any(b.contains(x, y) for b in boxes for x, y in dots)  # nor over a point
+    assert labels[-1].xyann == (0, 9)  # a name with room is left where it was

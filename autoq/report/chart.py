@@ -7,6 +7,7 @@ import math
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .load import StudyData
@@ -69,26 +70,58 @@ def draw_points(ax: Axes, d: StudyData, limits: tuple[float, float] | None) -> l
                 else (_tex(p.seed or ""), dict(xytext=(0, 9), ha="center", va="bottom"))
             label = ax.annotate(text, (xi, yi), textcoords="offset points", fontsize=9,
                                 fontweight="bold", color=COLOR[kind], zorder=6, **where,
-                                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+                                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
+                                arrowprops=dict(arrowstyle="-", color=COLOR[kind], lw=0.8, shrinkB=5))
+            label.arrow_patch.set_visible(False)  # shown when place_labels sets it further out
             label.set_in_layout(False)
             labels.append(label)
     return labels
 
 
-def unstack(labels: list, fig: Figure) -> None:
-    """Move each label up, in steps of its own height, until it overlaps none placed before
-    it (the figure laid out first, so the boxes are where they will be drawn)."""
+DIRECTIONS = ((0, 1, "center", "bottom"), (0, -1, "center", "top"), (1, 0, "left", "center"),
+              (-1, 0, "right", "center"), (1, 1, "left", "bottom"), (-1, 1, "right", "bottom"),
+              (1, -1, "left", "top"), (-1, -1, "right", "top"))
+REACH = (9, 20, 34, 50, 70, 95, 125, 160)  # points from the marker; past the first, a leader line is drawn
+
+
+def place_labels(labels: list, fig: Figure, ax: Axes, points: list[tuple[float, float]]) -> None:
+    """Put each label where it stays inside the axes and covers no label placed before it
+    and none of ``points`` (data coordinates): where it was drawn, else beside its point
+    in one of eight directions, nearest first; a label set further out is joined to its
+    point by a line. Where nothing is free, covering points is allowed, then leaving the
+    axes (the figure laid out first, so the boxes are where they will be drawn)."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    pad = 5 * fig.dpi / 72  # a marker's half width, in pixels
+    dots = [ax.transData.transform(p) for p in points]
     placed = []
+
+    def fits(box, rule: int) -> bool:
+        inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+        clear = not any(box.x0 - pad < x < box.x1 + pad and box.y0 - pad < y < box.y1 + pad
+                        for x, y in dots)
+        return (inside or rule == 2) and (clear or rule >= 1) and not any(box.overlaps(b) for b in placed)
+
     for label in labels:
-        for _ in range(len(labels)):
-            box = label.get_window_extent(renderer)
-            if not any(box.overlaps(b) for b in placed):
-                break
-            x, y = label.xyann
-            label.xyann = (x, y + box.height * 72 / fig.dpi + 1)
-        placed.append(label.get_window_extent(renderer))
+        tries = [(*label.xyann, label.get_ha(), label.get_va())] + [
+            (r * dx, r * dy, ha, va) for r in REACH for dx, dy, ha, va in DIRECTIONS]
+        spot = next((t for rule in range(3) for t in tries if fits(_moved(label, t, renderer), rule)),
+                    tries[0])
+        _moved(label, spot, renderer)
+        if label.arrow_patch is not None:
+            label.arrow_patch.set_visible(spot in tries[1 + len(DIRECTIONS):])
+        placed.append(_moved(label, spot, renderer))
+
+
+def _moved(label, spot: tuple, renderer):
+    """``label`` at ``spot`` (x and y offsets in points, alignments); its text's box there
+    (an annotation's own box spans its leader line too)."""
+    label.xyann = spot[:2]
+    label.set_horizontalalignment(spot[2])
+    label.set_verticalalignment(spot[3])
+    label.update_positions(renderer)
+    return Text.get_window_extent(label, renderer)
 
 
 def size_axes(ax: Axes, d: StudyData) -> None:
@@ -131,7 +164,8 @@ def png(d: StudyData) -> bytes:
                  f"{d.states['pruned']} pruned, {len(d.front)} on the front)", fontsize=11)
     ax.grid(True, which="major", alpha=0.3)
     if d.points:
-        unstack(labels, fig)
+        shown = [(p.size_bytes / 1e6, p.metric) for p in d.points if not limits or p.metric >= limits[0]]
+        place_labels(labels, fig, ax, shown)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
