@@ -34,8 +34,11 @@ STUDIES = {"without graph knobs": RESULTS / "minilm-mrpc", "with graph knobs": R
 
 def load_study(folder: Path) -> tuple[dict, list[dict]]:
     meta = json.loads((folder / "search.json").read_text())
-    summaries = optuna.get_all_study_summaries(f"sqlite:///{folder / 'study.db'}")
-    meta["n_trials"] = sum(s.n_trials for s in summaries)
+    storage = f"sqlite:///{folder / 'study.db'}"
+    (summary,) = optuna.get_all_study_summaries(storage)
+    trials = optuna.load_study(study_name=summary.study_name, storage=storage).get_trials(
+        deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
+    meta["n_trials"] = sum("same_as" not in t.user_attrs for t in trials)  # seeds in, repeats out
     return meta, json.loads((folder / "pareto.json").read_text())
 
 
@@ -102,8 +105,11 @@ def main() -> None:
              "Made by `python benchmarks/graph_mode.py` from the files it names; every figure was "
              "measured by the runs that wrote them.", "",
              "## minilm-mrpc: the search with and without the knobs that tracing exposes", "",
-             "Both searches: TPE, seed 0, 100 trials, fidelity 0.25, the same seeds and the same "
-             "per-layer knobs for every Linear and embedding. The graph space adds, per layer, "
+             "Both searches: TPE, seed 0, 100 trials, fidelity 0.25 and the same per-layer knobs for "
+             "every Linear and embedding; seeded first with FP32, uniform int8, the BERT tutorial's "
+             "dynamic int8 and a ladder from the space's own sensitivity table (in the graph space "
+             "a uniform recipe quantizes the traced ops too, so the same names are other recipes "
+             "there). The trials column counts the scored ones, seeds included. The graph space adds, per layer, "
              "the attention matmuls (Q.K^T, softmax.V), the residual adds and the embedding sums "
              "(bits 8 or float, static or dynamic) -- ops that only exist as modules after tracing.", "",
              f"Hypervolume (`autoq.search.front.relative_hypervolume`): of F1 / FP32 F1 over size / FP32 "
