@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autoq.io import write_atomic  # noqa: E402
 from autoq.search.front import REF_DROP, relative_hypervolume  # noqa: E402
+from search_vs_random import counted  # noqa: E402  (seeds in, repeats out)
 
 RESULTS = ROOT / "results"
 STUDIES = {"without graph knobs": RESULTS / "minilm-mrpc", "with graph knobs": RESULTS / "minilm-mrpc" / "graph"}
@@ -36,9 +37,7 @@ def load_study(folder: Path) -> tuple[dict, list[dict]]:
     meta = json.loads((folder / "search.json").read_text())
     storage = f"sqlite:///{folder / 'study.db'}"
     (summary,) = optuna.get_all_study_summaries(storage)
-    trials = optuna.load_study(study_name=summary.study_name, storage=storage).get_trials(
-        deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
-    meta["n_trials"] = sum("same_as" not in t.user_attrs for t in trials)  # seeds in, repeats out
+    meta["n_trials"] = len(counted(optuna.load_study(study_name=summary.study_name, storage=storage)))
     return meta, json.loads((folder / "pareto.json").read_text())
 
 

@@ -97,21 +97,24 @@ def place_labels(labels: list, fig: Figure, ax: Axes, points: list[tuple[float, 
     dots = [ax.transData.transform(p) for p in points]
     placed = []
 
-    def fits(box, rule: int) -> bool:
-        inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
-        clear = not any(box.x0 - pad < x < box.x1 + pad and box.y0 - pad < y < box.y1 + pad
-                        for x, y in dots)
-        return (inside or rule == 2) and (clear or rule >= 1) and not any(box.overlaps(b) for b in placed)
+    def fits(box, inside: bool, clear: bool) -> bool:
+        """``box`` covers no placed label; inside the axes and clear of points if asked."""
+        if inside and not (frame.x0 <= box.x0 and box.x1 <= frame.x1
+                           and frame.y0 <= box.y0 and box.y1 <= frame.y1):
+            return False
+        if clear and any(box.x0 - pad < x < box.x1 + pad and box.y0 - pad < y < box.y1 + pad
+                         for x, y in dots):
+            return False
+        return not any(box.overlaps(b) for b in placed)
 
     for label in labels:
         tries = [(*label.xyann, label.get_ha(), label.get_va())] + [
             (r * dx, r * dy, ha, va) for r in REACH for dx, dy, ha, va in DIRECTIONS]
-        spot = next((t for rule in range(3) for t in tries if fits(_moved(label, t, renderer), rule)),
-                    tries[0])
-        _moved(label, spot, renderer)
-        if label.arrow_patch is not None:
-            label.arrow_patch.set_visible(spot in tries[1 + len(DIRECTIONS):])
+        spot = next((t for rules in ((True, True), (True, False), (False, False)) for t in tries
+                     if fits(_moved(label, t, renderer), *rules)), tries[0])
         placed.append(_moved(label, spot, renderer))
+        if label.arrow_patch is not None:  # a line to the point, past the nearest ring
+            label.arrow_patch.set_visible(tries.index(spot) > len(DIRECTIONS))
 
 
 def _moved(label, spot: tuple, renderer):
