@@ -3,16 +3,17 @@
     python benchmarks/search_vs_random.py --task minilm-mrpc [--space minilm-mrpc-cpu]
         [--seeds 0 1 2] [--run] [--device cuda] [--jobs 6] [--timeout 7m] [--note "where it ran"]
 
-Compares the default search (TPE with Pareto local search) after ``--budget`` trials with
-random search (Optuna's RandomSampler alone) after the same budget and after
-``--random-budget`` trials, seed by seed. Every study starts
+Compares the search (by default TPE with Pareto local search; ``--sampler`` picks another of
+autoq's samplers, local search still on) after ``--budget`` trials with random search
+(Optuna's RandomSampler alone) after the same budget and after ``--random-budget`` trials,
+seed by seed. Every study starts
 from the same seeded trials, the sensitivity ladder included: its table is measured once
 into the studies' folder and shared. Studies live in results/<task>/vs_random/<sampler>-s<seed>/
 for the task's own space (search_spaces/<task>.yaml), results/<task>/vs_random-<space>/ for
-another. With ``--run``, missing or unfinished
+another; random search's studies serve every sampler. With ``--run``, missing or unfinished
 studies are run (or resumed: ``--timeout`` bounds each run) first, ``--jobs`` at a time;
 without, only what exists is reported. Writes results/<task>/search_vs_random.md (or
-search_vs_random-<space>.md).
+search_vs_random-<space>.md; -<sampler> added for a sampler other than TPE).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from autoq.io import write_atomic  # noqa: E402
 from autoq.search.front import REF_DROP, pareto_indices, relative_hypervolume  # noqa: E402
 from autoq.search import SearchConfig, Searcher, parse_duration, run_search  # noqa: E402
+from autoq.search.config import SAMPLERS  # noqa: E402
 
 COMPLETE, PRUNED = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
 
@@ -111,7 +113,7 @@ def run(args) -> None:
     if args.ladder:
         Searcher(base).sensitivity_table()  # measured once, shared by every study
         table = base.out / "sensitivity.json"
-    arms = (("tpe", args.budget, base.local), ("random", args.random_budget, 0.0))  # random: alone
+    arms = ((args.sampler, args.budget, base.local), ("random", args.random_budget, 0.0))  # random: alone
     configs = [replace(base, study=f"{sampler}-s{seed}", results=where, n_trials=n,
                        sampler=sampler, seed=seed, sensitivity=table, local=local)
                for seed in args.seeds for sampler, n, local in arms]
@@ -128,6 +130,8 @@ def main() -> None:
     p.add_argument("--task", required=True)
     p.add_argument("--space", default=None, help="a space in search_spaces/ (default: the task's)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--sampler", default="tpe", choices=[s for s in SAMPLERS if s != "random"],
+                   help="the search's sampler, with local search (default: autoq's, TPE)")
     p.add_argument("--budget", type=int, default=100)
     p.add_argument("--random-budget", type=int, default=300)
     p.add_argument("--fidelity", type=float, default=0.25)
@@ -143,7 +147,7 @@ def main() -> None:
         run(args)
     rows, where, studies = [], folder(args.task, args.space), []
     for seed in args.seeds:
-        tpe, rnd = load(where, f"tpe-s{seed}"), load(where, f"random-s{seed}")
+        tpe, rnd = load(where, f"{args.sampler}-s{seed}"), load(where, f"random-s{seed}")
         studies += [tpe, rnd]
         t, r = curve(tpe, [args.budget]), curve(rnd, [args.budget, args.random_budget])
         rows.append((seed, t[args.budget], r[args.budget], r[args.random_budget],
@@ -153,7 +157,7 @@ def main() -> None:
 
 
 def write_report(args, rows, n_ladder: list[int]) -> None:
-    b, rb = args.budget, args.random_budget
+    b, rb, name = args.budget, args.random_budget, args.sampler.upper()
 
     def fmt(v, n):
         if v is None:
@@ -166,6 +170,7 @@ def write_report(args, rows, n_ladder: list[int]) -> None:
     table = json.loads(sens.read_text()) if sens.is_file() else None
     n_sens = sum(len(v) for v in table["drops"].values()) if table else 0
     flag = "" if args.space == args.task else f" --space {args.space}"
+    flag += "" if args.sampler == "tpe" else f" --sampler {args.sampler}"
     lines = [f"# {args.task}: the search against random search, space {args.space}", "",
              f"Made by `python benchmarks/search_vs_random.py --task {args.task}{flag} --run`"
              + (f" ({args.note})" if args.note else "") + ". Hypervolume "
@@ -176,7 +181,7 @@ def write_report(args, rows, n_ladder: list[int]) -> None:
              f"it has, shown in brackets. Every study: the same space, fidelity {args.fidelity}, "
              f"the same seeded first trials (FP32, uniform int8, the space's seeds and "
              f"{' or '.join(map(str, n_ladder)) or 'none'} from the sensitivity ladder, "
-             f"`--ladder {args.ladder}` less its repeats); TPE with Pareto local search "
+             f"`--ladder {args.ladder}` less its repeats); {name} with Pareto local search "
              f"(`--local {SearchConfig.local:g}`, autoq's default), random search alone (`--local 0`). "
              f"Studies: results/{args.task}/{where.name}/.", "",
              f"Cost is the searched trials' scoring in full search-split evaluations (a pruned trial "
@@ -184,8 +189,8 @@ def write_report(args, rows, n_ladder: list[int]) -> None:
              + (f"took {n_sens} scores on {table['fraction']:g} of the split "
                 f"({n_sens * table['fraction']:.0f} full evaluations), once for all studies."
                 if table else "was not measured."), "",
-             f"| seed | TPE after {b} | random after {b} | random after {rb} | TPE@{b} >= random@{rb} "
-             f"| cost TPE@{b} | cost random@{rb} |", "|---|---|---|---|---|---|---|"]
+             f"| seed | {name} after {b} | random after {b} | random after {rb} | {name}@{b} >= random@{rb} "
+             f"| cost {name}@{b} | cost random@{rb} |", "|---|---|---|---|---|---|---|"]
     complete = []
     for seed, t, r1, r3, ct, cr, *_ in rows:
         full = t is not None and r3 is not None and t[1] == b and r3[1] == rb
@@ -195,19 +200,20 @@ def write_report(args, rows, n_ladder: list[int]) -> None:
         costs = " | ".join("" if c is None else f"{c:.1f}" for c in (ct, cr))
         lines.append(f"| {seed} | {fmt(t, b)} | {fmt(r1, b)} | {fmt(r3, rb)} | {verdict} | {costs} |")
     if complete:
-        lines += ["", f"Mean over {len(complete)} complete seed(s): TPE@{b} "
+        lines += ["", f"Mean over {len(complete)} complete seed(s): {name}@{b} "
                   f"{statistics.mean(c[0] for c in complete):.4f}, random@{b} "
                   f"{statistics.mean(c[1] for c in complete):.4f}, random@{rb} "
-                  f"{statistics.mean(c[2] for c in complete):.4f}; TPE@{b} >= random@{rb} on "
+                  f"{statistics.mean(c[2] for c in complete):.4f}; {name}@{b} >= random@{rb} on "
                   f"{sum(c[0] >= c[2] for c in complete)} of {len(complete)}."]
-    lines += confirm_lines(rows, b, rb)
-    lines += front_lines(where, args.seeds)
-    out = ROOT / "results" / args.task / f"search_vs_random{suffix(args.task, args.space)}.md"
+    lines += confirm_lines(rows, b, rb, name)
+    lines += front_lines(where, args.seeds, args.sampler)
+    other = "" if args.sampler == "tpe" else f"-{args.sampler}"
+    out = ROOT / "results" / args.task / f"search_vs_random{suffix(args.task, args.space)}{other}.md"
     write_atomic(out, "\n".join(lines) + "\n")
     print(out.read_text())
 
 
-def confirm_lines(rows, b: int, rb: int) -> list[str]:
+def confirm_lines(rows, b: int, rb: int, name: str) -> list[str]:
     """The same comparison on the confirm split, for the seeds whose studies both reached
     their budget."""
     pairs = [(seed, tc, rc) for seed, t, _, r, _, _, tc, rc in rows
@@ -216,22 +222,22 @@ def confirm_lines(rows, b: int, rb: int) -> list[str]:
         return []
     lines = ["", f"The same fronts on the confirm split, which the search never scores by: each "
              f"front point's confirm-split metric (over FP32's there) at its size, the front as it "
-             f"stood after {b} trials for TPE and {rb} for random search "
+             f"stood after {b} trials for {name} and {rb} for random search "
              f"(`confirm_hypervolume`). This is what a user picking from the front gets.", "",
-             f"| seed | TPE after {b}, confirm | random after {rb}, confirm | TPE >= random |",
+             f"| seed | {name} after {b}, confirm | random after {rb}, confirm | {name} >= random |",
              "|---|---|---|---|"]
     lines += [f"| {seed} | {t:.4f} | {r:.4f} | {'yes' if t >= r else 'no'} |" for seed, t, r in pairs]
-    lines += ["", f"Mean over {len(pairs)} seed(s): TPE@{b} {statistics.mean(p[1] for p in pairs):.4f}, "
-              f"random@{rb} {statistics.mean(p[2] for p in pairs):.4f}; TPE@{b} >= random@{rb} on "
+    lines += ["", f"Mean over {len(pairs)} seed(s): {name}@{b} {statistics.mean(p[1] for p in pairs):.4f}, "
+              f"random@{rb} {statistics.mean(p[2] for p in pairs):.4f}; {name}@{b} >= random@{rb} on "
               f"{sum(p[1] >= p[2] for p in pairs)} of {len(pairs)}."]
     return lines
 
 
-def front_lines(where: Path, seeds: list[int]) -> list[str]:
+def front_lines(where: Path, seeds: list[int], sampler: str) -> list[str]:
     """Each study's front as it stands, on the confirm split (the search split's figure in
     brackets), at each point's size over FP32's."""
     lines = []
-    for name in [f"{s}-s{seed}" for seed in seeds for s in ("tpe", "random")]:
+    for name in [f"{s}-s{seed}" for seed in seeds for s in (sampler, "random")]:
         front, meta = where / name / "pareto.json", where / name / "search.json"
         if not front.is_file() or not meta.is_file():
             continue

@@ -206,6 +206,15 @@ def test_a_search_measures_its_sensitivity_once(tmp_path):
     assert table.stat().st_mtime_ns == stamp
 
 
+@pytest.mark.parametrize("name", ["tpe", "gp", "nsga2"])
+def test_the_sampler_models_every_knob_though_seeds_outside_the_space_have_none(finished, name):
+    from autoq.search.samplers import make_sampler
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{finished.out / 'study.db'}")
+    assert any(not t.params for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE)
+    knobs = {k for t in study.trials for k in t.params}
+    assert make_sampler(name, 0).infer_relative_search_space(study, study.trials[-1]).keys() == knobs
+
+
 def test_deployable_limits_the_choices():
     doc = {"deployable": "fbgemm", "groups": [
         {"modules": "x", "bits_weights": [4, 8], "clip_acts": ["NONE", "AVG"], "bits_activations": [6, 8]}]}

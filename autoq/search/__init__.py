@@ -7,7 +7,7 @@ down) over a search space, ending in a Pareto front of recipes.
 """
 import importlib
 
-_API = {"SearchConfig": "config", "make_sampler": "config", "parse_duration": "config",
+_API = {"SearchConfig": "config", "make_sampler": "samplers", "parse_duration": "config",
         "Searcher": "searcher", "loop": "run", "run_search": "run"}
 __all__ = sorted(_API)
 

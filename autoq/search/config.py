@@ -1,4 +1,4 @@
-"""What a search is asked to do: the study's settings, the samplers by name."""
+"""What a search is asked to do: the study's settings and the samplers' names."""
 from __future__ import annotations
 
 import re
@@ -60,20 +60,6 @@ def parse_duration(text: str) -> float:
     if not m:
         raise AutoqError(f"timeout {text!r} is not a duration (allowed: e.g. 8h, 30m, 90s, 3600)")
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-
-
-def make_sampler(name: str, seed: int):
-    """Optuna's samplers by name; all honour the trials' constraints (max drop)."""
-    import optuna  # here: the command line reads this module's defaults, quickly
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    raise unknown_sampler(name)
 
 
 def unknown_sampler(name: str) -> AutoqError:

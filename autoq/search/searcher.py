@@ -20,7 +20,8 @@ from ..quant.plan import make_plan
 from ..recipe import Recipe
 from ..tasks import get_task
 from . import sensitivity
-from .config import SearchConfig, make_sampler
+from .config import SearchConfig
+from .samplers import make_sampler
 from .front import REF_DROP, dominates
 from .neighbours import draw_parent, neighbour
 from .outputs import completed, front_of, front_rows, front_trials, write_results
