@@ -4,7 +4,7 @@
         [--seeds 0 1 2] [--run] [--device cuda] [--jobs 6] [--timeout 7m] [--note "where it ran"]
 
 Compares the search (by default TPE with Pareto local search; ``--sampler`` picks another of
-autoq's samplers, local search still on) after ``--budget`` trials with random search
+autoq's samplers, ``--local`` the share of local-search trials) after ``--budget`` trials with random search
 (Optuna's RandomSampler alone) after the same budget and after ``--random-budget`` trials,
 seed by seed. Every study starts
 from the same seeded trials, the sensitivity ladder included: its table is measured once
@@ -40,8 +40,8 @@ def suffix(task: str, space: str) -> str:
     return "" if space == task else f"-{space}"
 
 
-def folder(task: str, space: str) -> Path:
-    return ROOT / "results" / task / f"vs_random{suffix(task, space)}"
+def folder(task: str, space: str, name: str | None = None) -> Path:
+    return ROOT / "results" / task / (name or f"vs_random{suffix(task, space)}")
 
 
 def load(where: Path, name: str) -> optuna.Study | None:
@@ -104,7 +104,7 @@ def cost(study: optuna.Study | None, n: int, fidelity: float) -> float | None:
 
 
 def run(args) -> None:
-    where = folder(args.task, args.space)
+    where = folder(args.task, args.space, args.folder)
     base = SearchConfig(task=args.task, space=str(ROOT / "search_spaces" / f"{args.space}.yaml"),
                         study=where.name, results=where.parent,
                         fidelity=args.fidelity, ladder=args.ladder, device=args.device, progress=False,
@@ -113,10 +113,11 @@ def run(args) -> None:
     if args.ladder:
         Searcher(base).sensitivity_table()  # measured once, shared by every study
         table = base.out / "sensitivity.json"
-    arms = ((args.sampler, args.budget, base.local), ("random", args.random_budget, 0.0))  # random: alone
-    configs = [replace(base, study=f"{sampler}-s{seed}", results=where, n_trials=n,
+    arms = ((args.arm, args.sampler, args.budget, args.local),
+            ("random", "random", args.random_budget, 0.0))  # random: alone
+    configs = [replace(base, study=f"{arm}-s{seed}", results=where, n_trials=n,
                        sampler=sampler, seed=seed, sensitivity=table, local=local)
-               for seed in args.seeds for sampler, n, local in arms]
+               for seed in args.seeds for arm, sampler, n, local in arms]
     if args.jobs == 1:
         for cfg in configs:
             run_search(cfg)
@@ -132,6 +133,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--sampler", default="tpe", choices=[s for s in SAMPLERS if s != "random"],
                    help="the search's sampler, with local search (default: autoq's, TPE)")
+    p.add_argument("--local", type=float, default=SearchConfig.local,
+                   help="the search's share of local-search trials (default: autoq's)")
     p.add_argument("--budget", type=int, default=100)
     p.add_argument("--random-budget", type=int, default=300)
     p.add_argument("--fidelity", type=float, default=0.25)
@@ -140,14 +143,17 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=1, help="studies run at once")
     p.add_argument("--timeout", default=None, help="bound on each study's run, e.g. 7m; re-run to resume")
     p.add_argument("--note", default="", help="where the studies ran, for the write-up")
+    p.add_argument("--folder", default=None,
+                   help="the studies' folder under results/<task>/ (default: vs_random[-<space>])")
     p.add_argument("--run", action="store_true", help="run or resume missing studies first")
     args = p.parse_args()
     args.space = args.space or args.task
+    args.arm = args.sampler + ("" if args.local == SearchConfig.local else f"-local{args.local:g}")
     if args.run:
         run(args)
-    rows, where, studies = [], folder(args.task, args.space), []
+    rows, where, studies = [], folder(args.task, args.space, args.folder), []
     for seed in args.seeds:
-        tpe, rnd = load(where, f"{args.sampler}-s{seed}"), load(where, f"random-s{seed}")
+        tpe, rnd = load(where, f"{args.arm}-s{seed}"), load(where, f"random-s{seed}")
         studies += [tpe, rnd]
         t, r = curve(tpe, [args.budget]), curve(rnd, [args.budget, args.random_budget])
         rows.append((seed, t[args.budget], r[args.budget], r[args.random_budget],
@@ -157,7 +163,7 @@ def main() -> None:
 
 
 def write_report(args, rows, n_ladder: list[int]) -> None:
-    b, rb, name = args.budget, args.random_budget, args.sampler.upper()
+    b, rb, name = args.budget, args.random_budget, args.arm.upper()
 
     def fmt(v, n):
         if v is None:
@@ -165,12 +171,13 @@ def write_report(args, rows, n_ladder: list[int]) -> None:
         hv, counted = v
         return f"{hv:.4f}" + ("" if counted == n else f" ({counted} trials)")
 
-    where = folder(args.task, args.space)
+    where = folder(args.task, args.space, args.folder)
     sens = where / "sensitivity.json"
     table = json.loads(sens.read_text()) if sens.is_file() else None
     n_sens = sum(len(v) for v in table["drops"].values()) if table else 0
     flag = "" if args.space == args.task else f" --space {args.space}"
     flag += "" if args.sampler == "tpe" else f" --sampler {args.sampler}"
+    flag += "" if args.arm == args.sampler else f" --local {args.local:g}"
     lines = [f"# {args.task}: the search against random search, space {args.space}", "",
              f"Made by `python benchmarks/search_vs_random.py --task {args.task}{flag} --run`"
              + (f" ({args.note})" if args.note else "") + ". Hypervolume "
@@ -181,8 +188,10 @@ def write_report(args, rows, n_ladder: list[int]) -> None:
              f"it has, shown in brackets. Every study: the same space, fidelity {args.fidelity}, "
              f"the same seeded first trials (FP32, uniform int8, the space's seeds and "
              f"{' or '.join(map(str, n_ladder)) or 'none'} from the sensitivity ladder, "
-             f"`--ladder {args.ladder}` less its repeats); {name} with Pareto local search "
-             f"(`--local {SearchConfig.local:g}`, autoq's default), random search alone (`--local 0`). "
+             f"`--ladder {args.ladder}` less its repeats); {name} "
+             + (f"with Pareto local search (`--local {args.local:g}`" if args.local else "alone (`--local 0`")
+             + ("" if args.local != SearchConfig.local else ", autoq's default")
+             + "), random search alone (`--local 0`). "
              f"Studies: results/{args.task}/{where.name}/.", "",
              f"Cost is the searched trials' scoring in full search-split evaluations (a pruned trial "
              f"costs {args.fidelity}, a recipe proposed again nothing). The shared sensitivity table "
@@ -206,9 +215,9 @@ def write_report(args, rows, n_ladder: list[int]) -> None:
                   f"{statistics.mean(c[2] for c in complete):.4f}; {name}@{b} >= random@{rb} on "
                   f"{sum(c[0] >= c[2] for c in complete)} of {len(complete)}."]
     lines += confirm_lines(rows, b, rb, name)
-    lines += front_lines(where, args.seeds, args.sampler)
-    other = "" if args.sampler == "tpe" else f"-{args.sampler}"
-    out = ROOT / "results" / args.task / f"search_vs_random{suffix(args.task, args.space)}{other}.md"
+    lines += front_lines(where, args.seeds, args.arm)
+    other = "" if args.arm == "tpe" else f"-{args.arm}"
+    out = where.parent / f"search_{where.name}{other}.md"
     write_atomic(out, "\n".join(lines) + "\n")
     print(out.read_text())
 
@@ -233,11 +242,11 @@ def confirm_lines(rows, b: int, rb: int, name: str) -> list[str]:
     return lines
 
 
-def front_lines(where: Path, seeds: list[int], sampler: str) -> list[str]:
+def front_lines(where: Path, seeds: list[int], arm: str) -> list[str]:
     """Each study's front as it stands, on the confirm split (the search split's figure in
     brackets), at each point's size over FP32's."""
     lines = []
-    for name in [f"{s}-s{seed}" for seed in seeds for s in (sampler, "random")]:
+    for name in [f"{s}-s{seed}" for seed in seeds for s in (arm, "random")]:
         front, meta = where / name / "pareto.json", where / name / "search.json"
         if not front.is_file() or not meta.is_file():
             continue

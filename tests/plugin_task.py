@@ -13,14 +13,15 @@ class ClosenessTask(Task):
 
     name, metric_name = "tiny-closeness", "closeness"
 
-    def __init__(self):
+    def __init__(self, init_seed: int = 0):
         g = torch.Generator().manual_seed(0)
         self.data = {"search": torch.randint(0, 50, (32, 7), generator=g),
                      "confirm": torch.randint(0, 50, (32, 7), generator=g)}
         self._reference = {}
+        self.init_seed = init_seed
 
     def build_model(self):
-        torch.manual_seed(0)
+        torch.manual_seed(self.init_seed)
         return TinyNet().eval()
 
     def calibration_batches(self):
@@ -44,6 +45,11 @@ class ClosenessTask(Task):
 
 def make_task():
     return ClosenessTask()
+
+
+def retrained_task():
+    """The same task with a model trained again elsewhere: other weights."""
+    return ClosenessTask(init_seed=1)
 
 
 class BatchedTask(ClosenessTask):

@@ -12,6 +12,7 @@ from autoq.search.neighbours import draw_parent, neighbour, step
 from autoq.search.front import (REF_DROP, contributions, dominates, hypervolume, pareto_indices,
                                 relative_hypervolume)
 from autoq.search.pick import load_front, pick
+from autoq.search.sensitivity import load as sensitivity_load
 from autoq.search.space import SearchSpace
 from autoq.search import SearchConfig, Searcher, parse_duration, run_search
 
@@ -313,6 +314,22 @@ def test_a_study_whose_fractions_were_first_examples_resumes_only_in_full(tmp_pa
     with pytest.raises(AutoqError, match="earlier autoq.*--fidelity 1"):
         Searcher(cfg).seed_study()
     Searcher(config(tmp_path, task="plugin_task:batched_task", ladder=0, fidelity=1.0)).seed_study()
+
+
+def test_a_study_or_table_is_not_carried_on_with_another_model(tmp_path):
+    run_search(config(tmp_path, n_trials=4, fidelity=1.0, ladder=2))
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
+    table = tmp_path / "tiny" / "sensitivity.json"
+    key = Searcher(config(tmp_path)).model_key
+    assert study.user_attrs["model_key"] == key and sensitivity_load(table)["model_key"] == key
+    before = len(study.trials)
+    with pytest.raises(AutoqError, match="study 'tiny' was made with another model"):
+        run_search(config(tmp_path, task="plugin_task:retrained_task", n_trials=6, fidelity=1.0))
+    assert len(study.trials) == before
+    with pytest.raises(AutoqError, match="sensitivity file .* another model.*autoq sensitivity"):
+        Searcher(config(tmp_path, task="plugin_task:retrained_task", study="other",
+                        sensitivity=table)).seed_study()
+    Searcher(config(tmp_path, task="plugin_task:retrained_task", study="other", ladder=0)).seed_study()
 
 
 def test_a_repeated_proposal_queues_a_neighbour(tmp_path):

@@ -1,6 +1,6 @@
 """autoq's quantization engine: Distiller's post-training linear quantization,
 with static or dynamic activations, on CPU and CUDA."""
-from .apply import collect_stats, is_prepared, prepare, quantize
+from .apply import calibration_key, collect_stats, is_prepared, prepare, quantize
 from .config import ClipMode, Mode, QuantConfig
 from .handlers import register_handler
 from .lstm import ModularLSTM, convert_lstms
@@ -9,5 +9,6 @@ from .plan import Plan, make_plan
 from .size import SizeReport, size_report
 
 __all__ = ["BatchMatmul", "ClipMode", "Concat", "EltwiseAdd", "EltwiseMult", "Matmul", "Mode",
-           "ModularLSTM", "Plan", "QuantConfig", "SizeReport", "collect_stats", "convert_lstms",
-           "is_prepared", "make_plan", "prepare", "quantize", "register_handler", "size_report"]
+           "ModularLSTM", "Plan", "QuantConfig", "SizeReport", "calibration_key", "collect_stats",
+           "convert_lstms", "is_prepared", "make_plan", "prepare", "quantize", "register_handler",
+           "size_report"]

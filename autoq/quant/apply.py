@@ -40,16 +40,27 @@ def collect_stats(model: nn.Module, batches: Iterable[Any],
     """
     batches = list(batches)
     prepared = model if is_prepared(model) else prepare(model)
-    names = [n for n, m in prepared.named_modules() if handler_for(m) and needs_act_stats(m)]
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"stats-{stats_io.fingerprint(prepared, batches, names)}.yaml"
+        path = Path(cache_dir) / f"stats-{calibration_key(prepared, batches)}.yaml"
         if path.is_file():
             return stats_io.load(path)
-    result = stats_io.collect(prepared.eval(), batches, names)
+    result = stats_io.collect(prepared.eval(), batches, _measured(prepared))
     if path is not None:
         stats_io.save(result, path)
     return result
+
+
+def _measured(prepared: nn.Module) -> list[str]:
+    return [n for n, m in prepared.named_modules() if handler_for(m) and needs_act_stats(m)]
+
+
+def calibration_key(model: nn.Module, batches: Iterable[Any]) -> str:
+    """A key of all that a model's statistics depend on: its weights, the calibration data
+    and the modules measured. Names the statistics cache's files; a study and a sensitivity
+    table record it, so that neither is carried on with another model."""
+    prepared = model if is_prepared(model) else prepare(model)
+    return stats_io.fingerprint(prepared, list(batches), _measured(prepared))
 
 
 def _set_module(root: nn.Module, name: str, module: nn.Module) -> None:

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from ..errors import AutoqError
 from ..evaluate import default_device, prepare_task, task_stats
-from ..quant import quantize, size_report
+from ..quant import calibration_key, quantize, size_report
 from ..quant.plan import make_plan
 from ..recipe import Recipe
 from ..tasks import get_task
@@ -46,6 +46,19 @@ class Searcher:
         self.space.bind([n for n, _ in self.model.named_modules()])
         self.stats = task_stats(self.task, self.model)
         self._last: tuple[str, torch.nn.Module, dict] | None = None  # see quantized()
+
+    @cached_property
+    def model_key(self) -> str:
+        """What the study's scores depend on besides the recipe: the model's weights and
+        its calibration data (``calibration_key``)."""
+        return calibration_key(self.model, self.task.calibration_batches())
+
+    def check_model(self, made: str | None, what: str, remedy: str) -> None:
+        """Refuse to carry on ``what`` (a study, a table) made with another model: a model
+        fine-tuned again on another machine scores recipes otherwise, its FP32 metric alike."""
+        if made is not None and made != self.model_key:
+            raise AutoqError(f"{what} was made with another model or calibration data (key {made}, "
+                             f"here {self.model_key}): {remedy}")
 
     @cached_property
     def storage(self):
@@ -155,10 +168,15 @@ class Searcher:
     def seed_study(self) -> None:
         """FP32's figures once, then the seeded first trials not yet in the study."""
         if "fp32_metric" not in self.study.user_attrs:
+            self.study.set_user_attr("model_key", self.model_key)
             self.study.set_user_attr("fp32_metric", self.score(None))
             self.study.set_user_attr("fp32_size_bytes", self.size(None))
             self.study.set_user_attr("fp32_confirm_metric", self.score(None, split="confirm"))
             self.study.set_user_attr("task", self.cfg.task)
+        self.check_model(self.study.user_attrs.get("model_key"), f"study {self.cfg.study!r}",
+                         "run every worker on the model it was made with (a built-in task's "
+                         "fine-tune lies in AUTOQ_CACHE, by default ~/.cache/autoq: copy or share "
+                         "it), or give a new --study")
         made = self.study.user_attrs.get("fidelity")
         if made is None:
             self.study.set_user_attr("fidelity", self.cfg.fidelity)
@@ -211,7 +229,10 @@ class Searcher:
         """The given table, else the study folder's, measured there the first time."""
         path = self.cfg.sensitivity or self.cfg.out / "sensitivity.json"
         if self.cfg.sensitivity is not None or path.is_file():
-            return sensitivity.load(path)
+            table = sensitivity.load(path)
+            self.check_model(table.get("model_key"), f"sensitivity file {path}",
+                             "measure it on this model (autoq sensitivity), or leave out --sensitivity")
+            return table
         n = len(sensitivity.jobs(self.space))
         with tqdm(total=n, unit="eval", desc="sensitivity", disable=not self.cfg.progress) as bar:
             table = sensitivity.measure(self, self.cfg.sensitivity_fraction, bar.update)

@@ -44,7 +44,8 @@ def measure(searcher, fraction: float = 0.25, progress=None) -> dict[str, Any]:
         saved.setdefault(unit, {})[bits] = searcher.size(searcher.space.alone(unit, 8)) - searcher.size(recipe)
         if progress:
             progress()
-    return {"fp32_metric": fp32, "fraction": fraction, "drops": drops, "saved_bytes": saved}
+    return {"fp32_metric": fp32, "fraction": fraction, "model_key": searcher.model_key,
+            "drops": drops, "saved_bytes": saved}
 
 
 def save(result: dict, path: Path) -> None:
