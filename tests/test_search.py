@@ -12,6 +12,7 @@ from autoq.search.neighbours import draw_parent, neighbour, step
 from autoq.search.front import (REF_DROP, contributions, dominates, hypervolume, pareto_indices,
                                 relative_hypervolume)
 from autoq.search.pick import load_front, pick
+from autoq.quant import stats as stats_io
 from autoq.search.sensitivity import load as sensitivity_load
 from autoq.search.space import SearchSpace
 from autoq.search import SearchConfig, Searcher, parse_duration, run_search
@@ -330,6 +331,26 @@ def test_a_study_or_table_is_not_carried_on_with_another_model(tmp_path):
         Searcher(config(tmp_path, task="plugin_task:retrained_task", study="other",
                         sensitivity=table)).seed_study()
     Searcher(config(tmp_path, task="plugin_task:retrained_task", study="other", ladder=0)).seed_study()
+
+
+def test_every_worker_quantizes_with_the_study_s_statistics(tmp_path, monkeypatch):
+    cfg = config(tmp_path, n_trials=5, fidelity=1.0, ladder=0)
+    run_search(cfg)
+    kept = stats_io.load(cfg.out / "stats.yaml")  # with a recipe, all that rebuilds a trial's model
+    assert kept == Searcher(cfg).stats
+    import autoq.search.searcher as searcher_module
+    own = searcher_module.task_stats
+    nudged = lambda task, model: {name: {**e, "inputs": {i: {**t, "max": t["max"] * 1.01}
+                                                         for i, t in e["inputs"].items()}}
+                                  for name, e in own(task, model).items()}
+    monkeypatch.setattr(searcher_module, "task_stats", nudged)  # another machine's last bits
+    other = Searcher(cfg)
+    assert other.stats != kept
+    other.study  # joining the study, it takes the study's statistics
+    assert other.stats == kept
+    for t in other.study.trials:
+        if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("seed") != "fp32":
+            assert other.score(Searcher.recipe_of(t)) == t.values[0]
 
 
 def test_a_repeated_proposal_queues_a_neighbour(tmp_path):

@@ -153,6 +153,13 @@ def fingerprint(model: nn.Module, batches: Iterable[Any], names: Iterable[str] =
     return h.hexdigest()[:24]
 
 
+def from_record(record: dict[str, Any]) -> Stats:
+    """Statistics as a study records them (JSON, whose keys are strings) with each input
+    position an int again."""
+    return {name: {**entry, "inputs": {int(i): t for i, t in entry.get("inputs", {}).items()}}
+            for name, entry in record.items()}
+
+
 def save(stats: Stats, path: str | os.PathLike) -> None:
     """Write statistics as Distiller's YAML, atomically."""
     write_atomic(path, yaml.safe_dump(stats, sort_keys=False))

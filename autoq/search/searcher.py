@@ -16,6 +16,7 @@ from tqdm import tqdm
 from ..errors import AutoqError
 from ..evaluate import default_device, prepare_task, task_stats
 from ..quant import calibration_key, quantize, size_report
+from ..quant import stats as stats_io
 from ..quant.plan import make_plan
 from ..recipe import Recipe
 from ..tasks import get_task
@@ -44,7 +45,7 @@ class Searcher:
         self.space = SearchSpace.load(cfg.space)
         self.model = prepare_task(self.task, self.space.graph)
         self.space.bind([n for n, _ in self.model.named_modules()])
-        self.stats = task_stats(self.task, self.model)
+        self.stats = task_stats(self.task, self.model)  # until the study's own: see study
         self._last: tuple[str, torch.nn.Module, dict] | None = None  # see quantized()
 
     @cached_property
@@ -75,6 +76,9 @@ class Searcher:
             made = "with" if len(study.directions) > 2 else "without"
             raise AutoqError(f"study {self.cfg.study!r} was made {made} the latency objective: "
                              f"resume it {made} --latency, or give a new --study")
+        kept = study.user_attrs.get("stats")
+        if kept is not None:  # every worker quantizes alike, on any machine (see seed_study)
+            self.stats, self._last = stats_io.from_record(kept), None
         resumed = len(study.get_trials(deepcopy=False))
         if resumed:  # a fresh stream, else the sampler replays the proposals it made before
             study.sampler = make_sampler(self.cfg.sampler, hash((self.cfg.seed, self.worker, resumed)) % 2 ** 31)
@@ -177,6 +181,9 @@ class Searcher:
                          "run every worker on the model it was made with (a built-in task's "
                          "fine-tune lies in AUTOQ_CACHE, by default ~/.cache/autoq: copy or share "
                          "it), or give a new --study")
+        if "stats" not in self.study.user_attrs:  # the one set every worker quantizes with: a
+            # machine whose float arithmetic differs in the last bits would collect its own
+            self.study.set_user_attr("stats", self.stats)
         made = self.study.user_attrs.get("fidelity")
         if made is None:
             self.study.set_user_attr("fidelity", self.cfg.fidelity)
