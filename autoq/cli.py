@@ -231,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--task", required=True,
                         help="gnmt-multi30k, minilm-mrpc, or package.module:factory")
 
+    def stats_arg(sp):
+        sp.add_argument("--stats", help="statistics YAML, such as a study's results/<study>/stats.yaml "
+                        "(default: collected once and cached)")
+
     from .search.config import SAMPLERS, SearchConfig as D  # the defaults live there
     sp = sub.add_parser("search", help="run (or resume) a search; ends in a Pareto front of recipes")
     task_arg(sp)
@@ -309,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fraction of the confirm split scored")
     sp.add_argument("--backends", help="allowed backends, comma-separated (default: all)")
     sp.add_argument("--device", type=_device, default=None, help="cpu (default) or cuda")
-    sp.add_argument("--stats", help="statistics YAML (default: collected once and cached)")
+    stats_arg(sp)
     sp.set_defaults(func=cmd_deploy)
 
     sp = sub.add_parser("eval", help="evaluate the float model or a recipe; prints one JSON line")
@@ -318,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--split", choices=["search", "confirm"], default="confirm")
     sp.add_argument("--fraction", type=_positive_fraction, default=1.0)
     sp.add_argument("--device", type=_device, default=None, help="cpu or cuda (default: cuda if present)")
-    sp.add_argument("--stats", help="statistics YAML (default: collected once and cached)")
+    stats_arg(sp)
     sp.set_defaults(func=cmd_eval)
 
     sp = sub.add_parser("stats", help="collect calibration statistics (Distiller's YAML)")
@@ -329,14 +333,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("size", help="exact size of the model under a recipe")
     task_arg(sp)
     sp.add_argument("--recipe")
-    sp.add_argument("--stats")
+    stats_arg(sp)
     sp.add_argument("--per-layer", action="store_true")
     sp.set_defaults(func=cmd_size)
 
     sp = sub.add_parser("check", help="validate a recipe (and statistics) against a task's model")
     task_arg(sp)
     sp.add_argument("--recipe", required=True)
-    sp.add_argument("--stats")
+    stats_arg(sp)
     sp.set_defaults(func=cmd_check)
 
     sp = sub.add_parser("prepare", help="build a task's model once (e.g. fine-tune minilm-mrpc)")
