@@ -4,7 +4,8 @@
         [--seeds 0 1 2] [--run] [--device cuda] [--jobs 6] [--timeout 7m] [--note "where it ran"]
 
 Compares the search (by default TPE with Pareto local search; ``--sampler`` picks another of
-autoq's samplers, ``--local`` the share of local-search trials) after ``--budget`` trials with random search
+autoq's samplers, ``--local`` the share of local-search trials) after ``--budget`` trials
+with random search
 (Optuna's RandomSampler alone) after the same budget and after ``--random-budget`` trials,
 seed by seed. Every study starts
 from the same seeded trials, the sensitivity ladder included: its table is measured once

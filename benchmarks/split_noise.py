@@ -5,7 +5,7 @@
         [--samples 2000] [--out results/minilm-mrpc/split_noise.md] [--title "..."]
 
 Each recipe (``fp32``, a recipe YAML, or ``STUDY_FOLDER:TRIAL``) is quantized with the
-task's statistics, scored on the split, and kept as per-example sufficient statistics (F1:
+task's statistics (a study's own ``stats.yaml`` where it has one), scored on the split, and kept as per-example sufficient statistics (F1:
 true positives, false positives, false negatives; BLEU: sacrebleu's length and n-gram
 counts), which sum to the split's metric; the script checks that they give the task's own
 score. The same bootstrap resamples of the examples then give every recipe's metric a 95%
@@ -27,9 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autoq.evaluate import prepare_task, task_stats  # noqa: E402
 from autoq.io import write_atomic  # noqa: E402
-from autoq.quant import quantize  # noqa: E402
+from autoq.quant import quantize, stats as stats_io  # noqa: E402
 from autoq.recipe import Recipe  # noqa: E402
 from autoq.tasks import get_task  # noqa: E402
+from search_vs_random import load  # noqa: E402
 
 
 def minilm_rows(task, model, split: str) -> np.ndarray:
@@ -66,17 +67,19 @@ def gnmt_metric(sums: np.ndarray) -> float:
 TASKS = {"minilm-mrpc": (minilm_rows, minilm_metric), "gnmt-multi30k": (gnmt_rows, gnmt_metric)}
 
 
-def load_recipe(spec: str) -> tuple[str, Recipe | None]:
-    """(label, recipe) of ``fp32``, a YAML file, or ``STUDY_FOLDER:TRIAL``."""
+def load_recipe(spec: str) -> tuple[str, Recipe | None, Path | None]:
+    """(label, recipe, the study's stats.yaml if it has one) of ``fp32``, a YAML file, or
+    ``STUDY_FOLDER:TRIAL``."""
     if spec == "fp32":
-        return "FP32", None
+        return "FP32", None, None
     folder, _, number = spec.rpartition(":")
     if folder and number.isdigit():
         folder = Path(folder)
-        study = optuna.load_study(study_name=folder.name, storage=f"sqlite:///{folder / 'study.db'}")
-        trial = study.trials[int(number)]
-        return f"{folder.name}#{number}", Recipe.from_yaml(trial.user_attrs["recipe"])
-    return Path(spec).stem, Recipe.load(spec)
+        trial = load(folder.parent, folder.name).trials[int(number)]
+        kept = folder / "stats.yaml"
+        return (f"{folder.name}#{number}", Recipe.from_yaml(trial.user_attrs["recipe"]),
+                kept if kept.is_file() else None)
+    return Path(spec).stem, Recipe.load(spec), None
 
 
 def main() -> None:
@@ -96,8 +99,9 @@ def main() -> None:
     stats = task_stats(task, model)
     labels, rows = [], []
     for spec in args.recipe:
-        label, recipe = load_recipe(spec)
-        qmodel = model if recipe is None else quantize(model, recipe, stats)
+        label, recipe, kept = load_recipe(spec)
+        own_stats = stats if kept is None else stats_io.load(kept)
+        qmodel = model if recipe is None else quantize(model, recipe, own_stats)
         with torch.no_grad():
             r = rows_of(task, qmodel, args.split)
         own = task.evaluate(qmodel, split=args.split).metric

@@ -338,6 +338,7 @@ def test_every_worker_quantizes_with_the_study_s_statistics(tmp_path, monkeypatc
     run_search(cfg)
     kept = stats_io.load(cfg.out / "stats.yaml")  # with a recipe, all that rebuilds a trial's model
     assert kept == Searcher(cfg).stats
+    assert "stats" not in Searcher(cfg).study.user_attrs  # kept apart: those are read every trial
     import autoq.search.searcher as searcher_module
     own = searcher_module.task_stats
     nudged = lambda task, model: {name: {**e, "inputs": {i: {**t, "max": t["max"] * 1.01}

@@ -10,7 +10,6 @@ from typing import Any, Callable
 import optuna
 
 from ..io import write_atomic
-from ..quant import stats as stats_io
 from .config import LATENCY
 from .front import pareto_indices
 
@@ -58,11 +57,7 @@ def front_rows(study: optuna.Study, confirm: Callable[[optuna.trial.FrozenTrial]
 
 
 def write_results(study: optuna.Study, out: Path, rows: list[dict[str, Any]]) -> None:
-    """Recipes and the study's statistics first, then the front that points at them, so
-    every file is always valid."""
-    kept = study.user_attrs.get("stats")
-    if kept is not None and not (out / "stats.yaml").exists():
-        stats_io.save(stats_io.from_record(kept), out / "stats.yaml")
+    """Recipes first, then the front that points at them, so every file is always valid."""
     for t in completed(study):
         path = out / recipe_path(t)
         if not path.exists():

@@ -29,6 +29,9 @@ from .outputs import completed, front_of, front_rows, front_trials, write_result
 from .space import SearchSpace
 from .storage import heartbeat, open_storage
 
+# The study's calibration statistics: a system attribute, read once per worker, since the
+# user attributes (FP32's figures, confirm scores) are read many times a trial
+STATS_ATTR = "autoq:calibration_stats"
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
 
@@ -65,6 +68,16 @@ class Searcher:
     def storage(self):
         return open_storage(self.cfg.storage, self.cfg.out, self.cfg.heartbeat_s)
 
+    @property
+    def study_id(self) -> int:
+        return self.storage.get_study_id_from_name(self.cfg.study)
+
+    def kept_stats(self) -> dict | None:
+        """The calibration statistics the study keeps (None before it keeps any). Another
+        machine's float arithmetic differs in the last bits, and so would the statistics it
+        collected; so every worker quantizes with these."""
+        return self.storage.get_study_system_attrs(self.study_id).get(STATS_ATTR)
+
     @cached_property
     def study(self) -> optuna.Study:
         """The study, created or resumed in its storage on first use."""
@@ -76,8 +89,8 @@ class Searcher:
             made = "with" if len(study.directions) > 2 else "without"
             raise AutoqError(f"study {self.cfg.study!r} was made {made} the latency objective: "
                              f"resume it {made} --latency, or give a new --study")
-        kept = study.user_attrs.get("stats")
-        if kept is not None:  # every worker quantizes alike, on any machine (see seed_study)
+        kept = self.kept_stats()
+        if kept is not None:  # every worker quantizes alike, on any machine
             self.stats, self._last = stats_io.from_record(kept), None
         resumed = len(study.get_trials(deepcopy=False))
         if resumed:  # a fresh stream, else the sampler replays the proposals it made before
@@ -181,9 +194,8 @@ class Searcher:
                          "run every worker on the model it was made with (a built-in task's "
                          "fine-tune lies in AUTOQ_CACHE, by default ~/.cache/autoq: copy or share "
                          "it), or give a new --study")
-        if "stats" not in self.study.user_attrs:  # the one set every worker quantizes with: a
-            # machine whose float arithmetic differs in the last bits would collect its own
-            self.study.set_user_attr("stats", self.stats)
+        if self.kept_stats() is None:  # the one set every worker quantizes with from now on
+            self.storage.set_study_system_attr(self.study_id, STATS_ATTR, self.stats)
         made = self.study.user_attrs.get("fidelity")
         if made is None:
             self.study.set_user_attr("fidelity", self.cfg.fidelity)
@@ -345,6 +357,10 @@ class Searcher:
         return self.study.trials[trial.number]
 
     def write(self) -> list[dict]:
+        """The front files, and once the study's statistics (``stats.yaml``): with a recipe,
+        all that rebuilds a trial's model."""
+        if not (self.cfg.out / "stats.yaml").exists():
+            stats_io.save(self.stats, self.cfg.out / "stats.yaml")
         rows = front_rows(self.study, self.confirm)
         write_results(self.study, self.cfg.out, rows)
         return rows
