@@ -5,18 +5,19 @@
         [--samples 2000] [--out results/minilm-mrpc/split_noise.md] [--title "..."]
 
 Each recipe (``fp32``, a recipe YAML, or ``STUDY_FOLDER:TRIAL``) is quantized with the
-task's statistics (a study's own ``stats.yaml`` where it has one), scored on the split, and kept as per-example sufficient statistics (F1:
-true positives, false positives, false negatives; BLEU: sacrebleu's length and n-gram
-counts), which sum to the split's metric; the script checks that they give the task's own
-score. The same bootstrap resamples of the examples then give every recipe's metric a 95%
+task's statistics (a study's own ``stats.yaml`` where it has one) and scored on the split,
+with the per-example statistics its score carries (``Score.examples``: F1's confusion
+counts, sacrebleu's lengths and n-gram counts), which the task sums back to its metric.
+The same bootstrap resamples of the examples then give every recipe's metric a 95%
 interval, and its difference from the first recipe a 95% interval and the share of
-resamples in which that difference has the other sign (a one-sided bootstrap p-value).
+resamples in which that difference has the other sign (``autoq.tasks.paired``, as the
+front's ``confirm_delta_low`` and ``confirm_delta_high``). Any task whose scores carry
+per-example statistics will do.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -30,41 +31,8 @@ from autoq.io import write_atomic  # noqa: E402
 from autoq.quant import quantize, stats as stats_io  # noqa: E402
 from autoq.recipe import Recipe  # noqa: E402
 from autoq.tasks import get_task  # noqa: E402
+from autoq.tasks.paired import paired_difference  # noqa: E402
 from search_vs_random import load  # noqa: E402
-
-
-def minilm_rows(task, model, split: str) -> np.ndarray:
-    from autoq.tasks.minilm.metric import predict_all
-    enc = task._encode(split)
-    pred, gold = np.array(predict_all(model, enc, batch_size=task.batch_size)), np.array(enc.labels)
-    return np.stack([(pred == 1) & (gold == 1), (pred == 1) & (gold == 0),
-                     (pred == 0) & (gold == 1)], 1).astype(float)
-
-
-def minilm_metric(sums: np.ndarray) -> float:
-    tp, fp, fn = sums
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-
-
-@cache
-def bleu():
-    from sacrebleu.metrics import BLEU
-    return BLEU()  # its per-sentence statistics are what sacrebleu's own paired tests resample
-
-
-def gnmt_rows(task, model, split: str) -> np.ndarray:
-    from autoq.tasks.gnmt.corpus import read_lines
-    from autoq.tasks.gnmt.task import SPLIT_DATA
-    data = SPLIT_DATA[split]
-    hyps = task.translate(model, read_lines(data, "en"))
-    return np.array(bleu()._extract_corpus_statistics(hyps, [read_lines(data, "de")]), dtype=float)
-
-
-def gnmt_metric(sums: np.ndarray) -> float:
-    return bleu()._compute_score_from_stats(sums.tolist()).score
-
-
-TASKS = {"minilm-mrpc": (minilm_rows, minilm_metric), "gnmt-multi30k": (gnmt_rows, gnmt_metric)}
 
 
 def load_recipe(spec: str) -> tuple[str, Recipe | None, Path | None]:
@@ -84,7 +52,7 @@ def load_recipe(spec: str) -> tuple[str, Recipe | None, Path | None]:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--task", required=True, choices=sorted(TASKS))
+    p.add_argument("--task", required=True)
     p.add_argument("--split", default="search", choices=["search", "confirm"])
     p.add_argument("--recipe", action="append", required=True, help="fp32, a YAML, or STUDY_FOLDER:TRIAL")
     p.add_argument("--samples", type=int, default=2000)
@@ -93,25 +61,21 @@ def main() -> None:
     p.add_argument("--title", default="")
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    rows_of, metric_of = TASKS[args.task]
     task = get_task(args.task)
     model = prepare_task(task)
     stats = task_stats(task, model)
-    labels, rows = [], []
+    labels, scores = [], []
     for spec in args.recipe:
         label, recipe, kept = load_recipe(spec)
         own_stats = stats if kept is None else stats_io.load(kept)
         qmodel = model if recipe is None else quantize(model, recipe, own_stats)
         with torch.no_grad():
-            r = rows_of(task, qmodel, args.split)
-        own = task.evaluate(qmodel, split=args.split).metric
-        assert abs(metric_of(r.sum(0)) - own) < 1e-9, (label, metric_of(r.sum(0)), own)
+            score = task.evaluate(qmodel, split=args.split)
         labels.append(label)
-        rows.append(r)
-        print(f"{label}: {own:.4f}", flush=True)
-    n = len(rows[0])
-    counts = np.random.default_rng(args.seed).multinomial(n, np.full(n, 1 / n), size=args.samples)
-    boot = np.array([[metric_of(s) for s in counts @ r] for r in rows])  # recipes x samples
+        scores.append(score)
+        print(f"{label}: {score.metric:.4f}", flush=True)
+    n = scores[0].n
+    counts = np.random.default_rng(args.seed).multinomial(n, np.full(n, 1.0 / n), size=args.samples)
     lines = [f"# {args.task}: how much of a score is the {args.split} split's luck", ""]
     lines += [args.title, ""] if args.title else []
     lines += [f"Made by `python benchmarks/split_noise.py --task {args.task} --split {args.split} "
@@ -121,16 +85,12 @@ def main() -> None:
              f"{labels[0]}; p is the share of resamples in which it has the other sign.", "",
              "| recipe | metric | 95% interval | difference | its 95% interval | p |",
              "|---|---|---|---|---|---|"]
-    for i, label in enumerate(labels):
-        m = metric_of(rows[i].sum(0))
-        lo, hi = np.percentile(boot[i], [2.5, 97.5])
-        cells = [label, f"{m:.4f}", f"{lo:.4f} to {hi:.4f}"]
+    for i, (label, score) in enumerate(zip(labels, scores)):
+        lo, hi = np.percentile([task.summed_metric(s) for s in counts @ score.examples], [2.5, 97.5])
+        cells = [label, f"{score.metric:.4f}", f"{lo:.4f} to {hi:.4f}"]
         if i:
-            d = boot[i] - boot[0]
-            dlo, dhi = np.percentile(d, [2.5, 97.5])
-            diff = m - metric_of(rows[0].sum(0))
-            pval = float(np.mean(d <= 0) if diff > 0 else np.mean(d >= 0))
-            cells += [f"{diff:+.4f}", f"{dlo:+.4f} to {dhi:+.4f}", f"{pval:.3f}"]
+            d = paired_difference(task, score, scores[0], args.samples, args.seed)
+            cells += [f"{d.value:+.4f}", f"{d.low:+.4f} to {d.high:+.4f}", f"{d.p:.3f}"]
         else:
             cells += ["", "", ""]
         lines.append("| " + " | ".join(cells) + " |")

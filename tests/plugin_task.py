@@ -34,7 +34,16 @@ class ClosenessTask(Task):
             got = model.to(device)(x.to(device)).cpu()
         n = x.shape[0]
         closeness = 1 - ((got - ref).norm() / ref.norm()).item()
-        return Score(closeness, self.metric_name, f"closeness|{split}|n={n}", n)
+        return Score(closeness, self.metric_name, f"closeness|{split}|n={n}", n,
+                     examples=self.examples(got, ref))
+
+    @staticmethod
+    def examples(got, ref):
+        """Per example: (squared error, squared reference), which sum to the metric."""
+        return torch.stack([((got - ref) ** 2).flatten(1).sum(1), (ref ** 2).flatten(1).sum(1)], 1).double().numpy()
+
+    def summed_metric(self, sums):
+        return 1 - math.sqrt(sums[0] / sums[1])
 
     def reference(self, split):
         if split not in self._reference:

@@ -185,6 +185,8 @@ def test_task_scores_and_calibrates():
     assert score.signature.startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
     assert score.signature.endswith("|split=val|n=16|beam=5|batches=32/64")
     assert score.metric > 15
+    assert score.examples.shape == (16, 10)  # per sentence: sacrebleu's statistics, which sum to BLEU
+    assert task.summed_metric(score.examples.sum(0)) == pytest.approx(score.metric, abs=1e-9)
     assert task.evaluate(model, "search", fraction=0.02) == score  # deterministic
     confirm = task.evaluate(model, "confirm", fraction=0.01)
     assert confirm.n == 16 and "|split=test_2016_flickr|" in confirm.signature

@@ -12,7 +12,7 @@ import torch
 
 from autoq.errors import AutoqError
 from autoq.tasks.minilm import data, finetune
-from autoq.tasks.minilm.metric import f1
+from autoq.tasks.minilm.metric import confusion_rows, f1, f1_of_counts
 from autoq.tasks.minilm.model import load_model, load_tokenizer, pretrained_dir
 from autoq.tasks.minilm.task import MiniLMMRPC
 
@@ -52,6 +52,9 @@ def test_f1_hand_computed():
     assert f1([1, 1, 0, 0, 1, 0], [1, 0, 0, 1, 1, 0]) == pytest.approx(2 / 3)
     assert f1([1, 0, 1], [1, 1, 1]) == pytest.approx(0.8)  # p=2/3, r=1
     assert f1([1, 0], [0, 0]) == 0.0
+    for labels, preds in (([1, 1, 0, 0, 1, 0], [1, 0, 0, 1, 1, 0]), ([1, 0, 1], [1, 1, 1]), ([1, 0], [0, 0])):
+        rows = confusion_rows(labels, preds)  # per example: tp, fp, fn
+        assert rows.shape == (len(labels), 3) and f1_of_counts(rows.sum(0)) == pytest.approx(f1(labels, preds))
 
 
 def test_a_fraction_is_spread_batches_and_the_whole_reuses_them(model):
@@ -59,6 +62,7 @@ def test_a_fraction_is_spread_batches_and_the_whole_reuses_them(model):
     part = task.evaluate(model, "search", fraction=0.1)
     assert part.n == 48 and part.metric_name == "f1" and 0.0 <= part.metric <= 1.0
     assert part.signature.startswith("f1|mrpc-search|n=48|") and part.signature.endswith("|batches=4,13,21/26")
+    assert part.examples.shape == (48, 3) and task.summed_metric(part.examples.sum(0)) == pytest.approx(part.metric)
     assert task.evaluate(model, "search", fraction=0.1) == part  # the same part on every call
     assert task.evaluate(model, "confirm", fraction=0.02).signature.startswith("f1|mrpc-dev|n=16|")
     ran = []

@@ -11,11 +11,12 @@ from autoq import AutoqError, Recipe, collect_stats, quantize
 from autoq.search.neighbours import draw_parent, neighbour, step
 from autoq.search.front import (REF_DROP, contributions, dominates, hypervolume, pareto_indices,
                                 relative_hypervolume)
-from autoq.search.pick import load_front, pick
+from autoq.search.pick import format_front, load_front, pick
 from autoq.quant import stats as stats_io
 from autoq.search.sensitivity import load as sensitivity_load
 from autoq.search.space import SearchSpace
 from autoq.search import SearchConfig, Searcher, parse_duration, run_search
+from autoq.tasks.paired import paired_difference
 
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
@@ -53,8 +54,28 @@ def test_front_files_agree_with_storage(finished):
     seeds = {t.user_attrs.get("seed") for t in study.trials}
     assert {"fp32", "int8", "tiny_seed"} <= seeds
     csv_lines = (finished.out / "pareto.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("trial,metric,confirm_metric,size_bytes") and len(csv_lines) == len(rows) + 1
+    assert csv_lines[0].startswith("trial,metric,confirm_metric,confirm_delta_low,confirm_delta_high,"
+                                   "size_bytes") and len(csv_lines) == len(rows) + 1
     assert meta["fp32_metric"] == pytest.approx(1.0)
+
+
+def test_each_front_point_has_its_confirm_interval_against_fp32(finished, tmp_path):
+    meta, rows = load_front(finished.out)
+    searcher = Searcher(finished)
+    for r in rows:
+        gap = r["confirm_metric"] - meta["fp32_confirm_metric"]
+        assert r["confirm_delta_low"] <= gap + 1e-6 and gap - 1e-6 <= r["confirm_delta_high"]
+        if r["seed"] == "fp32":
+            assert (r["confirm_delta_low"], r["confirm_delta_high"]) == (0.0, 0.0)
+        else:  # the paired bootstrap over the confirm split, as the task scores it
+            score = searcher.evaluate(Recipe.load(finished.out / r["recipe"]), split="confirm")
+            d = paired_difference(searcher.task, score, searcher.fp32_confirm)
+            assert [r["confirm_delta_low"], r["confirm_delta_high"]] == [round(d.low, 6), round(d.high, 6)]
+    assert "less FP32, 95%" in format_front(meta, rows)
+    # a task whose scores carry no per-example statistics: the front has no interval
+    run_search(config(tmp_path, task="plugin_task:batched_task", n_trials=3, fidelity=1.0, ladder=0))
+    _, rows = load_front(tmp_path / "tiny")
+    assert rows and all(r["confirm_delta_low"] is None and r["confirm_delta_high"] is None for r in rows)
 
 
 def test_every_recipe_re_evaluates_to_the_recorded_metric(finished):
@@ -252,8 +273,8 @@ def test_a_recipe_proposed_again_is_not_scored_again(tmp_path, monkeypatch):
     space.write_text("defaults: {bits_weights: 8, bits_activations: 8}\n"
                      "groups:\n  - {name: rnn, modules: rnn, bits_weights: [4]}\n")
     scored = []
-    real = Searcher.score
-    monkeypatch.setattr(Searcher, "score", lambda self, recipe, *a, **k: scored.append(recipe) or real(self, recipe, *a, **k))
+    real = Searcher.evaluate
+    monkeypatch.setattr(Searcher, "evaluate", lambda self, recipe, *a, **k: scored.append(recipe) or real(self, recipe, *a, **k))
     monkeypatch.setattr("autoq.search.run.GIVE_UP_AFTER", 30)
     run_search(config(tmp_path, space=str(space), n_trials=6, fidelity=1.0, seeds=(), ladder=0))
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")

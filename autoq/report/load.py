@@ -11,7 +11,7 @@ import optuna
 from ..errors import AutoqError
 from ..search.front import pareto_indices
 from ..search.config import LATENCY
-from ..search.outputs import feasible, front_rows
+from ..search.outputs import delta_text, feasible, front_rows
 from ..search.pick import load_front
 from ..search.storage import open_storage
 from .settings import settings_lines
@@ -30,6 +30,7 @@ class Point:
     on_front: bool = False
     settings: list[str] = field(default_factory=list)
     latency: float | None = None  # deployed time over FP32's, when the study measures it
+    confirm_delta: str = ""  # front points: the confirm metric less FP32's, 95% interval
 
 
 @dataclass
@@ -89,6 +90,7 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
 
     front = front_rows(study, None)  # as pareto.json, from the same snapshot as the points
     confirm = {r["trial"]: r["confirm_metric"] for r in front}
+    deltas = {r["trial"]: delta_text(r) for r in front}
     points, states, failures = [], Counter(), Counter()
     for t in study.get_trials(deepcopy=False):
         states[t.state.name.lower()] += 1
@@ -99,7 +101,7 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
                 "searched" if feasible(t) else "infeasible"
             points.append(Point(t.number, kind, t.values[1], t.values[0], seed,
                                 confirm.get(t.number), t.number in confirm, settings_lines(t),
-                                t.values[2] if len(t.values) > 2 else None))
+                                t.values[2] if len(t.values) > 2 else None, deltas.get(t.number, "")))
         elif t.state == State.PRUNED:
             partial, size = t.user_attrs.get("partial_metric"), t.user_attrs.get("size_bytes")
             if isinstance(partial, (int, float)) and isinstance(size, (int, float)) and size > 0:

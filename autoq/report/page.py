@@ -10,6 +10,7 @@ from html import escape
 import plotly.graph_objects as go
 
 from ..search.config import LATENCY
+from ..search.outputs import delta_text
 from .load import Point, StudyData
 from .style import COLOR, LABEL
 
@@ -35,7 +36,8 @@ def hover(p: Point, d: StudyData) -> str:
     lines = [head, f"{'partial ' if p.kind == 'pruned' else ''}{name}: {p.metric:.5g}"
              + (" (stopped early)" if p.kind == "pruned" else "")]
     if p.confirm is not None:
-        lines.append(f"confirm {name}: {p.confirm:.5g}")
+        lines.append(f"confirm {name}: {p.confirm:.5g}"
+                     + (f" ({escape(p.confirm_delta)} on FP32's, 95%)" if p.confirm_delta else ""))
     lines.append(f"size: {p.size_bytes / 1e6:.4g} MB ({d.ratio(p.size_bytes):.3f} x FP32)")
     if p.latency is not None:
         lines.append(f"time: {p.latency:.3f} x FP32 (deployed)")
@@ -117,14 +119,15 @@ def front_table(d: StudyData) -> str:
     name = escape(d.metric_name)
     timed = any(LATENCY in r for r in d.front)
     head = ("<tr><th>trial</th><th>" + name + " (search)</th><th>" + name + " (confirm)</th>"
-            "<th>size MB</th><th>x FP32</th>" + ("<th>time x FP32</th>" if timed else "")
+            "<th>confirm less FP32, 95%</th><th>size MB</th><th>x FP32</th>" + ("<th>time x FP32</th>" if timed else "")
             + "<th class=l>recipe</th></tr>")
     body = []
     for r in d.front:
         tag = f' <span class=tag>[{escape(str(r["seed"]))}]</span>' if r.get("seed") else ""
         path = escape(str(r["recipe"]))
         body.append(f"<tr><td>{r['trial']}{tag}</td><td>{_num(r['metric'])}</td>"
-                    f"<td>{_num(r.get('confirm_metric'))}</td><td>{r['size_bytes'] / 1e6:.4g}</td>"
+                    f"<td>{_num(r.get('confirm_metric'))}</td><td>{escape(delta_text(r))}</td>"
+                    f"<td>{r['size_bytes'] / 1e6:.4g}</td>"
                     f"<td>{d.ratio(r['size_bytes']):.3f}</td>"
                     + (f"<td>{_num(r.get(LATENCY), '.3f')}</td>" if timed else "") +
                     f'<td class=l><a href="{path}">{path}</a></td></tr>')

@@ -13,7 +13,8 @@ from ..io import write_atomic
 from .config import LATENCY
 from .front import pareto_indices
 
-FIELDS = ("trial", "metric", "confirm_metric", "size_bytes", "size_ratio", "seed", "recipe")
+FIELDS = ("trial", "metric", "confirm_metric", "confirm_delta_low", "confirm_delta_high",
+          "size_bytes", "size_ratio", "seed", "recipe")
 
 
 def completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -39,21 +40,35 @@ def recipe_path(trial: optuna.trial.FrozenTrial) -> str:
     return f"recipes/{trial.number:05d}.yaml"
 
 
-def front_rows(study: optuna.Study, confirm: Callable[[optuna.trial.FrozenTrial], float] | None):
-    """One row per front point; ``confirm`` scores a point on the confirm split (cached)."""
+Confirm = Callable[[optuna.trial.FrozenTrial], tuple[float, "list[float] | None"]]
+
+
+def front_rows(study: optuna.Study, confirm: Confirm | None):
+    """One row per front point; ``confirm`` scores a point on the confirm split, giving its
+    metric and the interval of its difference from FP32's (both kept in the study)."""
     fp32_size = study.user_attrs.get("fp32_size_bytes")
     rows = []
     for t in front_trials(study):
-        key = f"confirm:{t.number}"
-        if key not in study.user_attrs and confirm is not None:
-            study.set_user_attr(key, confirm(t))
+        key, delta = f"confirm:{t.number}", f"confirm_delta:{t.number}"
+        if delta not in study.user_attrs and confirm is not None:  # a study made before
+            metric, interval = confirm(t)                            # intervals: scored again
+            study.set_user_attr(key, metric)
+            study.set_user_attr(delta, interval)
+        low, high = study.user_attrs.get(delta) or (None, None)
         rows.append({"trial": t.number, "metric": t.values[0],
                      "confirm_metric": study.user_attrs.get(key),
+                     "confirm_delta_low": low, "confirm_delta_high": high,
                      "size_bytes": int(t.values[1]),
                      "size_ratio": round(t.values[1] / fp32_size, 4) if fp32_size else None,
                      "seed": t.user_attrs.get("seed"), "recipe": recipe_path(t),
                      **({LATENCY: round(t.values[2], 4)} if len(t.values) > 2 else {})})
     return rows
+
+
+def delta_text(row: dict[str, Any], digits: int = 3) -> str:
+    """A row's confirm-split interval against FP32, e.g. '-0.031 to +0.004' ('' if none)."""
+    low, high = row.get("confirm_delta_low"), row.get("confirm_delta_high")
+    return "" if low is None or high is None else f"{low:+.{digits}f} to {high:+.{digits}f}"
 
 
 def write_results(study: optuna.Study, out: Path, rows: list[dict[str, Any]]) -> None:

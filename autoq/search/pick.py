@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import AutoqError
 from .config import LATENCY
+from .outputs import delta_text
 
 
 def load_front(study_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -49,15 +50,18 @@ def pick(meta: dict[str, Any], rows: list[dict[str, Any]], max_drop: float,
 def format_front(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     name = meta.get("metric_name", "metric")
     latency = any(LATENCY in r for r in rows)
-    head = (f"{'trial':>6} {name + ' (search)':>16} {name + ' (confirm)':>17} {'size MB':>9} "
-            f"{'x FP32':>7}" + (f" {'time x FP32':>11}" if latency else "") + "  recipe")
+    head = (f"{'trial':>6} {name + ' (search)':>16} {name + ' (confirm)':>17} {'less FP32, 95%':>18} "
+            f"{'size MB':>9} {'x FP32':>7}" + (f" {'time x FP32':>11}" if latency else "") + "  recipe")
     lines = [head, "-" * len(head)]
     for r in rows:
         confirm = "" if r.get("confirm_metric") is None else f"{r['confirm_metric']:.4g}"
         tag = f"  [{r['seed']}]" if r.get("seed") else ""
-        lines.append(f"{r['trial']:>6} {r['metric']:>16.4g} {confirm:>17} "
+        lines.append(f"{r['trial']:>6} {r['metric']:>16.4g} {confirm:>17} {delta_text(r):>18} "
                      f"{r['size_bytes'] / 1e6:>9.3f} {r['size_ratio'] or 0:>7.3f}"
                      + (f" {r[LATENCY]:>11.3f}" if latency else "") + f"  {r['recipe']}{tag}")
     lines.append(f"FP32: {name} {meta['fp32_metric']:.4g} (search), "
                  f"{meta['fp32_confirm_metric']:.4g} (confirm), {meta['fp32_size_bytes'] / 1e6:.3f} MB")
+    if any(delta_text(r) for r in rows):
+        lines.append("less FP32, 95%: the confirm metric less FP32's there, a paired bootstrap over "
+                     "the split's examples; an interval holding 0 does not tell the two apart")
     return "\n".join(lines)

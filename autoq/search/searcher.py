@@ -19,7 +19,8 @@ from ..quant import calibration_key, quantize, size_report
 from ..quant import stats as stats_io
 from ..quant.plan import make_plan
 from ..recipe import Recipe
-from ..tasks import get_task
+from ..tasks import Score, get_task
+from ..tasks.paired import paired_difference
 from . import sensitivity
 from .config import SearchConfig
 from .samplers import make_sampler
@@ -126,7 +127,8 @@ class Searcher:
             self._last = (text, quantize(self.model, recipe, self.stats).to(self.device), {})
         return self._last[1], self._last[2]
 
-    def score(self, recipe: Recipe | None, fraction: float = 1.0, split: str = "search") -> float:
+    def evaluate(self, recipe: Recipe | None, fraction: float = 1.0, split: str = "search") -> Score:
+        """The task's score of ``recipe`` (None: FP32) on ``split``, or a fraction of it."""
         if recipe is None:
             model, memo = self.task.build_model().to(self.device), None
         else:
@@ -134,8 +136,7 @@ class Searcher:
         kwargs = {"memo": memo} if memo is not None and self.task.reuses_outputs else {}
         while True:
             try:
-                value = self.task.evaluate(model, split=split, fraction=fraction, device=self.device,
-                                           **kwargs).metric
+                score = self.task.evaluate(model, split=split, fraction=fraction, device=self.device, **kwargs)
                 break
             except torch.cuda.OutOfMemoryError:  # retry with half the batch, down to one
                 batch = getattr(self.task, "batch_size", 1)
@@ -143,9 +144,12 @@ class Searcher:
                     raise
                 self.task.batch_size = batch // 2
                 torch.cuda.empty_cache()
-        if not math.isfinite(value):
-            raise FloatingPointError(f"the metric is {value}")
-        return value
+        if not math.isfinite(score.metric):
+            raise FloatingPointError(f"the metric is {score.metric}")
+        return score
+
+    def score(self, recipe: Recipe | None, fraction: float = 1.0, split: str = "search") -> float:
+        return self.evaluate(recipe, fraction, split).metric
 
     def size(self, recipe: Recipe | None) -> int:
         return size_report(self.model, recipe, self.stats).total_bytes
@@ -178,8 +182,18 @@ class Searcher:
         """The recipe a trial scored (None: FP32)."""
         return None if trial.user_attrs.get("seed") == "fp32" else Recipe.from_yaml(trial.user_attrs["recipe"])
 
-    def confirm(self, trial: optuna.trial.FrozenTrial) -> float:
-        return self.score(self.recipe_of(trial), split="confirm")
+    @cached_property
+    def fp32_confirm(self) -> Score:
+        return self.evaluate(None, split="confirm")
+
+    def confirm(self, trial: optuna.trial.FrozenTrial) -> tuple[float, list[float] | None]:
+        """A front point's confirm-split metric, and the 95% interval of its difference from
+        FP32's there (None: the task gives no per-example statistics)."""
+        score = self.evaluate(self.recipe_of(trial), split="confirm")
+        if score.examples is None or self.fp32_confirm.examples is None:
+            return score.metric, None
+        d = paired_difference(self.task, score, self.fp32_confirm)
+        return score.metric, [round(d.low, 6), round(d.high, 6)]
 
     # --- set-up: FP32 reference and seeded trials ---------------------------
     def seed_study(self) -> None:
@@ -188,7 +202,7 @@ class Searcher:
             self.study.set_user_attr("model_key", self.model_key)
             self.study.set_user_attr("fp32_metric", self.score(None))
             self.study.set_user_attr("fp32_size_bytes", self.size(None))
-            self.study.set_user_attr("fp32_confirm_metric", self.score(None, split="confirm"))
+            self.study.set_user_attr("fp32_confirm_metric", self.fp32_confirm.metric)
             self.study.set_user_attr("task", self.cfg.task)
         self.check_model(self.study.user_attrs.get("model_key"), f"study {self.cfg.study!r}",
                          "run every worker on the model it was made with (a built-in task's "

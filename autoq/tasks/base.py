@@ -7,9 +7,10 @@ to score a model.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal, Sequence
 
+import numpy as np
 from torch import nn
 
 Split = Literal["search", "confirm"]
@@ -24,6 +25,10 @@ class Score:
     metric_name: str
     signature: str  # e.g. sacrebleu's signature, or "f1|mrpc-dev|n=408"
     n: int  # examples scored
+    # Optional: one row of sufficient statistics per example scored (F1: true positive,
+    # false positive, false negative), whose sum gives the metric by the task's
+    # ``summed_metric``; two such scores on one split can be compared (``tasks.paired``)
+    examples: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 class Task(ABC):
@@ -55,6 +60,11 @@ class Task(ABC):
                  device: str = "cpu") -> Score:
         """Score ``model`` on a split, or on a fixed part of it holding about ``fraction`` of
         its examples (the same part on every call)."""
+
+    def summed_metric(self, sums: np.ndarray) -> float:
+        """The metric of summed rows of ``Score.examples``, for a task whose scores carry
+        them (both built-in tasks): what a paired bootstrap resamples."""
+        raise NotImplementedError(f"task {self.name!r} gives no per-example statistics")
 
 
 def pick_parts(count: int, fraction: float) -> list[int]:

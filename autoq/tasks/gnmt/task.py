@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import sacrebleu
 import torch
 from torch import nn
@@ -16,6 +17,25 @@ from .corpus import SPLIT_FILES, decode, encode, read_lines, teacher_batch
 from .model import with_plain_ops
 
 SPLIT_DATA = {"search": "val", "confirm": "test"}  # search on val, confirm on test_2016_flickr
+
+
+def sentence_stats(bleu: sacrebleu.BLEU, hyps: list[str], refs: list[str]) -> np.ndarray:
+    """Per sentence: sacrebleu's sufficient statistics (hypothesis length, reference length,
+    n-gram matches and totals for n = 1 to 4), whose sum is the corpus's."""
+    rows = []
+    for hyp, ref in zip(hyps, refs):
+        s = bleu.corpus_score([hyp], [[ref]])
+        rows.append([s.sys_len, s.ref_len, *s.counts, *s.totals])
+    return np.array(rows, dtype=float).reshape(len(rows), 2 + 2 * bleu.max_ngram_order)
+
+
+def summed_bleu(bleu: sacrebleu.BLEU, sums: np.ndarray) -> float:
+    """Corpus BLEU of summed ``sentence_stats``, by ``bleu``'s settings."""
+    k = bleu.max_ngram_order
+    counts, totals = [int(c) for c in sums[2:2 + k]], [int(t) for t in sums[2 + k:]]
+    return bleu.compute_bleu(counts, totals, int(sums[0]), int(sums[1]), smooth_method=bleu.smooth_method,
+                             smooth_value=bleu.smooth_value, effective_order=bleu.effective_order,
+                             max_ngram_order=k).score
 
 
 class GNMTMulti30k(Task):
@@ -101,4 +121,8 @@ class GNMTMulti30k(Task):
         score = bleu.corpus_score([hyps[i] for i in picked], [[refs[i] for i in picked]])
         signature = (f"{bleu.get_signature()}|split={SPLIT_FILES[SPLIT_DATA[split]]}|n={n}"
                      f"|beam={self.beam_size}{parts_label(len(batches), fraction)}")
-        return Score(metric=score.score, metric_name="bleu", signature=signature, n=n)
+        return Score(metric=score.score, metric_name="bleu", signature=signature, n=n,
+                     examples=sentence_stats(bleu, [hyps[i] for i in picked], [refs[i] for i in picked]))
+
+    def summed_metric(self, sums):
+        return summed_bleu(sacrebleu.BLEU(), sums)

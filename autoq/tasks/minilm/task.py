@@ -10,7 +10,7 @@ from torch import nn
 from ...errors import AutoqError
 from ..base import SPLITS, Score, Task, parts_label, run_parts
 from . import data
-from .metric import f1, predict
+from .metric import confusion_rows, f1, f1_of_counts, predict
 from .model import load_model, load_tokenizer
 
 _SPLIT_LABEL = {"search": "search", "confirm": "dev"}  # signature names
@@ -91,5 +91,9 @@ class MiniLMMRPC(Task):
         n = len(picked)
         sig = (f"f1|mrpc-{_SPLIT_LABEL[split]}|n={n}|pos=1|maxlen={data.MAX_LENGTH}"
                f"|split-seed={data.SPLIT_SEED}{parts_label(len(batches), fraction)}")
-        return Score(metric=f1([enc.labels[i] for i in picked], [preds[i] for i in picked]),
-                     metric_name="f1", signature=sig, n=n)
+        labels, picked_preds = [enc.labels[i] for i in picked], [preds[i] for i in picked]
+        return Score(metric=f1(labels, picked_preds), metric_name="f1", signature=sig, n=n,
+                     examples=confusion_rows(labels, picked_preds))
+
+    def summed_metric(self, sums):
+        return f1_of_counts(sums)
