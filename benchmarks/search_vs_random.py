@@ -57,6 +57,13 @@ def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
                    if "same_as" not in t.user_attrs), key=lambda t: t.number)
 
 
+def done(where: Path, name: str, n: int) -> bool:
+    """Whether a study exists with its n trials: it is not resumed, which would record this
+    machine's statistics in a study another made, and score its front again."""
+    study = load(where, name)
+    return study is not None and len(counted(study)) >= n
+
+
 def curve(study: optuna.Study | None, budgets: list[int]) -> dict[int, tuple[float, int] | None]:
     """(hypervolume on the search split, trials counted) of the completed trials among the
     first N counted, per N; a study with fewer than N counts all it has (None: no study)."""
@@ -119,6 +126,7 @@ def run(args) -> None:
     configs = [replace(base, study=f"{arm}-s{seed}", results=where, n_trials=n,
                        sampler=sampler, seed=seed, sensitivity=table, local=local)
                for seed in args.seeds for arm, sampler, n, local in arms]
+    configs = [c for c in configs if not done(where, c.study, c.n_trials)]  # left as they are
     if args.jobs == 1:
         for cfg in configs:
             run_search(cfg)
