@@ -189,7 +189,8 @@ class Searcher:
     def confirm(self, trial: optuna.trial.FrozenTrial) -> tuple[float, list[float] | None]:
         """A front point's confirm-split metric, and the 95% interval of its difference from
         FP32's there (None: the task gives no per-example statistics)."""
-        score = self.evaluate(self.recipe_of(trial), split="confirm")
+        recipe = self.recipe_of(trial)
+        score = self.fp32_confirm if recipe is None else self.evaluate(recipe, split="confirm")
         if score.examples is None or self.fp32_confirm.examples is None:
             return score.metric, None
         d = paired_difference(self.task, score, self.fp32_confirm)
