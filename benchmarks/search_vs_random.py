@@ -35,6 +35,9 @@ from autoq.search import SearchConfig, Searcher, parse_duration, run_search  # n
 from autoq.search.config import SAMPLERS  # noqa: E402
 
 COMPLETE, PRUNED = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
+# The studies named <sampler>-s<seed> ran with local search at this share (autoq's default
+# until 2026-12-03); any other share is in the name, e.g. tpe-local0-s1
+PLAIN_LOCAL = 0.5
 
 
 def suffix(task: str, space: str) -> str:
@@ -171,7 +174,7 @@ def main() -> None:
     p.add_argument("--run", action="store_true", help="run or resume missing studies first")
     args = p.parse_args()
     args.space = args.space or args.task
-    args.arm = args.sampler + ("" if args.local == SearchConfig.local else f"-local{args.local:g}")
+    args.arm = args.sampler + ("" if args.local == PLAIN_LOCAL else f"-local{args.local:g}")
     if args.run:
         run(args)
     rows, where, studies = [], folder(args.task, args.space, args.folder), []
@@ -201,7 +204,7 @@ def write_report(args, rows, n_ladder: list[int]) -> None:
     n_sens = sum(len(v) for v in table["drops"].values()) if table else 0
     flag = "" if args.space == args.task else f" --space {args.space}"
     flag += "" if args.sampler == "tpe" else f" --sampler {args.sampler}"
-    flag += "" if args.arm == args.sampler else f" --local {args.local:g}"
+    flag += "" if args.local == SearchConfig.local else f" --local {args.local:g}"
     lines = [f"# {args.task}: the search against random search, space {args.space}", "",
              f"Made by `python benchmarks/search_vs_random.py --task {args.task}{flag} --run`"
              + (f" ({args.note})" if args.note else "") + ". Hypervolume "
