@@ -218,3 +218,16 @@ def test_plain_ops_gnmt_is_traced_by_its_roots(tiny):
     attn_ops = [n for n in report.ops if ".att_rnn.attn." in n]
     assert len(attn_ops) == 5 and all(isinstance(q.get_submodule(n), QuantOp) for n in attn_ops)
     assert beam_search(q, src, lengths)  # decodes once quantized
+
+
+def test_summed_sentence_statistics_are_sacrebleus_corpus_bleu():
+    import sacrebleu
+    from autoq.tasks.gnmt.corpus import read_lines
+    from autoq.tasks.gnmt.task import sentence_stats, summed_bleu
+    refs = read_lines("test", "de")
+    hyps = [r if i % 3 else " ".join(r.split()[:-2]) for i, r in enumerate(refs)]
+    hyps[5] = ""  # an empty translation too
+    bleu = sacrebleu.BLEU()
+    rows = sentence_stats(bleu, hyps, refs)
+    assert rows.shape == (len(refs), 10)
+    assert summed_bleu(bleu, rows.sum(0)) == pytest.approx(bleu.corpus_score(hyps, [refs]).score, abs=1e-12)

@@ -118,11 +118,11 @@ class GNMTMulti30k(Task):
         picked = sorted(hyps)
         n = len(picked)
         bleu = sacrebleu.BLEU()
-        score = bleu.corpus_score([hyps[i] for i in picked], [[refs[i] for i in picked]])
+        examples = sentence_stats(bleu, [hyps[i] for i in picked], [refs[i] for i in picked])
         signature = (f"{bleu.get_signature()}|split={SPLIT_FILES[SPLIT_DATA[split]]}|n={n}"
                      f"|beam={self.beam_size}{parts_label(len(batches), fraction)}")
-        return Score(metric=score.score, metric_name="bleu", signature=signature, n=n,
-                     examples=sentence_stats(bleu, [hyps[i] for i in picked], [refs[i] for i in picked]))
+        return Score(metric=summed_bleu(bleu, examples.sum(0)), metric_name="bleu", signature=signature,
+                     n=n, examples=examples)  # corpus BLEU: what bleu.corpus_score sums up alike
 
     def summed_metric(self, sums):
         return summed_bleu(sacrebleu.BLEU(), sums)
