@@ -12,7 +12,8 @@ The same bootstrap resamples of the examples then give every recipe's metric a 9
 interval, and its difference from the first recipe a 95% interval and the share of
 resamples in which that difference has the other sign (``autoq.tasks.paired``, as the
 front's ``confirm_delta_low`` and ``confirm_delta_high``). Any task whose scores carry
-per-example statistics will do.
+per-example statistics will do. ``--recipe chance`` is the task's best input-ignoring
+answer (``Task.chance``; MRPC: every pair a paraphrase), the yardstick of ``beats_chance``.
 """
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--task", required=True)
     p.add_argument("--split", default="search", choices=["search", "confirm"])
-    p.add_argument("--recipe", action="append", required=True, help="fp32, a YAML, or STUDY_FOLDER:TRIAL")
+    p.add_argument("--recipe", action="append", required=True,
+                   help="fp32, chance (the task's constant answer), a YAML, or STUDY_FOLDER:TRIAL")
     p.add_argument("--samples", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="a markdown file for the table")
@@ -66,11 +68,16 @@ def main() -> None:
     stats = task_stats(task, model)
     labels, scores = [], []
     for spec in args.recipe:
-        label, recipe, kept = load_recipe(spec)
-        own_stats = stats if kept is None else stats_io.load(kept)
-        qmodel = model if recipe is None else quantize(model, recipe, own_stats)
-        with torch.no_grad():
-            score = task.evaluate(qmodel, split=args.split)
+        if spec == "chance":
+            label, score = "chance", task.chance(args.split)
+            if score is None:
+                sys.exit(f"task {args.task} has no chance score")
+        else:
+            label, recipe, kept = load_recipe(spec)
+            own_stats = stats if kept is None else stats_io.load(kept)
+            qmodel = model if recipe is None else quantize(model, recipe, own_stats)
+            with torch.no_grad():
+                score = task.evaluate(qmodel, split=args.split)
         labels.append(label)
         scores.append(score)
         print(f"{label}: {score.metric:.4f}", flush=True)

@@ -61,6 +61,30 @@ def retrained_task():
     return ClosenessTask(init_seed=1)
 
 
+class ChanceTask(ClosenessTask):
+    """The same, with a chance score: the constant answer ``level`` times the reference
+    (0: all zeros, closeness 0; 1: the reference itself, which no recipe beats)."""
+
+    def __init__(self, level: float):
+        super().__init__()
+        self.level = level
+
+    def chance(self, split="confirm"):
+        ref = self.reference(split)
+        got = self.level * ref
+        closeness = 1 - ((got - ref).norm() / ref.norm()).item()
+        return Score(closeness, self.metric_name, f"closeness|{split}|n={len(ref)}", len(ref),
+                     examples=self.examples(got, ref))
+
+
+def zero_chance_task():
+    return ChanceTask(0.0)
+
+
+def perfect_chance_task():
+    return ChanceTask(1.0)
+
+
 class BatchedTask(ClosenessTask):
     """The same metric, scored in 4 batches of 8 that a memo keeps, as the built-in tasks do."""
 

@@ -78,6 +78,17 @@ def test_a_fraction_is_spread_batches_and_the_whole_reuses_them(model):
     assert whole.n == 408 and "batches=" not in whole.signature
 
 
+def test_chance_is_every_pair_a_paraphrase_signed_like_a_whole_split(task, model):
+    labels = [pair.label for pair in data.splits()["search"]]
+    best = task.chance("search")
+    assert best.metric == pytest.approx(f1(labels, [1] * len(labels)))  # 280 of 408: 0.8140
+    assert best.n == 408 and best.examples.shape == (408, 3)
+    assert best.signature == task.evaluate(model, "search").signature
+    assert task.chance("confirm").signature.startswith("f1|mrpc-dev|n=408|")
+    with pytest.raises(AutoqError, match="split"):
+        task.chance("train")
+
+
 def test_evaluate_rejects_bad_arguments(task, model):
     with pytest.raises(AutoqError, match="split"):
         task.evaluate(model, "train")

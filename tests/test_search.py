@@ -55,8 +55,38 @@ def test_front_files_agree_with_storage(finished):
     assert {"fp32", "int8", "tiny_seed"} <= seeds
     csv_lines = (finished.out / "pareto.csv").read_text().splitlines()
     assert csv_lines[0].startswith("trial,metric,confirm_metric,confirm_delta_low,confirm_delta_high,"
-                                   "size_bytes") and len(csv_lines) == len(rows) + 1
+                                   "beats_chance,size_bytes") and len(csv_lines) == len(rows) + 1
     assert meta["fp32_metric"] == pytest.approx(1.0)
+    assert all(r["beats_chance"] is None for r in rows) and "chance_metric" not in meta  # none
+
+
+def test_the_front_says_which_points_beat_the_tasks_chance_score(tmp_path, capsys):
+    run_search(config(tmp_path / "zero", task="plugin_task:zero_chance_task", n_trials=8))
+    meta, rows = load_front(tmp_path / "zero" / "tiny")
+    assert meta["chance_metric"] == pytest.approx(0.0) and meta["fp32_beats_chance"] is True
+    assert rows and all(r["beats_chance"] is True for r in rows)
+    assert "[chance]" not in format_front(meta, rows) and "warning" not in capsys.readouterr().err
+    # a constant answer as good as FP32: nothing beats it, nothing is picked, the user is told
+    run_search(config(tmp_path / "perfect", task="plugin_task:perfect_chance_task", n_trials=8))
+    assert "cannot be told from a constant answer" in capsys.readouterr().err
+    meta, rows = load_front(tmp_path / "perfect" / "tiny")
+    assert meta["fp32_beats_chance"] is False and all(r["beats_chance"] is False for r in rows)
+    assert "[chance]" in format_front(meta, rows)
+    with pytest.raises(AutoqError, match=f"{len(rows)} of them no better than chance"):
+        pick(meta, rows, max_drop=1.0)
+
+
+def test_a_study_gains_its_task_s_chance_score_on_resume_and_no_other_is_scored_again(tmp_path, monkeypatch):
+    run_search(config(tmp_path, n_trials=6))  # a task without a chance score
+    scored = []
+    monkeypatch.setattr(Searcher, "confirm", lambda self, t: scored.append(t.number) or (0.0, None, None))
+    run_search(config(tmp_path, n_trials=7))
+    assert scored == []  # its front's confirm scores are all kept
+    monkeypatch.undo()  # the same model, now with a chance score: each front point is judged once
+    run_search(config(tmp_path, task="plugin_task:zero_chance_task", n_trials=8))
+    meta, rows = load_front(tmp_path / "tiny")
+    assert meta["chance_metric"] == pytest.approx(0.0) and meta["fp32_beats_chance"] is True
+    assert rows and all(r["beats_chance"] is True for r in rows)
 
 
 def test_each_front_point_has_its_confirm_interval_against_fp32(finished, tmp_path):

@@ -90,7 +90,8 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
 
     front = front_rows(study, None)  # as pareto.json, from the same snapshot as the points
     confirm = {r["trial"]: r["confirm_metric"] for r in front}
-    deltas = {r["trial"]: delta_text(r) for r in front}
+    deltas = {r["trial"]: delta_text(r) + ("; no better than a constant answer"
+                                           if r.get("beats_chance") is False else "") for r in front}
     points, states, failures = [], Counter(), Counter()
     for t in study.get_trials(deepcopy=False):
         states[t.state.name.lower()] += 1

@@ -124,6 +124,8 @@ def front_table(d: StudyData) -> str:
     body = []
     for r in d.front:
         tag = f' <span class=tag>[{escape(str(r["seed"]))}]</span>' if r.get("seed") else ""
+        if r.get("beats_chance") is False:
+            tag += " <span class=tag>[chance]</span>"
         path = escape(str(r["recipe"]))
         body.append(f"<tr><td>{r['trial']}{tag}</td><td>{_num(r['metric'])}</td>"
                     f"<td>{_num(r.get('confirm_metric'))}</td><td>{escape(delta_text(r))}</td>"
@@ -147,7 +149,8 @@ def page(d: StudyData) -> str:
 <h2>Pareto front</h2>
 {front_table(d)}
 <p class=note>Search: the metric on the search split; confirm: the same recipe re-scored on the
-held-out confirm split. Pruned trials are drawn at their partial (low-fidelity) metric.
+held-out confirm split; [chance]: on the confirm split, no better than a constant answer (a
+paired bootstrap, 95%), so never picked. Pruned trials are drawn at their partial (low-fidelity) metric.
 Recipe paths are relative to this folder.</p>
 </body></html>
 """

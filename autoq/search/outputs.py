@@ -14,7 +14,7 @@ from .config import LATENCY
 from .front import pareto_indices
 
 FIELDS = ("trial", "metric", "confirm_metric", "confirm_delta_low", "confirm_delta_high",
-          "size_bytes", "size_ratio", "seed", "recipe")
+          "beats_chance", "size_bytes", "size_ratio", "seed", "recipe")
 
 
 def completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -40,24 +40,29 @@ def recipe_path(trial: optuna.trial.FrozenTrial) -> str:
     return f"recipes/{trial.number:05d}.yaml"
 
 
-Confirm = Callable[[optuna.trial.FrozenTrial], tuple[float, "list[float] | None"]]
+Confirm = Callable[[optuna.trial.FrozenTrial], tuple[float, "list[float] | None", "bool | None"]]
 
 
 def front_rows(study: optuna.Study, confirm: Confirm | None):
     """One row per front point; ``confirm`` scores a point on the confirm split, giving its
-    metric and the interval of its difference from FP32's (both kept in the study)."""
-    fp32_size = study.user_attrs.get("fp32_size_bytes")
+    metric, the interval of its difference from FP32's and whether it beats the task's
+    chance score there (all kept in the study)."""
+    attrs = study.user_attrs  # one read; what is scored below is added to it
+    fp32_size = attrs.get("fp32_size_bytes")
     rows = []
     for t in front_trials(study):
-        key, delta = f"confirm:{t.number}", f"confirm_delta:{t.number}"
-        if delta not in study.user_attrs and confirm is not None:  # a study made before
-            metric, interval = confirm(t)                            # intervals: scored again
-            study.set_user_attr(key, metric)
-            study.set_user_attr(delta, interval)
-        low, high = study.user_attrs.get(delta) or (None, None)
+        key, delta, chance = (f"{k}:{t.number}" for k in ("confirm", "confirm_delta", "confirm_chance"))
+        stale = delta not in attrs or (  # scored before intervals, or before the task's chance
+            "chance_metric" in attrs and attrs.get(chance) is None and attrs[delta] is not None)
+        if stale and confirm is not None:
+            for name, value in zip((key, delta, chance), confirm(t)):
+                study.set_user_attr(name, value)
+                attrs[name] = value
+        low, high = attrs.get(delta) or (None, None)
         rows.append({"trial": t.number, "metric": t.values[0],
-                     "confirm_metric": study.user_attrs.get(key),
+                     "confirm_metric": attrs.get(key),
                      "confirm_delta_low": low, "confirm_delta_high": high,
+                     "beats_chance": attrs.get(chance),
                      "size_bytes": int(t.values[1]),
                      "size_ratio": round(t.values[1] / fp32_size, 4) if fp32_size else None,
                      "seed": t.user_attrs.get("seed"), "recipe": recipe_path(t),

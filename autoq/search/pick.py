@@ -30,7 +30,8 @@ BY = {"size": "size_bytes", "latency": LATENCY}
 def pick(meta: dict[str, Any], rows: list[dict[str, Any]], max_drop: float,
          by: str = "size") -> dict[str, Any]:
     """The smallest (``by="latency"``: fastest) front point whose confirm metric (search
-    metric if none) is within ``max_drop`` of FP32's on the same split."""
+    metric if none) is within ``max_drop`` of FP32's on the same split, and which beats
+    the task's chance score there (when it has one)."""
     if by not in BY:
         raise AutoqError(f"cannot pick by {by!r} (allowed: {', '.join(BY)})")
     if any(BY[by] not in r for r in rows):
@@ -40,10 +41,12 @@ def pick(meta: dict[str, Any], rows: list[dict[str, Any]], max_drop: float,
         if r.get("confirm_metric") is not None:
             return meta["fp32_confirm_metric"] - r["confirm_metric"] <= max_drop
         return meta["fp32_metric"] - r["metric"] <= max_drop
-    fits = [r for r in rows if ok(r)]
+    fits = [r for r in rows if ok(r) and r.get("beats_chance") is not False]
     if not fits:
+        constant = sum(r.get("beats_chance") is False for r in rows)
         raise AutoqError(f"no recipe on the front is within {max_drop} of FP32 "
-                         f"({len(rows)} points; try a larger --max-drop)")
+                         f"({len(rows)} points" + (f", {constant} of them no better than chance"
+                                                   if constant else "") + "; try a larger --max-drop)")
     return min(fits, key=lambda r: (r[BY[by]], r["size_bytes"]))
 
 
@@ -55,12 +58,15 @@ def format_front(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         confirm = "" if r.get("confirm_metric") is None else f"{r['confirm_metric']:.4g}"
-        tag = f"  [{r['seed']}]" if r.get("seed") else ""
+        tag = (f"  [{r['seed']}]" if r.get("seed") else "") + ("  [chance]" if r.get("beats_chance") is False else "")
         lines.append(f"{r['trial']:>6} {r['metric']:>16.4g} {confirm:>17} {delta_text(r):>18} "
                      f"{r['size_bytes'] / 1e6:>9.3f} {r['size_ratio'] or 0:>7.3f}"
                      + (f" {r[LATENCY]:>11.3f}" if latency else "") + f"  {r['recipe']}{tag}")
     lines.append(f"FP32: {name} {meta['fp32_metric']:.4g} (search), "
                  f"{meta['fp32_confirm_metric']:.4g} (confirm), {meta['fp32_size_bytes'] / 1e6:.3f} MB")
+    if any(r.get("beats_chance") is False for r in rows):
+        lines.append(f"[chance]: on the confirm split, not told apart from a constant answer "
+                     f"({name} {meta.get('chance_confirm_metric', float('nan')):.4g}): never picked")
     if any(delta_text(r) for r in rows):
         lines.append("less FP32, 95%: the confirm metric less FP32's there, a paired bootstrap over "
                      "the split's examples; an interval holding 0 does not tell the two apart")

@@ -3,6 +3,7 @@ several worker processes."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import replace
 
@@ -91,7 +92,14 @@ def run_search(cfg: SearchConfig) -> list[dict]:
          "objectives": list(cfg.objectives),
          "metric_name": searcher.task.metric_name, "fp32_metric": attrs["fp32_metric"],
          "fp32_confirm_metric": attrs["fp32_confirm_metric"],
-         "fp32_size_bytes": attrs["fp32_size_bytes"]}, indent=1) + "\n")
+         "fp32_size_bytes": attrs["fp32_size_bytes"],
+         **{k: attrs[k] for k in ("chance_metric", "chance_confirm_metric", "fp32_beats_chance")
+            if k in attrs}}, indent=1) + "\n")
+    if attrs.get("fp32_beats_chance") is False:
+        tqdm.write(f"autoq: warning: on the search split FP32 ({attrs['fp32_metric']:.4g}) cannot be "
+                   f"told from a constant answer ({attrs['chance_metric']:.4g}; paired bootstrap, "
+                   f"95%), so the search split's differences are mostly luck: judge the front "
+                   f"by its confirm column", file=sys.stderr)
     if cfg.workers == 1:
         loop(searcher)
     else:

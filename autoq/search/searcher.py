@@ -20,7 +20,7 @@ from ..quant import stats as stats_io
 from ..quant.plan import make_plan
 from ..recipe import Recipe
 from ..tasks import Score, get_task
-from ..tasks.paired import paired_difference
+from ..tasks.paired import beats, paired_difference
 from . import sensitivity
 from .config import SearchConfig
 from .samplers import make_sampler
@@ -186,15 +186,20 @@ class Searcher:
     def fp32_confirm(self) -> Score:
         return self.evaluate(None, split="confirm")
 
-    def confirm(self, trial: optuna.trial.FrozenTrial) -> tuple[float, list[float] | None]:
-        """A front point's confirm-split metric, and the 95% interval of its difference from
-        FP32's there (None: the task gives no per-example statistics)."""
+    @cached_property
+    def chance_confirm(self) -> Score | None:
+        return self.task.chance("confirm")
+
+    def confirm(self, trial: optuna.trial.FrozenTrial) -> tuple[float, list[float] | None, bool | None]:
+        """A front point's confirm-split metric, the 95% interval of its difference from
+        FP32's there, and whether it beats the task's chance score there (None: the task
+        gives no per-example statistics, or no chance score)."""
         recipe = self.recipe_of(trial)
         score = self.fp32_confirm if recipe is None else self.evaluate(recipe, split="confirm")
         if score.examples is None or self.fp32_confirm.examples is None:
-            return score.metric, None
+            return score.metric, None, None
         d = paired_difference(self.task, score, self.fp32_confirm)
-        return score.metric, [round(d.low, 6), round(d.high, 6)]
+        return score.metric, [round(d.low, 6), round(d.high, 6)], beats(self.task, score, self.chance_confirm)
 
     # --- set-up: FP32 reference and seeded trials ---------------------------
     def seed_study(self) -> None:
@@ -209,6 +214,11 @@ class Searcher:
                          "run every worker on the model it was made with (a built-in task's "
                          "fine-tune lies in AUTOQ_CACHE, by default ~/.cache/autoq: copy or share "
                          "it), or give a new --study")
+        chance = None if "chance_metric" in self.study.user_attrs else self.task.chance("search")
+        if chance is not None:  # can the search split tell FP32 from a constant answer?
+            self.study.set_user_attr("chance_metric", chance.metric)
+            self.study.set_user_attr("chance_confirm_metric", self.chance_confirm.metric)
+            self.study.set_user_attr("fp32_beats_chance", beats(self.task, self.evaluate(None), chance))
         if self.kept_stats() is None:  # the one set every worker quantizes with from now on
             self.storage.set_study_system_attr(self.study_id, STATS_ATTR, self.stats)
         made = self.study.user_attrs.get("fidelity")

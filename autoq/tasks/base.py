@@ -61,6 +61,12 @@ class Task(ABC):
         """Score ``model`` on a split, or on a fixed part of it holding about ``fraction`` of
         its examples (the same part on every call)."""
 
+    def chance(self, split: Split = "confirm") -> Score | None:
+        """The score on the whole ``split`` of the best answer that ignores the input (MRPC:
+        every pair a paraphrase), with per-example statistics; None if the task has none.
+        A recipe that cannot be told from it no longer uses its input."""
+        return None
+
     def summed_metric(self, sums: np.ndarray) -> float:
         """The metric of summed rows of ``Score.examples``, for a task whose scores carry
         them (both built-in tasks): what a paired bootstrap resamples."""

@@ -44,3 +44,12 @@ def paired_difference(task: Task, a: Score, b: Score, samples: int = SAMPLES,
     low, high = np.percentile(diffs, [2.5, 97.5])
     p = np.mean(diffs <= 0) if value > 0 else np.mean(diffs >= 0)
     return Difference(float(value), float(low), float(high), float(p))
+
+
+def beats(task: Task, a: Score, b: Score | None) -> bool | None:
+    """Whether ``a`` is better than ``b`` beyond the split's luck: the 95% interval of the
+    difference wholly on the better side (None: no ``b``, or no per-example statistics)."""
+    if b is None or a.examples is None or b.examples is None:
+        return None
+    d = paired_difference(task, a, b)
+    return bool(d.low > 0) if task.direction == "maximize" else bool(d.high < 0)

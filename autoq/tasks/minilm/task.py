@@ -87,13 +87,22 @@ class MiniLMMRPC(Task):
             if home is not None:
                 model.to(home)
             model.train(was_training)
-        picked = sorted(preds)
-        n = len(picked)
-        sig = (f"f1|mrpc-{_SPLIT_LABEL[split]}|n={n}|pos=1|maxlen={data.MAX_LENGTH}"
-               f"|split-seed={data.SPLIT_SEED}{parts_label(len(batches), fraction)}")
+        return self._score(split, preds, parts_label(len(batches), fraction))
+
+    def chance(self, split: str = "confirm") -> Score:
+        """Every pair called a paraphrase: the constant answer with the higher F1."""
+        if split not in SPLITS:
+            raise AutoqError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+        return self._score(split, dict.fromkeys(range(len(self._encode(split))), 1), "")
+
+    def _score(self, split: str, preds: dict[int, int], parts: str) -> Score:
+        """F1 of predictions by example index, signed with the examples they cover."""
+        enc, picked = self._encode(split), sorted(preds)
+        sig = (f"f1|mrpc-{_SPLIT_LABEL[split]}|n={len(picked)}|pos=1|maxlen={data.MAX_LENGTH}"
+               f"|split-seed={data.SPLIT_SEED}{parts}")
         labels, picked_preds = [enc.labels[i] for i in picked], [preds[i] for i in picked]
-        return Score(metric=f1(labels, picked_preds), metric_name="f1", signature=sig, n=n,
-                     examples=confusion_rows(labels, picked_preds))
+        return Score(metric=f1(labels, picked_preds), metric_name="f1", signature=sig,
+                     n=len(picked), examples=confusion_rows(labels, picked_preds))
 
     def summed_metric(self, sums):
         return f1_of_counts(sums)
