@@ -59,6 +59,19 @@ def test_report_files(study_dir):
     assert not list(study_dir.glob("*.tmp"))
 
 
+def test_a_task_s_constant_answer_is_drawn_and_its_equals_tagged(tmp_path):
+    cfg = SearchConfig(task="plugin_task:perfect_chance_task", space=str(TESTS / "spaces" / "tiny.yaml"),
+                       study="tiny", results=tmp_path, n_trials=6, progress=False, device="cpu")
+    run_search(cfg)  # its constant answer is the reference itself: no point beats it
+    html = write_report(cfg.out)[0].read_text()
+    page = outside_scripts(html)
+    assert "<dt>constant answer</dt>" in page and '"text":"constant answer"' in html
+    rows = json.loads((cfg.out / "pareto.json").read_text())
+    assert rows and all(r["beats_chance"] is False for r in rows)
+    for r in rows:
+        assert re.search(rf"<tr><td>{r['trial']}\b[^<]*(<span class=tag>[^<]*</span> )*<span class=tag>\[chance\]", page)
+
+
 def test_cli_report(study_dir, capsys):
     assert main(["report", "--study", study_dir.name, "--results", str(study_dir.parent)]) == 0
     assert capsys.readouterr().out.split() == [str(study_dir / "report.html"),

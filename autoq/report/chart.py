@@ -152,9 +152,8 @@ def png(d: StudyData) -> bytes:
     if d.points:
         limits = y_limits(d)
         labels = draw_points(ax, d, limits)
-        if d.meta.get("max_drop") is not None:
-            ax.axhline(d.meta["fp32_metric"] - d.meta["max_drop"], color="#999", ls="--", lw=1,
-                       label=f"max drop ({d.meta['max_drop']:g})")
+        for y, label, kind in d.marks():
+            ax.axhline(y, color="#999", ls="--" if kind == "limit" else ":", lw=1, label=label)
         size_axes(ax, d)
         lo, hi = limits or ax.get_ylim()
         ax.set_ylim(lo, hi + (0 if limits else 0.06 * (hi - lo)))  # room for labels at the top

@@ -53,6 +53,16 @@ class StudyData:
     def ratio(self, size_bytes: float) -> float:
         return size_bytes / self.fp32_size
 
+    def marks(self) -> list[tuple[float, str, str]]:
+        """Levels of the search-split metric drawn across the chart: (value, label, kind),
+        the drop limit ("limit") and the task's constant answer ("chance")."""
+        m, out = self.meta, []
+        if m.get("max_drop") is not None:
+            out.append((m["fp32_metric"] - m["max_drop"], f"max drop {m['max_drop']:g}", "limit"))
+        if m.get("chance_metric") is not None:
+            out.append((m["chance_metric"], "constant answer", "chance"))
+        return out
+
     def size_front(self) -> list[Point]:
         """Front points that no front point beats on metric and size alone, smallest first:
         the whole front without a latency objective; with one, the faster ones are left out."""

@@ -79,9 +79,9 @@ def figure(d: StudyData) -> go.Figure:
                                    textfont=dict(color=COLOR[kind]),
                                    marker=dict(color=COLOR[kind], size=14, symbol=symbol,
                                                line=dict(color="white", width=1))))
-    if d.meta.get("max_drop") is not None:
-        fig.add_hline(y=d.meta["fp32_metric"] - d.meta["max_drop"], line_dash="dash",
-                      line_color="#999", annotation_text=f"max drop {d.meta['max_drop']:g}")
+    for y, label, kind in d.marks():
+        fig.add_hline(y=y, line_dash="dash" if kind == "limit" else "dot", line_color="#999",
+                      annotation_text=label)
     metric = escape(d.metric_name)
     fig.update_layout(
         template="plotly_white", height=600, hovermode="closest",
@@ -102,6 +102,9 @@ def summary(d: StudyData) -> str:
                      f"{_num(m.get('fp32_confirm_metric'))} (confirm); "
                      f"{d.fp32_size / 1e6:.4g} MB"),
             ("front", f"{len(d.front)} points")]
+    if m.get("chance_metric") is not None:
+        rows.insert(4, ("constant answer", f"{escape(d.metric_name)} {_num(m['chance_metric'])} (search), "
+                                           f"{_num(m.get('chance_confirm_metric'))} (confirm)"))
     if len(m.get("objectives", ())) > 2:
         rows.append(("objectives", escape(", ".join(m["objectives"]))))
     for key in ("sampler", "max_drop", "fidelity"):

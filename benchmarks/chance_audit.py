@@ -1,0 +1,92 @@
+"""Which points of committed fronts are no better than the task's constant answer.
+
+    python benchmarks/chance_audit.py --task minilm-mrpc --out results/minilm-mrpc/chance_audit.md \
+        results/minilm-mrpc results/minilm-mrpc/vs_random-refit/tpe-s0 ...
+
+Each front point of each study folder (its pareto.json) is scored again on the confirm split,
+quantized with the study's stats.yaml where it has one, and set against ``Task.chance``
+(MRPC: every pair a paraphrase) by the paired bootstrap the front's ``beats_chance`` uses.
+``agrees`` is the share of examples it answers as the constant answer does (MRPC: the share
+of pairs it calls a paraphrase). Studies are read, never resumed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from autoq.evaluate import prepare_task, task_stats  # noqa: E402
+from autoq.io import write_atomic  # noqa: E402
+from autoq.quant import quantize, stats as stats_io  # noqa: E402
+from autoq.tasks import get_task  # noqa: E402
+from autoq.tasks.paired import beats, paired_difference  # noqa: E402
+from split_noise import load_recipe  # noqa: E402
+
+
+def agreement(score, chance) -> float:
+    return float(np.mean(np.all(score.examples == chance.examples, axis=1)))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--task", required=True)
+    p.add_argument("--out", default=None, help="a markdown file for the tables")
+    p.add_argument("studies", nargs="+", help="study folders, each with pareto.json and study.db")
+    args = p.parse_args()
+
+    task = get_task(args.task)
+    model = prepare_task(task)
+    own = task_stats(task, model)
+    chance = {s: task.chance(s) for s in ("search", "confirm")}
+    if chance["confirm"] is None:
+        sys.exit(f"task {args.task} has no chance score")
+    with torch.no_grad():
+        fp32 = {s: task.evaluate(model, split=s) for s in ("search", "confirm")}
+    lines = [f"# {args.task}: front points against the constant answer", "",
+             f"Made by `python benchmarks/chance_audit.py --task {args.task} "
+             + " ".join(args.studies) + "`. Difference: the confirm F1 less the constant "
+             "answer's, with its 95% paired-bootstrap interval (1,000 resamples, seed 0, as the "
+             "front's `beats_chance`); agrees: the share of examples answered as the constant "
+             "answer does.", ""]
+    for s in ("search", "confirm"):
+        d = paired_difference(task, fp32[s], chance[s])
+        lines.append(f"- {s} split: FP32 {fp32[s].metric:.4f}, constant answer {chance[s].metric:.4f}, "
+                     f"difference {d.value:+.4f} ({d.low:+.4f} to {d.high:+.4f}), FP32 agrees "
+                     f"{agreement(fp32[s], chance[s]):.3f}")
+    total = beating = 0
+    for folder in map(Path, args.studies):
+        rows = json.loads((folder / "pareto.json").read_text())
+        kept = folder / "stats.yaml"
+        lines += ["", f"## {folder}", "", "| trial | size | search | confirm (recorded) | confirm here "
+                  "| less constant, 95% | beats | agrees |", "|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            if r.get("seed") == "fp32":
+                score = fp32["confirm"]
+            else:
+                _, recipe, _ = load_recipe(f"{folder}:{r['trial']}")
+                stats = stats_io.load(kept) if kept.is_file() else own
+                with torch.no_grad():
+                    score = task.evaluate(quantize(model, recipe, stats), split="confirm")
+            d = paired_difference(task, score, chance["confirm"])
+            ok = beats(task, score, chance["confirm"])
+            total, beating = total + 1, beating + ok
+            lines.append(f"| {r['trial']}{' [' + r['seed'] + ']' if r.get('seed') else ''} "
+                         f"| {r['size_ratio']:.3f} | {r['metric']:.4f} | {r['confirm_metric']:.4f} "
+                         f"| {score.metric:.4f} | {d.low:+.4f} to {d.high:+.4f} | {'yes' if ok else 'no'} "
+                         f"| {agreement(score, chance['confirm']):.3f} |")
+            print(lines[-1], flush=True)
+    lines.insert(4, f"{beating} of the {total} front points beat the constant answer on confirm.")
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        write_atomic(Path(args.out), text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
