@@ -7,7 +7,7 @@ Each front point of each study folder (its pareto.json) is scored again on the c
 quantized with the study's stats.yaml where it has one, and set against ``Task.chance``
 (MRPC: every pair a paraphrase) by the paired bootstrap the front's ``beats_chance`` uses.
 ``agrees`` is the share of examples it answers as the constant answer does (MRPC: the share
-of pairs it calls a paraphrase). Studies are read, never resumed.
+of pairs it calls a paraphrase). Studies are read, never resumed; one made with another model key says so.
 """
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autoq.evaluate import prepare_task, task_stats  # noqa: E402
 from autoq.io import write_atomic  # noqa: E402
-from autoq.quant import quantize, stats as stats_io  # noqa: E402
+from autoq.quant import calibration_key, quantize, stats as stats_io  # noqa: E402
 from autoq.tasks import get_task  # noqa: E402
 from autoq.tasks.paired import beats, paired_difference  # noqa: E402
+from search_vs_random import load  # noqa: E402
 from split_noise import load_recipe  # noqa: E402
 
 
@@ -42,7 +43,7 @@ def main() -> None:
 
     task = get_task(args.task)
     model = prepare_task(task)
-    own = task_stats(task, model)
+    own, key = task_stats(task, model), calibration_key(model, task.calibration_batches())
     chance = {s: task.chance(s) for s in ("search", "confirm")}
     if chance["confirm"] is None:
         sys.exit(f"task {args.task} has no chance score")
@@ -53,7 +54,7 @@ def main() -> None:
              + " ".join(args.studies) + "`. Difference: the confirm F1 less the constant "
              "answer's, with its 95% paired-bootstrap interval (1,000 resamples, seed 0, as the "
              "front's `beats_chance`); agrees: the share of examples answered as the constant "
-             "answer does.", ""]
+             f"answer does. This machine's model key: {key}.", ""]
     for s in ("search", "confirm"):
         d = paired_difference(task, fp32[s], chance[s])
         lines.append(f"- {s} split: FP32 {fp32[s].metric:.4f}, constant answer {chance[s].metric:.4f}, "
@@ -63,7 +64,14 @@ def main() -> None:
     for folder in map(Path, args.studies):
         rows = json.loads((folder / "pareto.json").read_text())
         kept = folder / "stats.yaml"
-        lines += ["", f"## {folder}", "", "| trial | size | search | confirm (recorded) | confirm here "
+        made = load(folder.parent, folder.name).user_attrs.get("model_key")
+        lines += ["", f"## {folder}", ""]
+        if made != key:  # "confirm here" is this model's score, "recorded" the study's model's
+            lines += [("Made before a study recorded its model's key." if made is None else
+                       f"Made with model key {made}, not this machine's.")
+                      + " Where the two confirm columns differ, the study's scores are not this "
+                        "machine's.", ""]
+        lines += ["| trial | size | search | confirm (recorded) | confirm here "
                   "| less constant, 95% | beats | agrees |", "|---|---|---|---|---|---|---|---|"]
         for r in rows:
             if r.get("seed") == "fp32":
