@@ -58,7 +58,8 @@ def format_front(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         confirm = "" if r.get("confirm_metric") is None else f"{r['confirm_metric']:.4g}"
-        tag = (f"  [{r['seed']}]" if r.get("seed") else "") + ("  [chance]" if r.get("beats_chance") is False else "")
+        tag = f"  [{r['seed']}]" if r.get("seed") else ""
+        tag += "  [chance]" if r.get("beats_chance") is False else ""
         lines.append(f"{r['trial']:>6} {r['metric']:>16.4g} {confirm:>17} {delta_text(r):>18} "
                      f"{r['size_bytes'] / 1e6:>9.3f} {r['size_ratio'] or 0:>7.3f}"
                      + (f" {r[LATENCY]:>11.3f}" if latency else "") + f"  {r['recipe']}{tag}")

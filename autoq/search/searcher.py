@@ -183,6 +183,10 @@ class Searcher:
         return None if trial.user_attrs.get("seed") == "fp32" else Recipe.from_yaml(trial.user_attrs["recipe"])
 
     @cached_property
+    def fp32_search(self) -> Score:
+        return self.evaluate(None)
+
+    @cached_property
     def fp32_confirm(self) -> Score:
         return self.evaluate(None, split="confirm")
 
@@ -206,7 +210,7 @@ class Searcher:
         """FP32's figures once, then the seeded first trials not yet in the study."""
         if "fp32_metric" not in self.study.user_attrs:
             self.study.set_user_attr("model_key", self.model_key)
-            self.study.set_user_attr("fp32_metric", self.score(None))
+            self.study.set_user_attr("fp32_metric", self.fp32_search.metric)
             self.study.set_user_attr("fp32_size_bytes", self.size(None))
             self.study.set_user_attr("fp32_confirm_metric", self.fp32_confirm.metric)
             self.study.set_user_attr("task", self.cfg.task)
@@ -218,7 +222,7 @@ class Searcher:
         if chance is not None:  # can the search split tell FP32 from a constant answer?
             self.study.set_user_attr("chance_metric", chance.metric)
             self.study.set_user_attr("chance_confirm_metric", self.chance_confirm.metric)
-            self.study.set_user_attr("fp32_beats_chance", beats(self.task, self.evaluate(None), chance))
+            self.study.set_user_attr("fp32_beats_chance", beats(self.task, self.fp32_search, chance))
         if self.kept_stats() is None:  # the one set every worker quantizes with from now on
             self.storage.set_study_system_attr(self.study_id, STATS_ATTR, self.stats)
         made = self.study.user_attrs.get("fidelity")
