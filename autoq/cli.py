@@ -123,7 +123,8 @@ def cmd_search(args) -> None:
         study=args.study or args.task.replace(":", "-"), results=Path(args.results),
         storage=args.storage, n_trials=args.n_trials,
         timeout_s=parse_duration(args.timeout) if args.timeout else None, sampler=args.sampler,
-        seed=args.seed, max_drop=args.max_drop, fidelity=args.fidelity, device=args.device,
+        seed=args.seed, max_drop=args.max_drop, min_agreement=args.min_agreement,
+        fidelity=args.fidelity, device=args.device,
         workers=args.workers, heartbeat_s=args.heartbeat, ladder=args.ladder, local=args.local,
         sensitivity=Path(args.sensitivity) if args.sensitivity else None, latency=args.latency)
     run_search(cfg)
@@ -251,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"Optuna sampler (default {D.sampler}: multi-objective TPE)")
     sp.add_argument("--seed", type=int, default=D.seed, help="the sampler's and local search's seed")
     sp.add_argument("--max-drop", type=_nonneg, help="largest allowed metric drop from FP32")
+    sp.add_argument("--min-agreement", type=_positive_fraction,
+                    help="least share of the search split a recipe must score exactly as FP32 "
+                    "does (a classifier: the same answer), e.g. 0.9")
     sp.add_argument("--fidelity", type=_positive_fraction, default=D.fidelity,
                     help=f"fraction of the search split scored first (1 = off; default {D.fidelity})")
     sp.add_argument("--workers", type=_positive_int, default=D.workers,

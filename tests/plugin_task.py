@@ -85,6 +85,33 @@ def perfect_chance_task():
     return ChanceTask(1.0)
 
 
+class LabelTask(ClosenessTask):
+    """A classifier: each token's class (its largest output, less that output's mean over
+    the split, since the raw outputs' biases pick one class everywhere), scored by accuracy
+    against FP32's classes; a recipe agrees with FP32 on an example when it keeps every
+    one of its classes."""
+
+    metric_name = "accuracy"
+
+    def evaluate(self, model, split="confirm", fraction=1.0, device="cpu"):
+        x = self.data[split][: math.ceil(fraction * 32)]
+        with torch.no_grad():
+            ref = self.reference(split)
+            mean = ref.mean(dim=(0, 1))
+            gold = (ref[: x.shape[0]] - mean).argmax(-1)
+            pred = (model.to(device)(x.to(device)).cpu() - mean).argmax(-1)
+        rows = torch.stack([(pred == gold).sum(1), torch.full((x.shape[0],), gold.shape[1])], 1)
+        return Score(rows[:, 0].sum().item() / rows[:, 1].sum().item(), self.metric_name,
+                     f"accuracy|{split}|n={x.shape[0]}", x.shape[0], examples=rows.double().numpy())
+
+    def summed_metric(self, sums):
+        return sums[0] / sums[1]
+
+
+def label_task():
+    return LabelTask()
+
+
 class BatchedTask(ClosenessTask):
     """The same metric, scored in 4 batches of 8 that a memo keeps, as the built-in tasks do."""
 

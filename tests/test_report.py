@@ -131,7 +131,7 @@ def test_markup_in_names_is_escaped(tmp_path):
     assert "&lt;img src=x onerror=alert(1)&gt;" in outside_scripts(html)  # task, fail reason
     assert "&lt;script&gt;alert(2)&lt;" in outside_scripts(html)  # seed and metric names
     assert "&lt;img src=x onerror=alert(1)&gt;: W4" in html  # hover, from params and recipe
-    assert '"name":"searched, over max drop"' in html and "max drop 0.12" in html
+    assert '"name":"searched, breaks a constraint"' in html and "max drop 0.12" in html
     assert matplotlib.image.imread(png_path).shape[0] > 0
 
 

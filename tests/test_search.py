@@ -16,7 +16,7 @@ from autoq.quant import stats as stats_io
 from autoq.search.sensitivity import load as sensitivity_load
 from autoq.search.space import SearchSpace
 from autoq.search import SearchConfig, Searcher, parse_duration, run_search
-from autoq.tasks.paired import paired_difference
+from autoq.tasks.paired import agreement, paired_difference
 
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
@@ -87,6 +87,24 @@ def test_a_study_gains_its_task_s_chance_score_on_resume_and_no_other_is_scored_
     meta, rows = load_front(tmp_path / "tiny")
     assert meta["chance_metric"] == pytest.approx(0.0) and meta["fp32_beats_chance"] is True
     assert rows and all(r["beats_chance"] is True for r in rows)
+
+
+def test_min_agreement_keeps_on_the_front_only_recipes_that_answer_as_fp32_does(tmp_path):
+    cfg = config(tmp_path, task="plugin_task:label_task", n_trials=14, min_agreement=0.7)
+    run_search(cfg)
+    searcher = Searcher(cfg)
+    study = searcher.study
+    _, rows = load_front(cfg.out)
+    for r in rows:  # recorded, and so on re-scoring: at least 90% of examples answered alike
+        t = study.trials[r["trial"]]
+        assert t.constraints["min_agreement"] <= 0
+        if r["seed"] != "fp32":
+            score = searcher.evaluate(Recipe.load(cfg.out / r["recipe"]))
+            assert agreement(score, searcher.fp32_search) >= 0.7
+    broke = [t for t in study.trials if t.state.name == "COMPLETE" and t.constraints["min_agreement"] > 0]
+    assert broke and not {t.number for t in broke} & {r["trial"] for r in rows}
+    with pytest.raises(AutoqError, match="per-example statistics"):  # a task that gives none
+        run_search(config(tmp_path / "b", task="plugin_task:batched_task", min_agreement=0.9))
 
 
 def test_each_front_point_has_its_confirm_interval_against_fp32(finished, tmp_path):
@@ -219,7 +237,8 @@ def test_durations():
 @pytest.mark.parametrize("bad, message", [
     (dict(sampler="cmaes"), "sampler 'cmaes' is not known \\(allowed: tpe, nsga2, gp, random\\)"),
     (dict(local=1.5), "local = 1.5 is not allowed"),
-    (dict(workers=0), "workers = 0 is not allowed")])
+    (dict(workers=0), "workers = 0 is not allowed"),
+    (dict(min_agreement=0.0), "min_agreement = 0.0 is not allowed \\(allowed: a share above 0, up to 1\\)")])
 def test_a_bad_setting_fails_when_the_config_is_made(tmp_path, bad, message):
     with pytest.raises(AutoqError, match=message):
         config(tmp_path, **bad)

@@ -22,7 +22,7 @@ State = optuna.trial.TrialState
 @dataclass
 class Point:
     trial: int
-    kind: str  # fp32, seed, searched, infeasible (over max drop) or pruned
+    kind: str  # fp32, seed, searched, infeasible (over max drop or under min agreement) or pruned
     size_bytes: float
     metric: float  # the partial metric (low fidelity) for pruned trials
     seed: str | None = None

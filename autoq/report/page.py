@@ -107,7 +107,7 @@ def summary(d: StudyData) -> str:
                                            f"{_num(m.get('chance_confirm_metric'))} (confirm)"))
     if len(m.get("objectives", ())) > 2:
         rows.append(("objectives", escape(", ".join(m["objectives"]))))
-    for key in ("sampler", "max_drop", "fidelity"):
+    for key in ("sampler", "max_drop", "min_agreement", "fidelity"):
         if m.get(key) is not None:
             rows.append((key.replace("_", " "), escape(str(m[key]))))
     out = "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"

@@ -20,7 +20,7 @@ from ..quant import stats as stats_io
 from ..quant.plan import make_plan
 from ..recipe import Recipe
 from ..tasks import Score, get_task
-from ..tasks.paired import beats, paired_difference
+from ..tasks.paired import agreement, beats, paired_difference
 from . import sensitivity
 from .config import SearchConfig
 from .samplers import make_sampler
@@ -173,9 +173,16 @@ class Searcher:
         except AutoqError as e:  # this recipe does not deploy: its trial fails, the night goes on
             raise RuntimeError(f"deploy for latency: {e}") from None
 
-    def constraint(self, metric: float) -> float:
+    def constraints(self, score: Score | None) -> dict[str, float]:
+        """A scored recipe's constraints (None: FP32's), each met at 0 or below: its drop
+        from FP32 past --max-drop, and its agreement with FP32 short of --min-agreement."""
         fp32 = self.study.user_attrs["fp32_metric"]
-        return (fp32 - metric) - self.cfg.max_drop if self.cfg.max_drop is not None else 0.0
+        metric = fp32 if score is None else score.metric
+        out = {"max_drop": (fp32 - metric) - self.cfg.max_drop if self.cfg.max_drop is not None else 0.0}
+        if self.cfg.min_agreement is not None:
+            share = 1.0 if score is None else agreement(score, self.fp32_search)
+            out["min_agreement"] = self.cfg.min_agreement - share
+        return out
 
     @staticmethod
     def recipe_of(trial: optuna.trial.FrozenTrial) -> Recipe | None:
@@ -218,6 +225,9 @@ class Searcher:
                          "run every worker on the model it was made with (a built-in task's "
                          "fine-tune lies in AUTOQ_CACHE, by default ~/.cache/autoq: copy or share "
                          "it), or give a new --study")
+        if self.cfg.min_agreement is not None and self.fp32_search.examples is None:
+            raise AutoqError(f"--min-agreement needs a task whose scores carry per-example "
+                             f"statistics (Score.examples); {self.cfg.task} gives none")
         chance = None if "chance_metric" in self.study.user_attrs else self.task.chance("search")
         if chance is not None:  # can the search split tell FP32 from a constant answer?
             self.study.set_user_attr("chance_metric", chance.metric)
@@ -254,7 +264,7 @@ class Searcher:
                 continue
             text = (recipe or Recipe.build({"bits_weights": None, "bits_activations": None})).to_yaml()
             try:
-                metric = self.study.user_attrs["fp32_metric"] if recipe is None else self.score(recipe)
+                score = None if recipe is None else self.evaluate(recipe)
             except AutoqError:
                 raise
             except Exception as e:  # a seed that breaks is recorded, like any trial
@@ -262,12 +272,13 @@ class Searcher:
                     state=optuna.trial.TrialState.FAIL,
                     user_attrs={"seed": name, "recipe": text, "fail_reason": f"{type(e).__name__}: {e}"}))
                 continue
+            metric = self.study.user_attrs["fp32_metric"] if score is None else score.metric
             self.study.add_trial(optuna.trial.create_trial(
                 values=[metric, *self.costs(recipe)],
                 params=params, distributions=params and self.distributions(params),
                 user_attrs={"seed": name, "recipe": text,
                             **({"plan": self.plan_key(recipe)} if recipe else {})},
-                constraints={"max_drop": self.constraint(metric)}))
+                constraints=self.constraints(score)))
 
     def distributions(self, params: dict) -> dict:
         knobs = self.space.knobs()
@@ -373,9 +384,10 @@ class Searcher:
                     if self.clearly_dominated(partial, costs):
                         self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
                         return self.study.trials[trial.number]
-                metric = self.score(recipe)
-                trial.set_constraint("max_drop", self.constraint(metric))
-                self.study.tell(trial, [metric, *costs])
+                score = self.evaluate(recipe)
+                for name, value in self.constraints(score).items():
+                    trial.set_constraint(name, value)
+                self.study.tell(trial, [score.metric, *costs])
             except (AutoqError, KeyboardInterrupt):
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 raise

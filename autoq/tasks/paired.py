@@ -53,3 +53,12 @@ def beats(task: Task, a: Score, b: Score | None) -> bool | None:
         return None
     d = paired_difference(task, a, b)
     return bool(d.low > 0) if task.direction == "maximize" else bool(d.high < 0)
+
+
+def agreement(a: Score, b: Score) -> float:
+    """The share of a split's examples that ``a`` and ``b`` score exactly alike (for a
+    classifier: the same answer; for BLEU: the same n-gram counts, in effect the same
+    sentence). Both must cover the same examples in the same order."""
+    if a.examples is None or b.examples is None or a.examples.shape != b.examples.shape:
+        raise AutoqError("agreement needs two scores with per-example statistics of one split")
+    return float(np.mean(np.all(a.examples == b.examples, axis=1)))
