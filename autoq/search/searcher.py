@@ -221,10 +221,17 @@ class Searcher:
             self.study.set_user_attr("fp32_size_bytes", self.size(None))
             self.study.set_user_attr("fp32_confirm_metric", self.fp32_confirm.metric)
             self.study.set_user_attr("task", self.cfg.task)
+            self.study.set_user_attr("min_agreement", self.cfg.min_agreement)
         self.check_model(self.study.user_attrs.get("model_key"), f"study {self.cfg.study!r}",
                          "run every worker on the model it was made with (a built-in task's "
                          "fine-tune lies in AUTOQ_CACHE, by default ~/.cache/autoq: copy or share "
                          "it), or give a new --study")
+        made = self.study.user_attrs.get("min_agreement")  # trials judged otherwise would mix
+        if made != self.cfg.min_agreement:
+            raise AutoqError(f"study {self.cfg.study!r} was made "
+                             + (f"with --min-agreement {made:g}" if made is not None else "without --min-agreement")
+                             + ": resume it " + (f"with --min-agreement {made:g}" if made is not None else "without it")
+                             + ", or give a new --study")
         if self.cfg.min_agreement is not None and self.fp32_search.examples is None:
             raise AutoqError(f"--min-agreement needs a task whose scores carry per-example "
                              f"statistics (Score.examples); {self.cfg.task} gives none")

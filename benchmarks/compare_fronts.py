@@ -1,0 +1,62 @@
+"""Final fronts of finished studies, side by side, as the confirm split sees them.
+
+    python benchmarks/compare_fronts.py --out results/minilm-mrpc/agreement.md \
+        --target-size 0.2 --target-drop 0.01 results/minilm-mrpc/agreement/*/
+
+Reads each study folder's pareto.json and search.json (nothing is scored or resumed) and
+gives, per study: its front's points, how many of them are no better than the task's
+constant answer on confirm (`beats_chance` false), the front's hypervolume on the confirm
+split (its points at their confirm metric, in units of FP32's, as search_vs_random.py
+measures it), and the best confirm metric at no more than ``--target-size`` of FP32's size,
+with whether it is within ``--target-drop`` of FP32's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from autoq.io import write_atomic  # noqa: E402
+from autoq.search.front import relative_hypervolume  # noqa: E402
+
+
+def row(folder: Path, size: float, drop: float) -> list[str]:
+    meta = json.loads((folder / "search.json").read_text())
+    front = json.loads((folder / "pareto.json").read_text())
+    fp32 = meta["fp32_confirm_metric"]
+    hv = relative_hypervolume([(r["confirm_metric"], r["size_bytes"]) for r in front],
+                              fp32, meta["fp32_size_bytes"])
+    small = [r for r in front if r["size_ratio"] <= size]
+    best = max(small, key=lambda r: r["confirm_metric"], default=None)
+    best_cell = "none" if best is None else (
+        f"{best['confirm_metric']:.4f} at {best['size_ratio']:.3f}"
+        + (" (met)" if fp32 - best["confirm_metric"] <= drop else ""))
+    constant = sum(r.get("beats_chance") is False for r in front)
+    return [folder.name, str(meta.get("min_agreement") or ""), str(len(front)), str(constant),
+            f"{min(r['size_ratio'] for r in front):.3f}-{max(r['size_ratio'] for r in front):.3f}",
+            f"{hv:.4f}", best_cell]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("studies", nargs="+", help="study folders")
+    p.add_argument("--target-size", type=float, default=0.2, help="of FP32's size")
+    p.add_argument("--target-drop", type=float, default=0.01, help="from FP32's confirm metric")
+    p.add_argument("--out", default=None, help="a markdown file for the table")
+    args = p.parse_args()
+    folders = [Path(s.rstrip("/")) for s in args.studies]
+    lines = ["| study | min agreement | front | no better than constant | sizes (x FP32) | "
+             "confirm hypervolume | best confirm at <= " + f"{args.target_size:g} of FP32's size |",
+             "|---|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(row(f, args.target_size, args.target_drop)) + " |" for f in folders]
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        write_atomic(Path(args.out), text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
