@@ -22,13 +22,13 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autoq.evaluate import prepare_task  # noqa: E402
-from autoq.io import write_atomic  # noqa: E402
 from autoq.quant import quantize, stats as stats_io  # noqa: E402
 from autoq.recipe import Recipe  # noqa: E402
 from autoq.search.front import REF_DROP  # noqa: E402
 from autoq.tasks import get_task  # noqa: E402
 from autoq.tasks.paired import agreement  # noqa: E402
 from search_vs_random import load  # noqa: E402
+from tables import emit  # noqa: E402
 
 
 def main() -> None:
@@ -72,10 +72,7 @@ def main() -> None:
              f"confirm {task.metric_name} |", "|---|---|---|---|---|"]
     lines += [f"| {n} | {size:.3f} | {m:.4f} | {a:.3f} | {c:.4f} |"
               for n, size, m, a, c in sorted(rows, key=lambda x: -x[3])]
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        write_atomic(Path(args.out), text)
-    print(text)
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -22,12 +22,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autoq.evaluate import prepare_task, task_stats  # noqa: E402
-from autoq.io import write_atomic  # noqa: E402
 from autoq.quant import calibration_key, quantize, stats as stats_io  # noqa: E402
 from autoq.tasks import get_task  # noqa: E402
 from autoq.tasks.paired import beats, paired_difference  # noqa: E402
 from search_vs_random import load  # noqa: E402
 from split_noise import load_recipe  # noqa: E402
+from tables import emit  # noqa: E402
 
 
 def agreement(score, chance) -> float:
@@ -90,10 +90,7 @@ def main() -> None:
                          f"| {agreement(score, chance['confirm']):.3f} |")
             print(lines[-1], flush=True)
     lines.insert(4, f"{beating} of the {total} front points beat the constant answer on confirm.")
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        write_atomic(Path(args.out), text)
-    print(text)
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from autoq.io import write_atomic  # noqa: E402
 from autoq.search.front import relative_hypervolume  # noqa: E402
+from tables import emit  # noqa: E402
 
 
 def row(folder: Path, size: float, drop: float) -> list[str]:
@@ -52,10 +52,7 @@ def main() -> None:
              "confirm hypervolume | best confirm at <= " + f"{args.target_size:g} of FP32's size |",
              "|---|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row(f, args.target_size, args.target_drop)) + " |" for f in folders]
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        write_atomic(Path(args.out), text)
-    print(text)
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

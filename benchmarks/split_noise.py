@@ -28,12 +28,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autoq.evaluate import prepare_task, task_stats  # noqa: E402
-from autoq.io import write_atomic  # noqa: E402
 from autoq.quant import quantize, stats as stats_io  # noqa: E402
 from autoq.recipe import Recipe  # noqa: E402
 from autoq.tasks import get_task  # noqa: E402
 from autoq.tasks.paired import paired_difference  # noqa: E402
 from search_vs_random import load  # noqa: E402
+from tables import emit  # noqa: E402
 
 
 def load_recipe(spec: str) -> tuple[str, Recipe | None, Path | None]:
@@ -101,10 +101,7 @@ def main() -> None:
         else:
             cells += ["", "", ""]
         lines.append("| " + " | ".join(cells) + " |")
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        write_atomic(Path(args.out), text)
-    print(text)
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -103,12 +103,13 @@ def test_min_agreement_keeps_on_the_front_only_recipes_that_answer_as_fp32_does(
             assert agreement(score, searcher.fp32_search) >= 0.7
     broke = [t for t in study.trials if t.state.name == "COMPLETE" and t.constraints["min_agreement"] > 0]
     assert broke and not {t.number for t in broke} & {r["trial"] for r in rows}
-    for other, words in ((0.8, "made with --min-agreement 0.7: resume it with --min-agreement 0.7"),
-                         (None, "made with --min-agreement 0.7")):  # judged otherwise: refused
+    words = "made with --min-agreement 0.7: resume it with --min-agreement 0.7"
+    for other in (0.8, None):  # its trials judged otherwise: refused
         with pytest.raises(AutoqError, match=words):
             run_search(config(tmp_path, task="plugin_task:label_task", n_trials=15, min_agreement=other))
     with pytest.raises(AutoqError, match="per-example statistics"):  # a task that gives none
         run_search(config(tmp_path / "b", task="plugin_task:batched_task", min_agreement=0.9))
+    assert not (tmp_path / "b").exists()  # refused before a study was made
 
 
 def test_each_front_point_has_its_confirm_interval_against_fp32(finished, tmp_path):

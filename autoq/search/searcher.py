@@ -215,6 +215,9 @@ class Searcher:
     # --- set-up: FP32 reference and seeded trials ---------------------------
     def seed_study(self) -> None:
         """FP32's figures once, then the seeded first trials not yet in the study."""
+        if self.cfg.min_agreement is not None and self.fp32_search.examples is None:
+            raise AutoqError(f"--min-agreement needs a task whose scores carry per-example "  # before
+                             f"statistics (Score.examples); {self.cfg.task} gives none")  # a study
         if "fp32_metric" not in self.study.user_attrs:
             self.study.set_user_attr("model_key", self.model_key)
             self.study.set_user_attr("fp32_metric", self.fp32_search.metric)
@@ -228,13 +231,9 @@ class Searcher:
                          "it), or give a new --study")
         made = self.study.user_attrs.get("min_agreement")  # trials judged otherwise would mix
         if made != self.cfg.min_agreement:
-            raise AutoqError(f"study {self.cfg.study!r} was made "
-                             + (f"with --min-agreement {made:g}" if made is not None else "without --min-agreement")
-                             + ": resume it " + (f"with --min-agreement {made:g}" if made is not None else "without it")
-                             + ", or give a new --study")
-        if self.cfg.min_agreement is not None and self.fp32_search.examples is None:
-            raise AutoqError(f"--min-agreement needs a task whose scores carry per-example "
-                             f"statistics (Score.examples); {self.cfg.task} gives none")
+            as_made = "without --min-agreement" if made is None else f"with --min-agreement {made:g}"
+            raise AutoqError(f"study {self.cfg.study!r} was made {as_made}: resume it {as_made}, "
+                             f"or give a new --study")
         chance = None if "chance_metric" in self.study.user_attrs else self.task.chance("search")
         if chance is not None:  # can the search split tell FP32 from a constant answer?
             self.study.set_user_attr("chance_metric", chance.metric)
