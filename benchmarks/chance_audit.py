@@ -16,7 +16,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,14 +23,10 @@ sys.path.insert(0, str(ROOT))
 from autoq.evaluate import prepare_task, task_stats  # noqa: E402
 from autoq.quant import calibration_key, quantize, stats as stats_io  # noqa: E402
 from autoq.tasks import get_task  # noqa: E402
-from autoq.tasks.paired import beats, paired_difference  # noqa: E402
+from autoq.tasks.paired import agreement, beats, paired_difference  # noqa: E402
 from search_vs_random import load  # noqa: E402
 from split_noise import load_recipe  # noqa: E402
 from tables import emit  # noqa: E402
-
-
-def agreement(score, chance) -> float:
-    return float(np.mean(np.all(score.examples == chance.examples, axis=1)))
 
 
 def main() -> None:

@@ -34,8 +34,9 @@ def row(folder: Path, size: float, drop: float) -> list[str]:
     best_cell = "none" if best is None else (
         f"{best['confirm_metric']:.4f} at {best['size_ratio']:.3f}"
         + (" (met)" if fp32 - best["confirm_metric"] <= drop else ""))
-    constant = sum(r.get("beats_chance") is False for r in front)
-    return [folder.name, str(meta.get("min_agreement") or ""), str(len(front)), str(constant),
+    flagged = any(r.get("beats_chance") is not None for r in front)  # older studies: unknown
+    constant = str(sum(r.get("beats_chance") is False for r in front)) if flagged else "n/a"
+    return [folder.name, str(meta.get("min_agreement") or ""), str(len(front)), constant,
             f"{min(r['size_ratio'] for r in front):.3f}-{max(r['size_ratio'] for r in front):.3f}",
             f"{hv:.4f}", best_cell]
 
