@@ -163,6 +163,8 @@ def cmd_sensitivity(args) -> None:
     out = cfg.out / "sensitivity.json"
     sensitivity.save(result, out)
     print(sensitivity.format_table(result))
+    if "disagree" in result:  # what a search with --min-agreement walks its ladder by
+        print("\n" + sensitivity.format_table(result, "disagree"))
     print(f"saved: {out} (seed a search from it with --sensitivity {out})")
 
 

@@ -275,6 +275,28 @@ def test_sensitivity_table_and_its_ladder_of_seeds(tmp_path):
     assert all(searcher.space.recipe(t.params).to_yaml() == t.user_attrs["recipe"] for t in ladder)
 
 
+def test_with_min_agreement_the_ladder_stays_within_the_disagreement_it_allows(tmp_path):
+    from autoq.search import sensitivity
+    cfg = config(tmp_path, task="plugin_task:label_task", ladder=4, min_agreement=0.4)
+    searcher = Searcher(cfg)
+    table = searcher.sensitivity_table()
+    assert table["disagree"].keys() == table["drops"].keys()
+    assert all(0 < table["disagree"][u][2] <= 1 for u in table["disagree"])
+    seeds = searcher.ladder()
+
+    def predicted(choices, cost):
+        return sum(table[cost][k.split(":")[0]][b] for k, b in choices.items()
+                   if k.endswith(":bits_weights") and b < 8)
+
+    assert len(seeds) > 1 and all(predicted(c, "disagree") <= 0.6 for _, c in seeds)
+    by_drop = sensitivity.ladder(searcher.space, table, 4, top=0.6)  # the same budget in F1
+    assert predicted(by_drop[-1][1], "disagree") > 0.6  # would have gone past the constraint
+    del table["disagree"]  # a table from before the column: refused, with what to do
+    sensitivity.save(table, searcher.sensitivity_path)
+    with pytest.raises(AutoqError, match="no agreement with FP32.*autoq sensitivity.*--ladder 0"):
+        Searcher(cfg).ladder()
+
+
 def test_a_search_measures_its_sensitivity_once(tmp_path):
     run_search(config(tmp_path, n_trials=8, ladder=2))
     table = tmp_path / "tiny" / "sensitivity.json"

@@ -263,8 +263,7 @@ class Searcher:
         seeds += [(n, r, self.space.express(r, self.model))  # expressed: local search starts there
                   for n, r in zip(self.space.seed_names, self.space.seeds) if n not in done]
         if self.cfg.ladder > 0:  # points of the space: the sampler learns from them
-            seeds += [(n, self.space.recipe(p), p) for n, p in sensitivity.ladder(
-                self.space, self.sensitivity_table(), self.cfg.ladder, self.cfg.max_drop)]
+            seeds += [(n, self.space.recipe(p), p) for n, p in self.ladder()]
         for name, recipe, params in seeds:
             if name in done:
                 continue
@@ -290,9 +289,27 @@ class Searcher:
         knobs = self.space.knobs()
         return {k: optuna.distributions.CategoricalDistribution(list(knobs[k])) for k in params}
 
+    def ladder(self) -> list[tuple[str, dict]]:
+        """The sensitivity ladder's seeds, within the study's constraint: by predicted
+        metric drop up to --max-drop, or with --min-agreement by predicted disagreement with
+        FP32 up to the share it allows."""
+        table = self.sensitivity_table()
+        if self.cfg.min_agreement is None:
+            return sensitivity.ladder(self.space, table, self.cfg.ladder, self.cfg.max_drop)
+        if "disagree" not in table:
+            raise AutoqError(f"the sensitivity table {self.sensitivity_path} has no agreement "
+                             f"with FP32 (made by an earlier autoq), which --min-agreement "
+                             f"seeds by: measure it again (autoq sensitivity), or give --ladder 0")
+        return sensitivity.ladder(self.space, table, self.cfg.ladder, 1 - self.cfg.min_agreement,
+                                  cost="disagree")
+
+    @property
+    def sensitivity_path(self):
+        return self.cfg.sensitivity or self.cfg.out / "sensitivity.json"
+
     def sensitivity_table(self) -> dict:
         """The given table, else the study folder's, measured there the first time."""
-        path = self.cfg.sensitivity or self.cfg.out / "sensitivity.json"
+        path = self.sensitivity_path
         if self.cfg.sensitivity is not None or path.is_file():
             table = sensitivity.load(path)
             self.check_model(table.get("model_key"), f"sensitivity file {path}",

@@ -1,10 +1,12 @@
 """Sensitivity analysis and the seeds it gives the search.
 
 ``measure`` scores, for each unit of the space alone, the metric drop at each low bit
-width (everything else float) and the bytes that width saves against 8 bits. ``ladder``
-turns that table into seed recipes: a greedy path from uniform 8-bit weights down to
-each unit's smallest width, taking first the steps that cost the least predicted drop
-per byte saved, and seeds at evenly spread points along it.
+width (everything else float), the share of examples it scores otherwise than FP32 (when
+the task gives per-example statistics) and the bytes that width saves against 8 bits.
+``ladder`` turns that table into seed recipes: a greedy path from uniform 8-bit weights
+down to each unit's smallest width, taking first the steps that cost the least per byte
+saved (predicted metric drop, or predicted disagreement for a study with
+``--min-agreement``), and seeds at evenly spread points along it.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 
 from ..errors import AutoqError
 from ..io import write_atomic
+from ..tasks.paired import agreement
 
 LADDER_TOP = 0.05  # the path's last seed: a predicted drop of 5% of the FP32 metric
 
@@ -28,24 +31,31 @@ def jobs(space) -> list[tuple[Any, str, int]]:
 
 
 def measure(searcher, fraction: float = 0.25, progress=None) -> dict[str, Any]:
-    """{unit: {bits: drop}} and {unit: {bits: bytes saved}} on the search split."""
-    fp32 = searcher.score(None, fraction)
+    """{unit: {bits: drop}}, {unit: {bits: bytes saved}} and, for a task that gives
+    per-example statistics, {unit: {bits: share of examples scored otherwise than FP32}},
+    on ``fraction`` of the search split."""
+    fp32 = searcher.evaluate(None, fraction)
+    per_example = fp32.examples is not None
     drops: dict[str, dict[int, float]] = {}
+    disagree: dict[str, dict[int, float]] = {}
     saved: dict[str, dict[int, int]] = {}
     for g, unit, bits in jobs(searcher.space):
         recipe = searcher.space.alone(unit, bits)
         try:
-            drop = round(fp32 - searcher.score(recipe, fraction), 4)
+            score = searcher.evaluate(recipe, fraction)
+            drop = round(fp32.metric - score.metric, 4)
+            share = round(1 - agreement(score, fp32), 4) if per_example else None
         except AutoqError:
             raise
         except Exception:  # NaN, or task code that raises: this width is left out of the ladder
-            drop = None
+            drop = share = None
         drops.setdefault(unit, {})[bits] = drop
+        disagree.setdefault(unit, {})[bits] = share
         saved.setdefault(unit, {})[bits] = searcher.size(searcher.space.alone(unit, 8)) - searcher.size(recipe)
         if progress:
             progress()
-    return {"fp32_metric": fp32, "fraction": fraction, "model_key": searcher.model_key,
-            "drops": drops, "saved_bytes": saved}
+    return {"fp32_metric": fp32.metric, "fraction": fraction, "model_key": searcher.model_key,
+            "drops": drops, "saved_bytes": saved, **({"disagree": disagree} if per_example else {})}
 
 
 def save(result: dict, path: Path) -> None:
@@ -55,7 +65,7 @@ def save(result: dict, path: Path) -> None:
 def load(path: Path) -> dict:
     try:
         result = json.loads(Path(path).read_text())
-        for key in ("drops", "saved_bytes"):
+        for key in ("drops", "saved_bytes") + (("disagree",) if "disagree" in result else ()):
             result[key] = {u: {int(b): v for b, v in bv.items()} for u, bv in result[key].items()}
         return result
     except (OSError, ValueError, KeyError, AttributeError) as e:
@@ -63,15 +73,17 @@ def load(path: Path) -> dict:
                          f"run `autoq sensitivity` again") from None
 
 
-def path(space, result: dict) -> list[tuple[float, dict[str, int]]]:
-    """The greedy path: (predicted drop, {unit: bits}) after each step, from all 8-bit."""
-    widths = {u: sorted((b for b, d in result["drops"].get(u, {}).items()
+def path(space, result: dict, cost: str = "drops") -> list[tuple[float, dict[str, int]]]:
+    """The greedy path: (predicted ``cost``, {unit: bits}) after each step, from all 8-bit;
+    ``cost`` is the table's "drops" or "disagree", summed over the units moved."""
+    table = result[cost]
+    widths = {u: sorted((b for b, d in table.get(u, {}).items()
                          if d is not None and b in g.choices.get("bits_weights", ())), reverse=True)
               for g in space.groups for u in space.units[g.name]}
     state = {u: 8 for u, w in widths.items() if w and 8 in _options(space, u)}
 
     def drop(u: str, b: int) -> float:
-        return 0.0 if b == 8 else max(result["drops"][u][b], 0.0)
+        return 0.0 if b == 8 else max(table[u][b], 0.0)
 
     def saved(u: str, b: int) -> int:
         return 0 if b == 8 else result["saved_bytes"][u][b]
@@ -96,12 +108,13 @@ def _options(space, unit: str) -> tuple:
     return next(g.choices.get("bits_weights", ()) for g in space.groups if unit in space.units[g.name])
 
 
-def ladder(space, result: dict, n: int, top: float | None = None) -> list[tuple[str, dict]]:
-    """``n`` seeds along the path, evenly spread in predicted drop up to ``top`` (default:
-    LADDER_TOP of the FP32 metric), each the path's last point within its share, as
-    (name, the space's choices)."""
+def ladder(space, result: dict, n: int, top: float | None = None,
+           cost: str = "drops") -> list[tuple[str, dict]]:
+    """``n`` seeds along the path by ``cost``, evenly spread up to ``top`` (default for
+    drops: LADDER_TOP of the FP32 metric), each the path's last point within its share,
+    as (name, the space's choices)."""
     top = LADDER_TOP * abs(result["fp32_metric"]) if top is None else top
-    steps = path(space, result)
+    steps = path(space, result, cost)
     seeds, last = [], None
     for i in range(1, n + 1):
         within = [s for d, s in steps if d <= top * i / n]
@@ -113,14 +126,17 @@ def ladder(space, result: dict, n: int, top: float | None = None) -> list[tuple[
     return seeds
 
 
-def format_table(result: dict) -> str:
-    bits = sorted({b for d in result["drops"].values() for b in d})
-    width = max([len(u) for u in result["drops"]] + [6])
+def format_table(result: dict, cost: str = "drops") -> str:
+    """The table of ``cost`` ("drops" or "disagree") by unit and width."""
+    table = result[cost]
+    bits = sorted({b for d in table.values() for b in d})
+    width = max([len(u) for u in table] + [6])
     lines = [f"{'module':<{width}} " + " ".join(f"{f'{b}-bit':>8}" for b in bits)]
-    for unit, drops in result["drops"].items():
+    for unit, values in table.items():
         lines.append(f"{unit:<{width}} " + " ".join(
-            f"{'broke':>8}" if b in drops and drops[b] is None else
-            f"{drops[b]:>8.3f}" if b in drops else f"{'':>8}" for b in bits))
-    lines.append(f"metric drop from FP32 ({result['fp32_metric']:.4g}) on "
-                 f"{result['fraction']:.0%} of the search split; activations 8-bit")
+            f"{'broke':>8}" if b in values and values[b] is None else
+            f"{values[b]:>8.3f}" if b in values else f"{'':>8}" for b in bits))
+    what = (f"metric drop from FP32 ({result['fp32_metric']:.4g})" if cost == "drops"
+            else "share of examples scored otherwise than FP32")
+    lines.append(f"{what} on {result['fraction']:.0%} of the search split; activations 8-bit")
     return "\n".join(lines)
