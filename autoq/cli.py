@@ -254,9 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"Optuna sampler (default {D.sampler}: multi-objective TPE)")
     sp.add_argument("--seed", type=int, default=D.seed, help="the sampler's and local search's seed")
     sp.add_argument("--max-drop", type=_nonneg, help="largest allowed metric drop from FP32")
-    sp.add_argument("--min-agreement", type=_positive_fraction,
+    sp.add_argument("--min-agreement", type=_fraction,
                     help="least share of the search split a recipe must score exactly as FP32 "
-                    "does (a classifier: the same answer), e.g. 0.9")
+                    "does (a classifier: the same answer), e.g. 0.9; default: the space's "
+                    "min_agreement, if it sets one; 0: none")
     sp.add_argument("--fidelity", type=_positive_fraction, default=D.fidelity,
                     help=f"fraction of the search split scored first (1 = off; default {D.fidelity})")
     sp.add_argument("--workers", type=_positive_int, default=D.workers,
@@ -284,12 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", type=_device, default=None)
     sp.set_defaults(func=cmd_demo)
 
-    sp = sub.add_parser("sensitivity", help="metric drop of each module alone at low bit widths")
+    sp = sub.add_parser("sensitivity", help="metric drop (and disagreement with FP32) of each "
+                                            "module alone at low bit widths")
     task_arg(sp)
     sp.add_argument("--space", help="search space YAML (default: search_spaces/<task>.yaml)")
     sp.add_argument("--study", help="study folder to save it in (default: the task's)")
     sp.add_argument("--results", default="results")
-    sp.add_argument("--fraction", type=_positive_fraction, default=0.25)
+    sp.add_argument("--fraction", type=_positive_fraction, default=D.sensitivity_fraction,
+                    help=f"of the search split (default {D.sensitivity_fraction}, as a search measures it)")
     sp.add_argument("--device", type=_device, default=None)
     sp.set_defaults(func=cmd_sensitivity)
 

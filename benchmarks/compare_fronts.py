@@ -7,8 +7,9 @@ Reads each study folder's pareto.json and search.json (nothing is scored or resu
 gives, per study: its front's points, how many of them are no better than the task's
 constant answer on confirm (`beats_chance` false), the front's hypervolume on the confirm
 split (its points at their confirm metric, in units of FP32's, as search_vs_random.py
-measures it), and the best confirm metric at no more than ``--target-size`` of FP32's size,
-with whether it is within ``--target-drop`` of FP32's.
+measures it), the best confirm metric at no more than ``--target-size`` of FP32's size,
+with whether it is within ``--target-drop`` of FP32's, and from its study.db how many
+completed trials broke the study's constraints, the sensitivity ladder's seeds among them.
 """
 from __future__ import annotations
 
@@ -17,10 +18,26 @@ import json
 import sys
 from pathlib import Path
 
+import optuna
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autoq.search.front import relative_hypervolume  # noqa: E402
 from tables import emit  # noqa: E402
+
+
+def broke(folder: Path) -> str:
+    """Completed trials that broke a constraint, and the ladder's seeds that did, of each."""
+    storage = f"sqlite:///{folder / 'study.db'}"
+    name = optuna.get_all_study_summaries(storage)[0].study_name
+    done = optuna.load_study(study_name=name, storage=storage).get_trials(
+        deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    ladder = [t for t in done if str(t.user_attrs.get("seed", "")).startswith("sensitivity-")]
+
+    def bad(t) -> bool:
+        return any(v > 0 for k, v in t.system_attrs.items() if k.startswith("constraints"))
+
+    return (f"{sum(map(bad, done))} of {len(done)}, ladder {sum(map(bad, ladder))} of {len(ladder)}")
 
 
 def row(folder: Path, size: float, drop: float) -> list[str]:
@@ -38,7 +55,7 @@ def row(folder: Path, size: float, drop: float) -> list[str]:
     constant = str(sum(r.get("beats_chance") is False for r in front)) if flagged else "n/a"
     return [folder.name, str(meta.get("min_agreement") or ""), str(len(front)), constant,
             f"{min(r['size_ratio'] for r in front):.3f}-{max(r['size_ratio'] for r in front):.3f}",
-            f"{hv:.4f}", best_cell]
+            f"{hv:.4f}", best_cell, broke(folder)]
 
 
 def main() -> None:
@@ -50,8 +67,8 @@ def main() -> None:
     args = p.parse_args()
     folders = [Path(s.rstrip("/")) for s in args.studies]
     lines = ["| study | min agreement | front | no better than constant | sizes (x FP32) | "
-             "confirm hypervolume | best confirm at <= " + f"{args.target_size:g} of FP32's size |",
-             "|---|---|---|---|---|---|---|"]
+             "confirm hypervolume | best confirm at <= " + f"{args.target_size:g} of FP32's size | "
+             "broke a constraint |", "|---|---|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row(f, args.target_size, args.target_drop)) + " |" for f in folders]
     emit(lines, args.out)
 

@@ -1,6 +1,7 @@
 """The search end to end on a tiny task: front, recipes, resume, re-evaluation."""
 import random
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -112,6 +113,26 @@ def test_min_agreement_keeps_on_the_front_only_recipes_that_answer_as_fp32_does(
     assert not (tmp_path / "b").exists()  # refused before a study was made
 
 
+def test_a_space_s_min_agreement_is_the_default_and_0_turns_it_off(tmp_path):
+    space = tmp_path / "agree.yaml"  # the tiny space, with a constraint of its own
+    space.write_text((TESTS / "spaces" / "tiny.yaml").read_text().replace(
+        "seeds: [tiny_seed.yaml]", f"seeds: [{TESTS / 'spaces' / 'tiny_seed.yaml'}]\nmin_agreement: 0.7"))
+    made = config(tmp_path, task="plugin_task:label_task", space=str(space), n_trials=9)
+    run_search(made)
+    study = Searcher(made).study
+    assert study.user_attrs["min_agreement"] == 0.7
+    assert all("min_agreement" in t.constraints for t in study.trials if t.state.name == "COMPLETE")
+    with pytest.raises(AutoqError, match="made with --min-agreement 0.7: resume it with --min-agreement 0.7"):
+        run_search(replace(made, n_trials=10, min_agreement=0))
+    off = replace(made, study="off", min_agreement=0)  # 0: no agreement constraint at all
+    run_search(off)
+    study = Searcher(off).study
+    assert study.user_attrs["min_agreement"] is None
+    assert not any("min_agreement" in t.constraints for t in study.trials if t.state.name == "COMPLETE")
+    with pytest.raises(AutoqError, match="made with --min-agreement 0: resume it with --min-agreement 0"):
+        run_search(replace(off, n_trials=10, min_agreement=None))  # the space's 0.7 now
+
+
 def test_each_front_point_has_its_confirm_interval_against_fp32(finished, tmp_path):
     meta, rows = load_front(finished.out)
     searcher = Searcher(finished)
@@ -221,6 +242,8 @@ def test_space_builds_recipes_per_layer(tiny):
     ({"groups": [{"modules": "(x"}]}, "not a valid regex"),
     ({"groups": [{"modules": "x", "clip_acts": ["N_STD"]}]}, "clip_n_stds"),
     ({"groups": [{"modules": "x"}], "budget": 3}, "unknown key"),
+    ({"groups": [{"modules": "x"}], "min_agreement": "most"}, "min_agreement 'most' is not allowed"),
+    ({"groups": [{"modules": "x"}], "min_agreement": 1.2}, "a share from 0, off, to 1"),
 ])
 def test_bad_space(doc, words):
     with pytest.raises(AutoqError, match=words):
@@ -243,7 +266,7 @@ def test_durations():
     (dict(sampler="cmaes"), "sampler 'cmaes' is not known \\(allowed: tpe, nsga2, gp, random\\)"),
     (dict(local=1.5), "local = 1.5 is not allowed"),
     (dict(workers=0), "workers = 0 is not allowed"),
-    (dict(min_agreement=0.0), "min_agreement = 0.0 is not allowed \\(allowed: a share above 0, up to 1\\)")])
+    (dict(min_agreement=1.5), "min_agreement = 1.5 is not allowed \\(allowed: a share from 0, off, to 1\\)")])
 def test_a_bad_setting_fails_when_the_config_is_made(tmp_path, bad, message):
     with pytest.raises(AutoqError, match=message):
         config(tmp_path, **bad)

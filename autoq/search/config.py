@@ -24,7 +24,8 @@ class SearchConfig:
     seed: int = 0
     max_drop: float | None = None
     # the least share of the search split that a recipe must score exactly as FP32 does (a
-    # classifier: the same answer); a constraint, as max_drop is
+    # classifier: the same answer); a constraint, as max_drop is. None: the space's, if it
+    # sets one; 0: none
     min_agreement: float | None = None
     fidelity: float = 0.25  # fraction scored first; 1.0 turns multi-fidelity off
     prune_margin: float | None = None  # default: 2% of the FP32 metric
@@ -46,9 +47,9 @@ class SearchConfig:
             raise unknown_sampler(self.sampler)
         if not 0.0 <= self.local <= 1.0:
             raise AutoqError(f"local = {self.local} is not allowed (allowed: a share from 0 to 1)")
-        if self.min_agreement is not None and not 0.0 < self.min_agreement <= 1.0:
+        if self.min_agreement is not None and not 0.0 <= self.min_agreement <= 1.0:
             raise AutoqError(f"min_agreement = {self.min_agreement} is not allowed "
-                             f"(allowed: a share above 0, up to 1)")
+                             f"(allowed: a share from 0, off, to 1)")
         if self.workers < 1:
             raise AutoqError(f"workers = {self.workers} is not allowed (allowed: 1 or more)")
 

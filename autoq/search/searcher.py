@@ -52,6 +52,12 @@ class Searcher:
         self.stats = task_stats(self.task, self.model)  # until the study's own: see study
         self._last: tuple[str, torch.nn.Module, dict] | None = None  # see quantized()
 
+    @property
+    def min_agreement(self) -> float | None:
+        """The agreement constraint: --min-agreement, else the space's; None when 0 or unset."""
+        given = self.cfg.min_agreement
+        return (self.space.min_agreement if given is None else given) or None
+
     @cached_property
     def model_key(self) -> str:
         """What the study's scores depend on besides the recipe: the model's weights and
@@ -179,9 +185,9 @@ class Searcher:
         fp32 = self.study.user_attrs["fp32_metric"]
         metric = fp32 if score is None else score.metric
         out = {"max_drop": (fp32 - metric) - self.cfg.max_drop if self.cfg.max_drop is not None else 0.0}
-        if self.cfg.min_agreement is not None:
+        if self.min_agreement is not None:
             share = 1.0 if score is None else agreement(score, self.fp32_search)
-            out["min_agreement"] = self.cfg.min_agreement - share
+            out["min_agreement"] = self.min_agreement - share
         return out
 
     @staticmethod
@@ -215,25 +221,25 @@ class Searcher:
     # --- set-up: FP32 reference and seeded trials ---------------------------
     def seed_study(self) -> None:
         """FP32's figures once, then the seeded first trials not yet in the study."""
-        if self.cfg.min_agreement is not None and self.fp32_search.examples is None:
-            raise AutoqError(f"--min-agreement needs a task whose scores carry per-example "  # before
-                             f"statistics (Score.examples); {self.cfg.task} gives none")  # a study
+        if self.min_agreement is not None and self.fp32_search.examples is None:
+            raise AutoqError(f"min_agreement {self.min_agreement:g} (--min-agreement, else the "  # before
+                             f"space's) needs a task whose scores carry per-example statistics "  # a
+                             f"(Score.examples); {self.cfg.task} gives none: give --min-agreement 0")  # study
         if "fp32_metric" not in self.study.user_attrs:
             self.study.set_user_attr("model_key", self.model_key)
             self.study.set_user_attr("fp32_metric", self.fp32_search.metric)
             self.study.set_user_attr("fp32_size_bytes", self.size(None))
             self.study.set_user_attr("fp32_confirm_metric", self.fp32_confirm.metric)
             self.study.set_user_attr("task", self.cfg.task)
-            self.study.set_user_attr("min_agreement", self.cfg.min_agreement)
+            self.study.set_user_attr("min_agreement", self.min_agreement)
         self.check_model(self.study.user_attrs.get("model_key"), f"study {self.cfg.study!r}",
                          "run every worker on the model it was made with (a built-in task's "
                          "fine-tune lies in AUTOQ_CACHE, by default ~/.cache/autoq: copy or share "
                          "it), or give a new --study")
         made = self.study.user_attrs.get("min_agreement")  # trials judged otherwise would mix
-        if made != self.cfg.min_agreement:
-            as_made = "without --min-agreement" if made is None else f"with --min-agreement {made:g}"
-            raise AutoqError(f"study {self.cfg.study!r} was made {as_made}: resume it {as_made}, "
-                             f"or give a new --study")
+        if made != self.min_agreement:
+            raise AutoqError(f"study {self.cfg.study!r} was made with --min-agreement {made or 0:g}: "
+                             f"resume it with --min-agreement {made or 0:g}, or give a new --study")
         chance = None if "chance_metric" in self.study.user_attrs else self.task.chance("search")
         if chance is not None:  # can the search split tell FP32 from a constant answer?
             self.study.set_user_attr("chance_metric", chance.metric)
@@ -294,13 +300,13 @@ class Searcher:
         metric drop up to --max-drop, or with --min-agreement by predicted disagreement with
         FP32 up to the share it allows."""
         table = self.sensitivity_table()
-        if self.cfg.min_agreement is None:
+        if self.min_agreement is None:
             return sensitivity.ladder(self.space, table, self.cfg.ladder, self.cfg.max_drop)
         if "disagree" not in table:
             raise AutoqError(f"the sensitivity table {self.sensitivity_path} has no agreement "
                              f"with FP32 (made by an earlier autoq), which --min-agreement "
                              f"seeds by: measure it again (autoq sensitivity), or give --ladder 0")
-        return sensitivity.ladder(self.space, table, self.cfg.ladder, 1 - self.cfg.min_agreement,
+        return sensitivity.ladder(self.space, table, self.cfg.ladder, 1 - self.min_agreement,
                                   cost="disagree")
 
     @property

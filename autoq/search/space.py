@@ -52,6 +52,7 @@ class SearchSpace:
     seed_names: list[str] = field(default_factory=list)
     units: dict[str, list[str]] = field(default_factory=dict)  # group -> override keys
     graph: bool = False  # trace the model first (autoq.graph): functional ops become modules
+    min_agreement: float | None = None  # the search's --min-agreement when it gives none
 
     @classmethod
     def load(cls, path: str | Path) -> "SearchSpace":
@@ -70,12 +71,17 @@ class SearchSpace:
     def from_dict(cls, doc: Any, source: str = "search space", base: Path = Path(".")) -> "SearchSpace":
         if not isinstance(doc, Mapping) or not isinstance(doc.get("groups"), list) or not doc["groups"]:
             raise AutoqError(f"{source}: expected a mapping with a non-empty 'groups' list")
-        unknown = set(doc) - {"task", "defaults", "groups", "seeds", "deployable", "graph"}
+        unknown = set(doc) - {"task", "defaults", "groups", "seeds", "deployable", "graph", "min_agreement"}
         if unknown:
-            raise AutoqError(f"{source}: unknown key(s) {sorted(unknown)} "
-                             f"(allowed: task, defaults, groups, seeds, deployable, graph)")
+            raise AutoqError(f"{source}: unknown key(s) {sorted(unknown)} (allowed: task, defaults, "
+                             f"groups, seeds, deployable, graph, min_agreement)")
         if not isinstance(doc.get("graph", False), bool):
             raise AutoqError(f"{source}: graph must be true or false")
+        agree = doc.get("min_agreement")
+        if agree is not None and (isinstance(agree, bool) or not isinstance(agree, (int, float))
+                                  or not 0 <= agree <= 1):
+            raise AutoqError(f"{source}: min_agreement {agree!r} is not allowed (allowed: a share "
+                             f"from 0, off, to 1)")
         defaults = dict(doc.get("defaults") or {})
         build_config(defaults, f"{source} defaults")
         groups = [_group(g, i, source) for i, g in enumerate(doc["groups"])]
@@ -88,7 +94,8 @@ class SearchSpace:
         for s in doc.get("seeds") or []:
             seeds.append(Recipe.load(base / s))
             seed_names.append(Path(s).stem)
-        return cls(defaults, groups, seeds, seed_names, graph=doc.get("graph", False))
+        return cls(defaults, groups, seeds, seed_names, graph=doc.get("graph", False),
+                   min_agreement=agree or None)
 
     def bind(self, module_names: list[str]) -> "SearchSpace":
         """Resolve each group's modules against a prepared model's module names."""
