@@ -82,7 +82,7 @@ def path(space, result: dict, cost: str = "drops") -> list[tuple[float, dict[str
               for g in space.groups for u in space.units[g.name]}
     state = {u: 8 for u, w in widths.items() if w and 8 in _options(space, u)}
 
-    def drop(u: str, b: int) -> float:
+    def predicted(u: str, b: int) -> float:
         return 0.0 if b == 8 else max(table[u][b], 0.0)
 
     def saved(u: str, b: int) -> int:
@@ -95,12 +95,12 @@ def path(space, result: dict, cost: str = "drops") -> list[tuple[float, dict[str
             lower = [w for w in widths[u] if w < b]
             if lower:
                 gain = saved(u, lower[0]) - saved(u, b)
-                cost = max(drop(u, lower[0]) - drop(u, b), 0.0)
-                moves.append((cost / max(gain, 1), u, lower[0], cost))
+                more = max(predicted(u, lower[0]) - predicted(u, b), 0.0)
+                moves.append((more / max(gain, 1), u, lower[0], more))
         if not moves:
             return steps
-        _, u, b, cost = min(moves)
-        state[u], total = b, total + cost
+        _, u, b, more = min(moves)
+        state[u], total = b, total + more
         steps.append((total, dict(state)))
 
 
