@@ -33,6 +33,7 @@ from autoq.io import write_atomic  # noqa: E402
 from autoq.search.front import REF_DROP, pareto_indices, relative_hypervolume  # noqa: E402
 from autoq.search import SearchConfig, Searcher, parse_duration, run_search  # noqa: E402
 from autoq.search.config import SAMPLERS  # noqa: E402
+from autoq.search.outputs import feasible  # noqa: E402
 
 COMPLETE, PRUNED = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
 # The studies named <sampler>-s<seed> ran with local search at this share (autoq's default
@@ -67,15 +68,21 @@ def done(where: Path, name: str, n: int) -> bool:
     return study is not None and len(counted(study)) >= n
 
 
+def kept(trial: optuna.trial.FrozenTrial) -> bool:
+    """Completed within the study's constraints: a point its front can hold."""
+    return trial.state == COMPLETE and feasible(trial)
+
+
 def curve(study: optuna.Study | None, budgets: list[int]) -> dict[int, tuple[float, int] | None]:
-    """(hypervolume on the search split, trials counted) of the completed trials among the
-    first N counted, per N; a study with fewer than N counts all it has (None: no study)."""
+    """(hypervolume on the search split, trials counted) of the completed trials within the
+    constraints among the first N counted, per N; a study with fewer than N counts all it
+    has (None: no study)."""
     if study is None:
         return dict.fromkeys(budgets)
     attrs, trials = study.user_attrs, counted(study)
     out = {}
     for n in budgets:
-        points = [(t.values[0], t.values[1]) for t in trials[:n] if t.state == COMPLETE]
+        points = [(t.values[0], t.values[1]) for t in trials[:n] if kept(t)]
         out[n] = (relative_hypervolume(points, attrs["fp32_metric"], attrs["fp32_size_bytes"]),
                   min(n, len(trials)))
     return out
@@ -88,7 +95,7 @@ def confirm_hypervolume(study: optuna.Study | None, n: int) -> float | None:
     if study is None:
         return None
     attrs = study.user_attrs
-    done = [t for t in counted(study)[:n] if t.state == COMPLETE]
+    done = [t for t in counted(study)[:n] if kept(t)]
     points = []
     for i in pareto_indices([tuple(t.values) for t in done]):
         key = f"confirm:{done[i].number}"  # as outputs.front_rows records it, FP32's too
@@ -114,7 +121,7 @@ def good(study: optuna.Study | None, n: int) -> int | None:
     if study is None:
         return None
     attrs = study.user_attrs
-    return sum(t.state == COMPLETE and "seed" not in t.user_attrs
+    return sum(kept(t) and "seed" not in t.user_attrs
                and t.values[0] >= (1 - GOOD_DROP) * attrs["fp32_metric"]
                and t.values[1] <= GOOD_SIZE * attrs["fp32_size_bytes"] for t in counted(study)[:n])
 
