@@ -212,6 +212,9 @@ def write_report(args, rows, n_ladder: list[int]) -> None:
     flag = "" if args.space == args.task else f" --space {args.space}"
     flag += "" if args.sampler == "tpe" else f" --sampler {args.sampler}"
     flag += "" if args.local == SearchConfig.local else f" --local {args.local:g}"
+    flag += f" --folder {args.folder}" if args.folder else ""
+    made = [json.loads(f.read_text()).get("min_agreement") for f in sorted(where.glob("*/search.json"))]
+    agree = next((m for m in made if m), None)
     lines = [f"# {args.task}: the search against random search, space {args.space}", "",
              f"Made by `python benchmarks/search_vs_random.py --task {args.task}{flag} --run`"
              + (f" ({args.note})" if args.note else "") + ". Hypervolume "
@@ -226,7 +229,9 @@ def write_report(args, rows, n_ladder: list[int]) -> None:
              + (f"with Pareto local search (`--local {args.local:g}`" if args.local else "alone (`--local 0`")
              + ("" if args.local != SearchConfig.local else ", autoq's default")
              + "), random search alone (`--local 0`). "
-             f"Studies: results/{args.task}/{where.name}/.", "",
+             f"Studies: results/{args.task}/{where.name}/."
+             + (f" Every study keeps to `--min-agreement {agree:g}` (the space's `min_agreement`): "
+                f"only trials within it count." if agree else ""), "",
              f"Cost is the searched trials' scoring in full search-split evaluations (a pruned trial "
              f"costs {args.fidelity}, a recipe proposed again nothing). The shared sensitivity table "
              + (f"took {n_sens} scores on {table['fraction']:g} of the split "
