@@ -23,6 +23,7 @@ import optuna
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autoq.search.front import relative_hypervolume  # noqa: E402
+from autoq.search.outputs import feasible  # noqa: E402
 from tables import emit  # noqa: E402
 
 
@@ -33,11 +34,8 @@ def broke(folder: Path) -> str:
     done = optuna.load_study(study_name=name, storage=storage).get_trials(
         deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     ladder = [t for t in done if str(t.user_attrs.get("seed", "")).startswith("sensitivity-")]
-
-    def bad(t) -> bool:
-        return any(v > 0 for k, v in t.system_attrs.items() if k.startswith("constraints"))
-
-    return (f"{sum(map(bad, done))} of {len(done)}, ladder {sum(map(bad, ladder))} of {len(ladder)}")
+    broken = [not feasible(t) for t in done], [not feasible(t) for t in ladder]
+    return f"{sum(broken[0])} of {len(done)}, ladder {sum(broken[1])} of {len(ladder)}"
 
 
 def row(folder: Path, size: float, drop: float) -> list[str]:
