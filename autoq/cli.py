@@ -28,6 +28,7 @@ _positive_fraction = _number(float, lambda v: 0 < v <= 1, "0 < F <= 1")
 _fraction = _number(float, lambda v: 0 <= v <= 1, "0 <= F <= 1")
 _nonneg = _number(float, lambda v: v >= 0, "0 or more")
 _positive_int = _number(int, lambda v: v >= 1, "a whole number, 1 or more")
+_count = _number(int, lambda v: v >= 0, "a whole number, 0 or more")
 
 
 def _device(text: str) -> str:
@@ -124,8 +125,9 @@ def cmd_search(args) -> None:
         storage=args.storage, n_trials=args.n_trials,
         timeout_s=parse_duration(args.timeout) if args.timeout else None, sampler=args.sampler,
         seed=args.seed, max_drop=args.max_drop, min_agreement=args.min_agreement,
-        fidelity=args.fidelity, device=args.device,
-        workers=args.workers, heartbeat_s=args.heartbeat, ladder=args.ladder, local=args.local,
+        front_margin=args.front_margin, fidelity=args.fidelity, device=args.device,
+        workers=args.workers, heartbeat_s=args.heartbeat, ladder=args.ladder, refine=args.refine,
+        local=args.local,
         sensitivity=Path(args.sensitivity) if args.sensitivity else None, latency=args.latency)
     run_search(cfg)
     print(format_front(*load_front(cfg.out)))
@@ -258,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="least share of the search split a recipe must score exactly as FP32 "
                     "does (a classifier: the same answer), e.g. 0.9; default: the space's "
                     "min_agreement, if it sets one; 0: none")
+    sp.add_argument("--front-margin", type=_nonneg,
+                    help="keep on the front, and score on the confirm split, the points within "
+                    "this much metric of it (the search split's luck); default: the space's "
+                    "front_margin, else 0")
     sp.add_argument("--fidelity", type=_positive_fraction, default=D.fidelity,
                     help=f"fraction of the search split scored first (1 = off; default {D.fidelity})")
     sp.add_argument("--workers", type=_positive_int, default=D.workers,
@@ -266,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", type=_device, default=None, help="cpu or cuda (default: cuda if present)")
     sp.add_argument("--ladder", type=int, default=D.ladder,
                     help=f"seed recipes from sensitivity analysis (0: none; default {D.ladder})")
+    sp.add_argument("--refine", type=_count, default=D.refine,
+                    help="trials spent first on the space's seed recipes changed by one knob, "
+                    f"no larger than they are (0: none; default {D.refine})")
     sp.add_argument("--local", type=_fraction, default=D.local,
                     help="share of trials that score a neighbour of a front point (Pareto local "
                     f"search; 0: every trial from the sampler; default {D.local})")

@@ -37,7 +37,8 @@ from autoq.search.outputs import feasible  # noqa: E402
 
 COMPLETE, PRUNED = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
 # The studies named <sampler>-s<seed> ran with local search at this share (autoq's default
-# until 2026-12-03); any other share is in the name, e.g. tpe-local0-s1
+# until 2026-12-03); any other share is in the name, e.g. tpe-local0-s1, and --refine
+# when not 0 (studies before it existed had none), e.g. tpe-local0-refine8-s1
 PLAIN_LOCAL = 0.5
 
 
@@ -145,11 +146,11 @@ def run(args) -> None:
     if args.ladder:
         Searcher(base).sensitivity_table()  # measured once, shared by every study
         table = base.out / "sensitivity.json"
-    arms = ((args.arm, args.sampler, args.budget, args.local),
-            ("random", "random", args.random_budget, 0.0))  # random: alone
-    configs = [replace(base, study=f"{arm}-s{seed}", results=where, n_trials=n,
-                       sampler=sampler, seed=seed, sensitivity=table, local=local)
-               for seed in args.seeds for arm, sampler, n, local in arms]
+    arms = ((args.arm, args.sampler, args.budget, args.local, args.refine),
+            ("random", "random", args.random_budget, 0.0, 0))  # random: alone
+    configs = [replace(base, study=f"{arm}-s{seed}", results=where, n_trials=n, sampler=sampler,
+                       seed=seed, sensitivity=table, local=local, refine=refine)
+               for seed in args.seeds for arm, sampler, n, local, refine in arms]
     configs = [c for c in configs if not done(where, c.study, c.n_trials)]  # left as they are
     if args.jobs == 1:
         for cfg in configs:
@@ -168,6 +169,8 @@ def main() -> None:
                    help="the search's sampler, with local search (default: autoq's, TPE)")
     p.add_argument("--local", type=float, default=SearchConfig.local,
                    help="the search's share of local-search trials (default: autoq's)")
+    p.add_argument("--refine", type=int, default=SearchConfig.refine,
+                   help="the search's trials on the seed recipes' one-knob changes (default: autoq's)")
     p.add_argument("--budget", type=int, default=100)
     p.add_argument("--random-budget", type=int, default=300)
     p.add_argument("--fidelity", type=float, default=0.25)
@@ -181,7 +184,8 @@ def main() -> None:
     p.add_argument("--run", action="store_true", help="run or resume missing studies first")
     args = p.parse_args()
     args.space = args.space or args.task
-    args.arm = args.sampler + ("" if args.local == PLAIN_LOCAL else f"-local{args.local:g}")
+    args.arm = args.sampler + ("" if args.local == PLAIN_LOCAL else f"-local{args.local:g}") \
+        + (f"-refine{args.refine}" if args.refine else "")
     if args.run:
         run(args)
     rows, where, studies = [], folder(args.task, args.space, args.folder), []
@@ -212,6 +216,7 @@ def write_report(args, rows, n_ladder: list[int]) -> None:
     flag = "" if args.space == args.task else f" --space {args.space}"
     flag += "" if args.sampler == "tpe" else f" --sampler {args.sampler}"
     flag += "" if args.local == SearchConfig.local else f" --local {args.local:g}"
+    flag += "" if args.refine == SearchConfig.refine else f" --refine {args.refine}"
     flag += f" --folder {args.folder}" if args.folder else ""
     made = [json.loads(f.read_text()).get("min_agreement") for f in sorted(where.glob("*/search.json"))]
     agree = next((m for m in made if m), None)
@@ -228,7 +233,9 @@ def write_report(args, rows, n_ladder: list[int]) -> None:
              f"`--ladder {args.ladder}` less its repeats); {name} "
              + (f"with Pareto local search (`--local {args.local:g}`" if args.local else "alone (`--local 0`")
              + ("" if args.local != SearchConfig.local else ", autoq's default")
-             + "), random search alone (`--local 0`). "
+             + (f", first {args.refine} trials on the space's seed recipes changed by one knob, "
+                f"`--refine {args.refine}`" if args.refine else ", `--refine 0`")
+             + "), random search alone (`--local 0`, `--refine 0`). "
              f"Studies: results/{args.task}/{where.name}/."
              + (f" Every study keeps to `--min-agreement {agree:g}` (the space's `min_agreement`): "
                 f"only trials within it count." if agree else ""), "",

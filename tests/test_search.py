@@ -193,6 +193,70 @@ def test_pareto_against_hand_made_points():
     assert dominates((1, 3, 0.5), (1, 3, 0.6)) and not dominates((2, 2, 1.0), (1, 3, 0.5))
 
 
+def expressible_seed_space(tmp_path) -> str:
+    """The tiny space with a seed recipe that its choices can express."""
+    (tmp_path / "seed.yaml").write_text(Recipe.build(
+        {"bits_weights": 8, "bits_activations": 8, "mode": "ASYMMETRIC_SIGNED"},
+        {"rnn": {"bits_weights": 4}, "classifier": {"clip_acts": "AVG"}}).to_yaml())
+    space = tmp_path / "space.yaml"
+    space.write_text(Path(SPACE).read_text().replace("tiny_seed.yaml", str(tmp_path / "seed.yaml")))
+    return str(space)
+
+
+def test_refine_tries_no_larger_one_knob_changes_of_the_seed_recipe_once(tmp_path):
+    cfg = config(tmp_path, space=expressible_seed_space(tmp_path), n_trials=12, ladder=0, refine=3)
+    run_search(cfg)
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{cfg.out / 'study.db'}")
+    seed = next(t for t in study.trials if t.user_attrs.get("seed") == "seed")
+    refined = [t for t in study.trials if "refine_of" in t.user_attrs]
+    assert seed.params and len(refined) == 3 and all(t.user_attrs["refine_of"] == seed.number for t in refined)
+    assert min(t.number for t in refined) == seed.number + 1  # first, right after the seeds
+    for t in refined:
+        moved = [k for k in seed.params if t.params[k] != seed.params[k]]
+        assert len(moved) == 1 and t.values[1] <= seed.values[1]
+    assert len({t.user_attrs["plan"] for t in refined}) == 3 and seed.user_attrs["plan"] not in \
+        {t.user_attrs["plan"] for t in refined}
+    run_search(replace(cfg, n_trials=14))  # resumed: not queued again
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{cfg.out / 'study.db'}")
+    assert sum("refine_of" in t.user_attrs for t in study.trials) == 3
+
+
+def test_a_front_margin_keeps_the_points_within_it_of_the_front():
+    # (metric, size): 1 is 0.05 below the front point 0 and larger; 2 is 0.3 below it
+    points = [(3.0, 1.0), (2.95, 1.5), (2.7, 2.0), (3.5, 3.0), (3.45, 3.1), (1.0, 0.5)]
+    assert pareto_indices(points) == [5, 0, 3]
+    assert pareto_indices(points, 0.1) == [5, 0, 1, 3, 4]
+    assert pareto_indices(points, 0.5) == [5, 0, 1, 2, 3, 4]
+    assert dominates((3.0, 1.0), (2.7, 2.0), 0.2) and not dominates((3.0, 1.0), (2.95, 1.5), 0.1)
+    assert not dominates((3.0, 1.0), (2.0, 0.9), 0.1)  # larger: never, whatever the lead
+
+
+def test_the_front_margin_is_kept_scored_on_confirm_and_shown(finished):
+    from autoq.report.load import load_study_data
+    margin = 0.5
+    run_search(replace(finished, front_margin=margin))  # resumed: the same trials, a wider front
+    meta, rows = load_front(finished.out)
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{finished.out / 'study.db'}")
+    strict = [r for r in rows if not r["near"]]
+    near = [r for r in rows if r["near"]]
+    assert meta["front_margin"] == margin and strict and near
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    for r in near:  # off the front, within the margin of it, and scored on confirm
+        assert any(dominates((s["metric"], s["size_bytes"]), (r["metric"], r["size_bytes"])) for s in strict)
+        assert not any(dominates((s["metric"], s["size_bytes"]), (r["metric"], r["size_bytes"]), margin)
+                       for s in strict)
+        assert r["confirm_metric"] is not None
+    kept = {r["trial"] for r in rows}
+    assert all(t.number in kept for t in done if not any(
+        dominates((s["metric"], s["size_bytes"]), tuple(t.values), margin) for s in strict))
+    assert "[near]" in format_front(meta, rows)
+    data = load_study_data(finished.out)
+    assert {p.trial for p in data.points if p.near} == {r["trial"] for r in near}
+    assert data.near_count == len(near) and all(not p.near for p in data.size_front())
+    run_search(finished)  # back to the space's margin (0): the strict front again
+    assert not any(r["near"] for r in load_front(finished.out)[1])
+
+
 def test_a_latency_objective_makes_a_three_way_front(tmp_path):
     from autoq.report import write_report
     cfg = config(tmp_path, n_trials=8, ladder=0, latency=True)
@@ -244,6 +308,8 @@ def test_space_builds_recipes_per_layer(tiny):
     ({"groups": [{"modules": "x"}], "budget": 3}, "unknown key"),
     ({"groups": [{"modules": "x"}], "min_agreement": "most"}, "min_agreement 'most' is not allowed"),
     ({"groups": [{"modules": "x"}], "min_agreement": 1.2}, "a share from 0, off, to 1"),
+    ({"groups": [{"modules": "x"}], "front_margin": -1}, "front_margin -1 is not allowed"),
+    ({"groups": [{"modules": "x"}], "front_margin": "wide"}, "the metric's units, 0 or more"),
 ])
 def test_bad_space(doc, words):
     with pytest.raises(AutoqError, match=words):
@@ -266,7 +332,9 @@ def test_durations():
     (dict(sampler="cmaes"), "sampler 'cmaes' is not known \\(allowed: tpe, nsga2, gp, random\\)"),
     (dict(local=1.5), "local = 1.5 is not allowed"),
     (dict(workers=0), "workers = 0 is not allowed"),
-    (dict(min_agreement=1.5), "min_agreement = 1.5 is not allowed \\(allowed: a share from 0, off, to 1\\)")])
+    (dict(min_agreement=1.5), "min_agreement = 1.5 is not allowed \\(allowed: a share from 0, off, to 1\\)"),
+    (dict(front_margin=-0.5), "front_margin = -0.5 is not allowed \\(allowed: 0 or more\\)"),
+    (dict(refine=-1), "refine = -1 is not allowed \\(allowed: 0 or more trials\\)")])
 def test_a_bad_setting_fails_when_the_config_is_made(tmp_path, bad, message):
     with pytest.raises(AutoqError, match=message):
         config(tmp_path, **bad)
@@ -314,6 +382,9 @@ def test_with_min_agreement_the_ladder_stays_within_the_disagreement_it_allows(t
     assert len(seeds) > 1 and all(predicted(c, "disagree") <= 0.6 for _, c in seeds)
     by_drop = sensitivity.ladder(searcher.space, table, 4, top=0.6)  # the same budget in F1
     assert predicted(by_drop[-1][1], "disagree") > 0.6  # would have gone past the constraint
+    both = Searcher(replace(cfg, max_drop=0.1)).ladder()  # --max-drop too: cut where it passes
+    assert [c for _, c in both] == [c for _, c in seeds if predicted(c, "drops") <= 0.1]
+    assert len(both) < len(seeds)
     del table["disagree"]  # a table from before the column: refused, with what to do
     sensitivity.save(table, searcher.sensitivity_path)
     with pytest.raises(AutoqError, match="no agreement with FP32.*autoq sensitivity.*--ladder 0"):
@@ -548,12 +619,8 @@ def test_a_seed_recipe_the_space_can_express_becomes_a_local_search_parent(tmp_p
     assert searcher.space.express(seed, searcher.model) is None  # its mode is not the space's
     params = {**searcher.space.complete({}), "rnn:bits_weights": 4, "classifier:clip_acts": "AVG"}
     assert searcher.space.express(searcher.space.recipe(params), searcher.model) == params
-    (tmp_path / "seed.yaml").write_text(Recipe.build(
-        {"bits_weights": 8, "bits_activations": 8, "mode": "ASYMMETRIC_SIGNED"},
-        {"rnn": {"bits_weights": 4}, "classifier": {"clip_acts": "AVG"}}).to_yaml())
-    space = tmp_path / "space.yaml"
-    space.write_text(Path(SPACE).read_text().replace("tiny_seed.yaml", str(tmp_path / "seed.yaml")))
-    searcher = Searcher(config(tmp_path, space=str(space), ladder=0, local=1.0, fidelity=1.0))
+    space = expressible_seed_space(tmp_path)
+    searcher = Searcher(config(tmp_path, space=space, ladder=0, local=1.0, fidelity=1.0))
     searcher.seed_study()
     tried = searcher.study.trials[-1]
     assert tried.user_attrs["seed"] == "seed"

@@ -54,7 +54,12 @@ def draw_points(ax: Axes, d: StudyData, limits: tuple[float, float] | None) -> l
     ax.plot([p.size_bytes / 1e6 for p in line], [p.metric for p in line], drawstyle="steps-post",
             color=COLOR["front"], lw=2, marker="o", ms=8, mfc="none", mew=2,
             label=LABEL["front"], zorder=4)
-    faster = [p for p in d.points if p.on_front and p not in line and p not in below]
+    near = [p for p in d.points if p.near and p not in below]
+    if near:
+        ax.scatter([p.size_bytes / 1e6 for p in near], [p.metric for p in near], s=48,
+                   facecolors="none", edgecolors=COLOR["front"], linewidths=1, alpha=0.7,
+                   label=LABEL["near"], zorder=4)
+    faster = [p for p in d.points if p.on_front and not p.near and p not in line and p not in below]
     if faster:
         ax.scatter([p.size_bytes / 1e6 for p in faster], [p.metric for p in faster], s=64,
                    facecolors="none", edgecolors=COLOR["front"], linewidths=2,
@@ -163,7 +168,8 @@ def png(d: StudyData) -> bytes:
         ax.set_xlabel("model size (MB)")
     ax.set_ylabel(f"{metric} (search split, higher is better)")
     ax.set_title(f"{_tex(d.name)}: {metric} vs size  ({d.states['complete']} completed, "
-                 f"{d.states['pruned']} pruned, {len(d.front)} on the front)", fontsize=11)
+                 f"{d.states['pruned']} pruned, {len(d.front) - d.near_count} on the front"
+                 + (f", {d.near_count} near it" if d.near_count else "") + ")", fontsize=11)
     ax.grid(True, which="major", alpha=0.3)
     if d.points:
         shown = [(p.size_bytes / 1e6, p.metric) for p in d.points if not limits or p.metric >= limits[0]]

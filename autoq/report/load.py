@@ -27,10 +27,11 @@ class Point:
     metric: float  # the partial metric (low fidelity) for pruned trials
     seed: str | None = None
     confirm: float | None = None  # front points only
-    on_front: bool = False
+    on_front: bool = False  # in pareto.json: on the front, or within its margin
     settings: list[str] = field(default_factory=list)
     latency: float | None = None  # deployed time over FP32's, when the study measures it
     confirm_delta: str = ""  # front points: the confirm metric less FP32's, 95% interval
+    near: bool = False  # kept only by the front margin (--front-margin)
 
 
 @dataclass
@@ -45,6 +46,11 @@ class StudyData:
     @property
     def metric_name(self) -> str:
         return str(self.meta.get("metric_name") or "metric")
+
+    @property
+    def near_count(self) -> int:
+        """Rows of the front kept only by its margin."""
+        return sum(bool(r.get("near")) for r in self.front)
 
     @property
     def fp32_size(self) -> float:
@@ -66,7 +72,7 @@ class StudyData:
     def size_front(self) -> list[Point]:
         """Front points that no front point beats on metric and size alone, smallest first:
         the whole front without a latency objective; with one, the faster ones are left out."""
-        front = [p for p in self.points if p.on_front]
+        front = [p for p in self.points if p.on_front and not p.near]
         return sorted((front[i] for i in pareto_indices([(p.metric, p.size_bytes) for p in front])),
                       key=lambda p: p.size_bytes)
 
@@ -98,8 +104,10 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
         raise AutoqError(f"the storage of {study_dir} holds no study named {name!r} "
                          f"(studies there: {known})") from None
 
-    front = front_rows(study, None)  # as pareto.json, from the same snapshot as the points
+    front = front_rows(study, None, meta.get("front_margin") or 0.0)  # as pareto.json, from the
+    # same snapshot as the points
     confirm = {r["trial"]: r["confirm_metric"] for r in front}
+    near = {r["trial"] for r in front if r["near"]}
     deltas = {r["trial"]: delta_text(r) + ("; no better than a constant answer"
                                            if r.get("beats_chance") is False else "") for r in front}
     points, states, failures = [], Counter(), Counter()
@@ -112,7 +120,8 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
                 "searched" if feasible(t) else "infeasible"
             points.append(Point(t.number, kind, t.values[1], t.values[0], seed,
                                 confirm.get(t.number), t.number in confirm, settings_lines(t),
-                                t.values[2] if len(t.values) > 2 else None, deltas.get(t.number, "")))
+                                t.values[2] if len(t.values) > 2 else None, deltas.get(t.number, ""),
+                                t.number in near))
         elif t.state == State.PRUNED:
             partial, size = t.user_attrs.get("partial_metric"), t.user_attrs.get("size_bytes")
             if isinstance(partial, (int, float)) and isinstance(size, (int, float)) and size > 0:

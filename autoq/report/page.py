@@ -42,7 +42,8 @@ def hover(p: Point, d: StudyData) -> str:
     if p.latency is not None:
         lines.append(f"time: {p.latency:.3f} x FP32 (deployed)")
     if p.on_front:
-        lines.append("on the Pareto front")
+        lines.append(f"within {d.meta.get('front_margin', 0):g} of the Pareto front" if p.near
+                     else "on the Pareto front")
     if p.settings:
         lines += [""] + [escape(s) for s in p.settings]
     return "<br>".join(lines)
@@ -68,7 +69,11 @@ def figure(d: StudyData) -> go.Figure:
     line = d.size_front()
     fig.add_trace(_scatter(line, d, LABEL["front"], mode="lines+markers", line_shape="hv",
                            line=dict(color=COLOR["front"], width=2), marker=front_marker))
-    faster = [p for p in d.points if p.on_front and p not in line]
+    near = [p for p in d.points if p.near]
+    if near:
+        fig.add_trace(_scatter(near, d, LABEL["near"], mode="markers",
+                               marker=dict(front_marker, size=9, line=dict(width=1.2)), opacity=0.7))
+    faster = [p for p in d.points if p.on_front and not p.near and p not in line]
     if faster:  # on the front by latency alone
         fig.add_trace(_scatter(faster, d, LABEL["faster"], mode="markers", marker=front_marker))
     for kind, symbol in (("seed", "diamond"), ("fp32", "star")):
@@ -101,7 +106,9 @@ def summary(d: StudyData) -> str:
             ("FP32", f"{escape(d.metric_name)} {_num(m['fp32_metric'])} (search), "
                      f"{_num(m.get('fp32_confirm_metric'))} (confirm); "
                      f"{d.fp32_size / 1e6:.4g} MB"),
-            ("front", f"{len(d.front)} points")]
+            ("front", f"{len(d.front) - d.near_count} points"
+                      + (f", and {d.near_count} within {m['front_margin']:g} of it (front margin)"
+                         if d.near_count else ""))]
     if m.get("chance_metric") is not None:
         rows.insert(4, ("constant answer", f"{escape(d.metric_name)} {_num(m['chance_metric'])} (search), "
                                            f"{_num(m.get('chance_confirm_metric'))} (confirm)"))
@@ -127,6 +134,8 @@ def front_table(d: StudyData) -> str:
     body = []
     for r in d.front:
         tag = f' <span class=tag>[{escape(str(r["seed"]))}]</span>' if r.get("seed") else ""
+        if r.get("near"):
+            tag += " <span class=tag>[near]</span>"
         if r.get("beats_chance") is False:
             tag += " <span class=tag>[chance]</span>"
         path = escape(str(r["recipe"]))

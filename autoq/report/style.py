@@ -4,4 +4,5 @@ COLOR = {"searched": "#4C72B0", "infeasible": "#7F7F7F", "pruned": "#A0A0A0",
          "front": "#D62728", "fp32": "#111111", "seed": "#FF7F0E"}
 LABEL = {"searched": "searched trial", "infeasible": "searched, breaks a constraint",
          "pruned": "stopped early (partial metric)", "front": "Pareto front",
-         "fp32": "FP32", "seed": "seed recipe", "faster": "on the front by latency"}
+         "fp32": "FP32", "seed": "seed recipe", "faster": "on the front by latency",
+         "near": "within the front margin"}

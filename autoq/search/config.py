@@ -27,6 +27,8 @@ class SearchConfig:
     # classifier: the same answer); a constraint, as max_drop is. None: the space's, if it
     # sets one; 0: none
     min_agreement: float | None = None
+    # the front also holds the points within this much metric of it (None: the space's)
+    front_margin: float | None = None
     fidelity: float = 0.25  # fraction scored first; 1.0 turns multi-fidelity off
     prune_margin: float | None = None  # default: 2% of the FP32 metric
     device: str | None = None
@@ -37,6 +39,9 @@ class SearchConfig:
     # share of trials that are a front point's neighbour (Pareto local search); 0, the sampler
     # alone, set a higher hypervolume on both tasks (results/README.md, 2026-12-03)
     local: float = 0.0
+    # trials spent first on no-larger one-knob changes of the space's seed recipes (the
+    # hand-tuned recipe's neighbours hold its confirm score best: results/README.md)
+    refine: int = 8
     sensitivity: Path | None = None  # a saved table; default: measured once into the study folder
     sensitivity_fraction: float = 0.5  # of the search split, when measured here
     heartbeat_s: float = 10.0  # trials of a worker silent for 3 heartbeats are re-run
@@ -50,6 +55,10 @@ class SearchConfig:
         if self.min_agreement is not None and not 0.0 <= self.min_agreement <= 1.0:
             raise AutoqError(f"min_agreement = {self.min_agreement} is not allowed "
                              f"(allowed: a share from 0, off, to 1)")
+        if self.front_margin is not None and not self.front_margin >= 0:
+            raise AutoqError(f"front_margin = {self.front_margin} is not allowed (allowed: 0 or more)")
+        if self.refine < 0:
+            raise AutoqError(f"refine = {self.refine} is not allowed (allowed: 0 or more trials)")
         if self.workers < 1:
             raise AutoqError(f"workers = {self.workers} is not allowed (allowed: 1 or more)")
 

@@ -5,25 +5,34 @@ from __future__ import annotations
 from typing import Sequence
 
 
-def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+def dominates(a: Sequence[float], b: Sequence[float], margin: float = 0.0) -> bool:
     """``a`` = (metric, *costs) is no worse than ``b`` in each and better in one (the
-    metric higher, a cost such as size or latency lower)."""
-    costs = list(zip(a[1:], b[1:]))
-    return a[0] >= b[0] and all(x <= y for x, y in costs) and \
-        (a[0] > b[0] or any(x < y for x, y in costs))
+    metric higher, a cost such as size or latency lower). With a ``margin``, a's metric
+    must lead b's by at least that much: a lead the evaluation split's luck could give
+    does not count."""
+    if not all(x <= y for x, y in zip(a[1:], b[1:])):
+        return False
+    if margin > 0:
+        return a[0] >= b[0] + margin
+    return a[0] > b[0] or (a[0] == b[0] and any(x < y for x, y in zip(a[1:], b[1:])))
 
 
-def pareto_indices(points: Sequence[Sequence[float]]) -> list[int]:
+def pareto_indices(points: Sequence[Sequence[float]], margin: float = 0.0) -> list[int]:
     """Indices of the non-dominated (metric, *costs) points, by increasing first cost
     (size); duplicates keep the first. In that order no point is dominated by a later
-    one, so one pass against the points kept so far decides."""
+    one, so one pass against the points kept so far decides. With a ``margin``, also the
+    points no front point dominates by that margin (those within it of the front)."""
     pts = [tuple(p) for p in points]
     order = sorted(range(len(pts)), key=lambda i: (*pts[i][1:2], -pts[i][0], *pts[i][2:], i))
     front: list[int] = []
     for i in order:
         if not any(pts[j] == pts[i] or dominates(pts[j], pts[i]) for j in front):
             front.append(i)
-    return front
+    if margin <= 0:
+        return front
+    # what a point dominates by the margin, a front point dominating that point does too
+    on = set(front)
+    return [i for i in order if i in on or not any(dominates(pts[j], pts[i], margin) for j in front)]
 
 
 def hypervolume(points: Sequence[Sequence[float]], ref: Sequence[float]) -> float:

@@ -26,6 +26,23 @@ def step(knob: str, choices: tuple, value: Any, rng: random.Random) -> Any:
     return rng.choice([c for c in choices if c != value])
 
 
+def moves(params: Mapping[str, Any], knobs: Mapping[str, tuple]) -> list[dict[str, Any]]:
+    """Every recipe one knob from ``params``: a width one step up or down, any other knob
+    to each of its other choices."""
+    out = []
+    for k, choices in knobs.items():
+        if k not in params or len(choices) < 2:
+            continue
+        if k.rsplit(":", 1)[-1].startswith("bits_") and params[k] in choices:
+            ordered = sorted(choices, key=_width)
+            i = ordered.index(params[k])
+            others = [ordered[j] for j in (i - 1, i + 1) if 0 <= j < len(ordered)]
+        else:
+            others = [c for c in choices if c != params[k]]
+        out += [{**params, k: c} for c in others]
+    return out
+
+
 def neighbour(params: Mapping[str, Any], knobs: Mapping[str, tuple], changes: int,
               rng: random.Random) -> dict[str, Any]:
     """``params`` with ``changes`` of its knobs (those with a choice to make) moved."""

@@ -14,7 +14,7 @@ from .config import LATENCY
 from .front import pareto_indices
 
 FIELDS = ("trial", "metric", "confirm_metric", "confirm_delta_low", "confirm_delta_high",
-          "beats_chance", "size_bytes", "size_ratio", "seed", "recipe")
+          "beats_chance", "size_bytes", "size_ratio", "near", "seed", "recipe")
 
 
 def completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -25,15 +25,16 @@ def feasible(t: optuna.trial.FrozenTrial) -> bool:
     return all(v <= 0.0 for v in t.constraints.values())
 
 
-def front_of(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+def front_of(trials: list[optuna.trial.FrozenTrial], margin: float = 0.0) -> list[optuna.trial.FrozenTrial]:
     """The feasible ones of completed ``trials`` on the Pareto front of their values
-    (metric, size and maybe latency), smallest first."""
+    (metric, size and maybe latency), smallest first; with a ``margin``, also those
+    within it of the front (``pareto_indices``)."""
     trials = [t for t in trials if feasible(t)]
-    return [trials[i] for i in pareto_indices([t.values for t in trials])]
+    return [trials[i] for i in pareto_indices([t.values for t in trials], margin)]
 
 
-def front_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    return front_of(completed(study))
+def front_trials(study: optuna.Study, margin: float = 0.0) -> list[optuna.trial.FrozenTrial]:
+    return front_of(completed(study), margin)
 
 
 def recipe_path(trial: optuna.trial.FrozenTrial) -> str:
@@ -43,14 +44,18 @@ def recipe_path(trial: optuna.trial.FrozenTrial) -> str:
 Confirm = Callable[[optuna.trial.FrozenTrial], tuple[float, "list[float] | None", "bool | None"]]
 
 
-def front_rows(study: optuna.Study, confirm: Confirm | None):
-    """One row per front point; ``confirm`` scores a point on the confirm split, giving its
-    metric, the interval of its difference from FP32's and whether it beats the task's
-    chance score there (all kept in the study)."""
+def front_rows(study: optuna.Study, confirm: Confirm | None, margin: float = 0.0):
+    """One row per front point, and with a ``margin`` per point within it of the front
+    (``near``: the search split cannot tell it from the front, so it is scored on confirm
+    as well). ``confirm`` scores a point on the confirm split, giving its metric, the
+    interval of its difference from FP32's and whether it beats the task's chance score
+    there (all kept in the study)."""
     attrs = study.user_attrs  # one read; what is scored below is added to it
     fp32_size = attrs.get("fp32_size_bytes")
+    done = completed(study)
+    strict = {t.number for t in front_of(done)}
     rows = []
-    for t in front_trials(study):
+    for t in front_of(done, margin):
         key, delta, chance = (f"{k}:{t.number}" for k in ("confirm", "confirm_delta", "confirm_chance"))
         stale = delta not in attrs or (  # scored before intervals, or before the task's chance
             "chance_metric" in attrs and attrs.get(chance) is None and attrs[delta] is not None)
@@ -65,6 +70,7 @@ def front_rows(study: optuna.Study, confirm: Confirm | None):
                      "beats_chance": attrs.get(chance),
                      "size_bytes": int(t.values[1]),
                      "size_ratio": round(t.values[1] / fp32_size, 4) if fp32_size else None,
+                     "near": t.number not in strict,
                      "seed": t.user_attrs.get("seed"), "recipe": recipe_path(t),
                      **({LATENCY: round(t.values[2], 4)} if len(t.values) > 2 else {})})
     return rows

@@ -59,12 +59,16 @@ def format_front(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     for r in rows:
         confirm = "" if r.get("confirm_metric") is None else f"{r['confirm_metric']:.4g}"
         tag = f"  [{r['seed']}]" if r.get("seed") else ""
+        tag += "  [near]" if r.get("near") else ""
         tag += "  [chance]" if r.get("beats_chance") is False else ""
         lines.append(f"{r['trial']:>6} {r['metric']:>16.4g} {confirm:>17} {delta_text(r):>18} "
                      f"{r['size_bytes'] / 1e6:>9.3f} {r['size_ratio'] or 0:>7.3f}"
                      + (f" {r[LATENCY]:>11.3f}" if latency else "") + f"  {r['recipe']}{tag}")
     lines.append(f"FP32: {name} {meta['fp32_metric']:.4g} (search), "
                  f"{meta['fp32_confirm_metric']:.4g} (confirm), {meta['fp32_size_bytes'] / 1e6:.3f} MB")
+    if any(r.get("near") for r in rows):
+        lines.append(f"[near]: off the front by less than {meta.get('front_margin', 0):g} {name} on "
+                     f"the search split (--front-margin), so kept and scored on confirm")
     if any(r.get("beats_chance") is False for r in rows):
         lines.append(f"[chance]: on the confirm split, not told apart from a constant answer "
                      f"({name} {meta.get('chance_confirm_metric', float('nan')):.4g}): never picked")

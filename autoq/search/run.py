@@ -84,11 +84,14 @@ def run_search(cfg: SearchConfig) -> list[dict]:
     """Run (or resume) a study to ``n_trials`` finished trials; return the front's rows."""
     searcher = Searcher(cfg)
     searcher.seed_study()
+    searcher.refine_seeds()
     searcher.write()
     attrs = searcher.study.user_attrs
     write_atomic(cfg.out / "search.json", json.dumps(
         {"task": cfg.task, "space": str(cfg.space), "sampler": cfg.sampler, "seed": cfg.seed,
-         "max_drop": cfg.max_drop, "min_agreement": searcher.min_agreement, "fidelity": cfg.fidelity, "ladder": cfg.ladder, "local": cfg.local,
+         "max_drop": cfg.max_drop, "min_agreement": searcher.min_agreement,
+         "front_margin": searcher.front_margin, "fidelity": cfg.fidelity, "ladder": cfg.ladder, "refine": cfg.refine,
+         "local": cfg.local,
          "objectives": list(cfg.objectives),
          "metric_name": searcher.task.metric_name, "fp32_metric": attrs["fp32_metric"],
          "fp32_confirm_metric": attrs["fp32_confirm_metric"],

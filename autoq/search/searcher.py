@@ -25,7 +25,7 @@ from . import sensitivity
 from .config import SearchConfig
 from .samplers import make_sampler
 from .front import REF_DROP, dominates
-from .neighbours import draw_parent, neighbour
+from .neighbours import draw_parent, moves, neighbour
 from .outputs import completed, front_of, front_rows, front_trials, write_results
 from .space import SearchSpace
 from .storage import heartbeat, open_storage
@@ -57,6 +57,12 @@ class Searcher:
         """The agreement constraint: --min-agreement, else the space's; None when 0 or unset."""
         given = self.cfg.min_agreement
         return (self.space.min_agreement if given is None else given) or None
+
+    @property
+    def front_margin(self) -> float:
+        """How far below the front a point still counts (--front-margin, else the space's)."""
+        given = self.cfg.front_margin
+        return self.space.front_margin if given is None else given
 
     @cached_property
     def model_key(self) -> str:
@@ -291,14 +297,37 @@ class Searcher:
                             **({"plan": self.plan_key(recipe)} if recipe else {})},
                 constraints=self.constraints(score)))
 
+    def refine_seeds(self) -> None:
+        """Queue, once per study, ``cfg.refine`` trials among the recipes one knob from the
+        space's seed recipes that are no larger and quantize otherwise (what a person does
+        with a hand-tuned recipe: try one change, keep what holds), spread over the seeds."""
+        trials = self.study.get_trials(deepcopy=False)
+        if self.cfg.refine <= 0 or any("refine_of" in t.user_attrs for t in trials):
+            return
+        seeds = [t for t in trials if t.user_attrs.get("seed") in self.space.seed_names
+                 and t.params and t.state == optuna.trial.TrialState.COMPLETE]
+        for i, seed in enumerate(seeds):
+            recipe = self.space.recipe(seed.params)
+            size, key = self.size(recipe), self.plan_key(recipe)
+            options, keys = [], {key}
+            for params in moves(seed.params, self.space.knobs()):
+                other = self.space.recipe(params)
+                if self.size(other) <= size and (k := self.plan_key(other)) not in keys:
+                    options.append(params)
+                    keys.add(k)
+            share = self.cfg.refine // len(seeds) + (i < self.cfg.refine % len(seeds))
+            for params in self.rng.sample(options, min(share, len(options))):
+                self.study.enqueue_trial(params, user_attrs={"refine_of": seed.number})
+
     def distributions(self, params: dict) -> dict:
         knobs = self.space.knobs()
         return {k: optuna.distributions.CategoricalDistribution(list(knobs[k])) for k in params}
 
     def ladder(self) -> list[tuple[str, dict]]:
-        """The sensitivity ladder's seeds, within the study's constraint: by predicted
+        """The sensitivity ladder's seeds, within the study's constraints: by predicted
         metric drop up to --max-drop, or with --min-agreement by predicted disagreement with
-        FP32 up to the share it allows."""
+        FP32 up to the share it allows (and no further than a predicted drop of --max-drop
+        when both are given)."""
         table = self.sensitivity_table()
         if self.min_agreement is None:
             return sensitivity.ladder(self.space, table, self.cfg.ladder, self.cfg.max_drop)
@@ -306,8 +335,9 @@ class Searcher:
             raise AutoqError(f"the sensitivity table {self.sensitivity_path} has no agreement "
                              f"with FP32 (made by an earlier autoq), which --min-agreement "
                              f"seeds by: measure it again (autoq sensitivity), or give --ladder 0")
+        within = {} if self.cfg.max_drop is None else {"drops": self.cfg.max_drop}
         return sensitivity.ladder(self.space, table, self.cfg.ladder, 1 - self.min_agreement,
-                                  cost="disagree")
+                                  cost="disagree", within=within)
 
     @property
     def sensitivity_path(self):
@@ -431,6 +461,6 @@ class Searcher:
         all that rebuilds a trial's model."""
         if not (self.cfg.out / "stats.yaml").exists():
             stats_io.save(self.stats, self.cfg.out / "stats.yaml")
-        rows = front_rows(self.study, self.confirm)
+        rows = front_rows(self.study, self.confirm, self.front_margin)
         write_results(self.study, self.cfg.out, rows)
         return rows

@@ -6,7 +6,8 @@ the task gives per-example statistics) and the bytes that width saves against 8 
 ``ladder`` turns that table into seed recipes: a greedy path from uniform 8-bit weights
 down to each unit's smallest width, taking first the steps that cost the least per byte
 saved (predicted metric drop, or predicted disagreement for a study with
-``--min-agreement``), and seeds at evenly spread points along it.
+``--min-agreement``, cut where the predicted drop passes ``--max-drop`` when it has both),
+and seeds at evenly spread points along it.
 """
 from __future__ import annotations
 
@@ -82,9 +83,6 @@ def path(space, result: dict, cost: str = "drops") -> list[tuple[float, dict[str
               for g in space.groups for u in space.units[g.name]}
     state = {u: 8 for u, w in widths.items() if w and 8 in _options(space, u)}
 
-    def predicted(u: str, b: int) -> float:
-        return 0.0 if b == 8 else max(table[u][b], 0.0)
-
     def saved(u: str, b: int) -> int:
         return 0 if b == 8 else result["saved_bytes"][u][b]
 
@@ -95,7 +93,7 @@ def path(space, result: dict, cost: str = "drops") -> list[tuple[float, dict[str
             lower = [w for w in widths[u] if w < b]
             if lower:
                 gain = saved(u, lower[0]) - saved(u, b)
-                more = max(predicted(u, lower[0]) - predicted(u, b), 0.0)
+                more = _more(table, u, b, lower[0])
                 moves.append((more / max(gain, 1), u, lower[0], more))
         if not moves:
             return steps
@@ -104,21 +102,44 @@ def path(space, result: dict, cost: str = "drops") -> list[tuple[float, dict[str
         steps.append((total, dict(state)))
 
 
+def _more(table: dict, u: str, old: int, new: int) -> float:
+    """What moving ``u`` from width ``old`` to ``new`` adds to the path's predicted sum of
+    ``table`` (a width that broke: without bound)."""
+    def predicted(b: int) -> float:
+        value = 0.0 if b == 8 else table.get(u, {}).get(b)
+        return float("inf") if value is None else max(value, 0.0)
+    return max(predicted(new) - predicted(old), 0.0)
+
+
+def _cut(steps: list, table: dict, limit: float) -> list:
+    """``steps`` up to the last whose predicted sum of ``table``, summed as ``path`` sums
+    its cost, is within ``limit``."""
+    total = 0.0
+    for i, ((_, a), (_, b)) in enumerate(zip(steps, steps[1:]), 1):
+        u = next(u for u in b if b[u] != a[u])
+        total += _more(table, u, a[u], b[u])
+        if total > limit:
+            return steps[:i]
+    return steps
+
+
 def _options(space, unit: str) -> tuple:
     return next(g.choices.get("bits_weights", ()) for g in space.groups if unit in space.units[g.name])
 
 
-def ladder(space, result: dict, n: int, top: float | None = None,
-           cost: str = "drops") -> list[tuple[str, dict]]:
+def ladder(space, result: dict, n: int, top: float | None = None, cost: str = "drops",
+           within: dict[str, float] | None = None) -> list[tuple[str, dict]]:
     """``n`` seeds along the path by ``cost``, evenly spread up to ``top`` (default for
     drops: LADDER_TOP of the FP32 metric), each the path's last point within its share,
-    as (name, the space's choices)."""
+    as (name, the space's choices). ``within`` ({table: limit}) cuts the path before the
+    first step whose predicted sum of that table passes its limit."""
     top = LADDER_TOP * abs(result["fp32_metric"]) if top is None else top
     steps = path(space, result, cost)
+    for name, limit in (within or {}).items():
+        steps = _cut(steps, result[name], limit)
     seeds, last = [], None
     for i in range(1, n + 1):
-        within = [s for d, s in steps if d <= top * i / n]
-        state = within[-1]
+        state = [s for d, s in steps if d <= top * i / n][-1]
         if state != last:
             seeds.append((f"sensitivity-{i}", space.complete({f"{u}:bits_weights": b
                                                                for u, b in state.items()})))

@@ -53,6 +53,7 @@ class SearchSpace:
     units: dict[str, list[str]] = field(default_factory=dict)  # group -> override keys
     graph: bool = False  # trace the model first (autoq.graph): functional ops become modules
     min_agreement: float | None = None  # the search's --min-agreement when it gives none
+    front_margin: float = 0.0  # the search's --front-margin when it gives none
 
     @classmethod
     def load(cls, path: str | Path) -> "SearchSpace":
@@ -71,10 +72,11 @@ class SearchSpace:
     def from_dict(cls, doc: Any, source: str = "search space", base: Path = Path(".")) -> "SearchSpace":
         if not isinstance(doc, Mapping) or not isinstance(doc.get("groups"), list) or not doc["groups"]:
             raise AutoqError(f"{source}: expected a mapping with a non-empty 'groups' list")
-        unknown = set(doc) - {"task", "defaults", "groups", "seeds", "deployable", "graph", "min_agreement"}
+        keys = ("task", "defaults", "groups", "seeds", "deployable", "graph", "min_agreement",
+                "front_margin")
+        unknown = set(doc) - set(keys)
         if unknown:
-            raise AutoqError(f"{source}: unknown key(s) {sorted(unknown)} (allowed: task, defaults, "
-                             f"groups, seeds, deployable, graph, min_agreement)")
+            raise AutoqError(f"{source}: unknown key(s) {sorted(unknown)} (allowed: {', '.join(keys)})")
         if not isinstance(doc.get("graph", False), bool):
             raise AutoqError(f"{source}: graph must be true or false")
         agree = doc.get("min_agreement")
@@ -82,6 +84,10 @@ class SearchSpace:
                                   or not 0 <= agree <= 1):
             raise AutoqError(f"{source}: min_agreement {agree!r} is not allowed (allowed: a share "
                              f"from 0, off, to 1)")
+        margin = doc.get("front_margin", 0)
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
+            raise AutoqError(f"{source}: front_margin {margin!r} is not allowed (allowed: a "
+                             f"number of the metric's units, 0 or more)")
         defaults = dict(doc.get("defaults") or {})
         build_config(defaults, f"{source} defaults")
         groups = [_group(g, i, source) for i, g in enumerate(doc["groups"])]
@@ -95,7 +101,7 @@ class SearchSpace:
             seeds.append(Recipe.load(base / s))
             seed_names.append(Path(s).stem)
         return cls(defaults, groups, seeds, seed_names, graph=doc.get("graph", False),
-                   min_agreement=agree or None)
+                   min_agreement=agree or None, front_margin=float(margin))
 
     def bind(self, module_names: list[str]) -> "SearchSpace":
         """Resolve each group's modules against a prepared model's module names."""
