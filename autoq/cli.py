@@ -272,9 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", type=_device, default=None, help="cpu or cuda (default: cuda if present)")
     sp.add_argument("--ladder", type=int, default=D.ladder,
                     help=f"seed recipes from sensitivity analysis (0: none; default {D.ladder})")
-    sp.add_argument("--refine", type=_count, default=D.refine,
+    sp.add_argument("--refine", type=_count,
                     help="trials spent first on the space's seed recipes changed by one knob, "
-                    f"no larger than they are (0: none; default {D.refine})")
+                    "no larger than they are; default: the space's refine, else 0")
     sp.add_argument("--local", type=_fraction, default=D.local,
                     help="share of trials that score a neighbour of a front point (Pareto local "
                     f"search; 0: every trial from the sampler; default {D.local})")

@@ -34,6 +34,7 @@ from autoq.search.front import REF_DROP, pareto_indices, relative_hypervolume  #
 from autoq.search import SearchConfig, Searcher, parse_duration, run_search  # noqa: E402
 from autoq.search.config import SAMPLERS  # noqa: E402
 from autoq.search.outputs import feasible  # noqa: E402
+from autoq.search.space import SearchSpace  # noqa: E402
 
 COMPLETE, PRUNED = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
 # The studies named <sampler>-s<seed> ran with local search at this share (autoq's default
@@ -44,6 +45,11 @@ PLAIN_LOCAL = 0.5
 
 def suffix(task: str, space: str) -> str:
     return "" if space == task else f"-{space}"
+
+
+def space_refine(space: str) -> int:
+    """The space's ``refine``: what a search given no --refine spends on its seeds."""
+    return SearchSpace.load(ROOT / "search_spaces" / f"{space}.yaml").refine
 
 
 def folder(task: str, space: str, name: str | None = None) -> Path:
@@ -169,8 +175,8 @@ def main() -> None:
                    help="the search's sampler, with local search (default: autoq's, TPE)")
     p.add_argument("--local", type=float, default=SearchConfig.local,
                    help="the search's share of local-search trials (default: autoq's)")
-    p.add_argument("--refine", type=int, default=SearchConfig.refine,
-                   help="the search's trials on the seed recipes' one-knob changes (default: autoq's)")
+    p.add_argument("--refine", type=int, default=None,
+                   help="the search's trials on the seed recipes' one-knob changes (default: the space's)")
     p.add_argument("--budget", type=int, default=100)
     p.add_argument("--random-budget", type=int, default=300)
     p.add_argument("--fidelity", type=float, default=0.25)
@@ -184,6 +190,7 @@ def main() -> None:
     p.add_argument("--run", action="store_true", help="run or resume missing studies first")
     args = p.parse_args()
     args.space = args.space or args.task
+    args.refine = space_refine(args.space) if args.refine is None else args.refine
     args.arm = args.sampler + ("" if args.local == PLAIN_LOCAL else f"-local{args.local:g}") \
         + (f"-refine{args.refine}" if args.refine else "")
     if args.run:
@@ -216,7 +223,7 @@ def write_report(args, rows, n_ladder: list[int]) -> None:
     flag = "" if args.space == args.task else f" --space {args.space}"
     flag += "" if args.sampler == "tpe" else f" --sampler {args.sampler}"
     flag += "" if args.local == SearchConfig.local else f" --local {args.local:g}"
-    flag += "" if args.refine == SearchConfig.refine else f" --refine {args.refine}"
+    flag += "" if args.refine == space_refine(args.space) else f" --refine {args.refine}"
     flag += f" --folder {args.folder}" if args.folder else ""
     made = [json.loads(f.read_text()).get("min_agreement") for f in sorted(where.glob("*/search.json"))]
     agree = next((m for m in made if m), None)

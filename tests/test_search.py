@@ -219,6 +219,11 @@ def test_refine_tries_no_larger_one_knob_changes_of_the_seed_recipe_once(tmp_pat
     run_search(replace(cfg, n_trials=14))  # resumed: not queued again
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{cfg.out / 'study.db'}")
     assert sum("refine_of" in t.user_attrs for t in study.trials) == 3
+    space = Path(cfg.space)
+    space.write_text(space.read_text() + "refine: 2\n")  # a space's refine: the default
+    run_search(replace(cfg, study="by-space", refine=None, n_trials=8))
+    study = optuna.load_study(study_name="by-space", storage=f"sqlite:///{cfg.out.parent / 'by-space' / 'study.db'}")
+    assert sum("refine_of" in t.user_attrs for t in study.trials) == 2
 
 
 def test_a_front_margin_keeps_the_points_within_it_of_the_front():
@@ -310,6 +315,7 @@ def test_space_builds_recipes_per_layer(tiny):
     ({"groups": [{"modules": "x"}], "min_agreement": 1.2}, "a share from 0, off, to 1"),
     ({"groups": [{"modules": "x"}], "front_margin": -1}, "front_margin -1 is not allowed"),
     ({"groups": [{"modules": "x"}], "front_margin": "wide"}, "the metric's units, 0 or more"),
+    ({"groups": [{"modules": "x"}], "refine": 2.5}, "refine 2.5 is not allowed"),
 ])
 def test_bad_space(doc, words):
     with pytest.raises(AutoqError, match=words):

@@ -39,9 +39,9 @@ class SearchConfig:
     # share of trials that are a front point's neighbour (Pareto local search); 0, the sampler
     # alone, set a higher hypervolume on both tasks (results/README.md, 2026-12-03)
     local: float = 0.0
-    # trials spent first on no-larger one-knob changes of the space's seed recipes (the
-    # hand-tuned recipe's neighbours hold its confirm score best: results/README.md)
-    refine: int = 8
+    # trials spent first on no-larger one-knob changes of the space's seed recipes (None:
+    # the space's refine, else 0)
+    refine: int | None = None
     sensitivity: Path | None = None  # a saved table; default: measured once into the study folder
     sensitivity_fraction: float = 0.5  # of the search split, when measured here
     heartbeat_s: float = 10.0  # trials of a worker silent for 3 heartbeats are re-run
@@ -57,7 +57,7 @@ class SearchConfig:
                              f"(allowed: a share from 0, off, to 1)")
         if self.front_margin is not None and not self.front_margin >= 0:
             raise AutoqError(f"front_margin = {self.front_margin} is not allowed (allowed: 0 or more)")
-        if self.refine < 0:
+        if self.refine is not None and self.refine < 0:
             raise AutoqError(f"refine = {self.refine} is not allowed (allowed: 0 or more trials)")
         if self.workers < 1:
             raise AutoqError(f"workers = {self.workers} is not allowed (allowed: 1 or more)")

@@ -90,7 +90,7 @@ def run_search(cfg: SearchConfig) -> list[dict]:
     write_atomic(cfg.out / "search.json", json.dumps(
         {"task": cfg.task, "space": str(cfg.space), "sampler": cfg.sampler, "seed": cfg.seed,
          "max_drop": cfg.max_drop, "min_agreement": searcher.min_agreement,
-         "front_margin": searcher.front_margin, "fidelity": cfg.fidelity, "ladder": cfg.ladder, "refine": cfg.refine,
+         "front_margin": searcher.front_margin, "fidelity": cfg.fidelity, "ladder": cfg.ladder, "refine": searcher.refine,
          "local": cfg.local,
          "objectives": list(cfg.objectives),
          "metric_name": searcher.task.metric_name, "fp32_metric": attrs["fp32_metric"],

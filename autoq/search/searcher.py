@@ -64,6 +64,11 @@ class Searcher:
         given = self.cfg.front_margin
         return self.space.front_margin if given is None else given
 
+    @property
+    def refine(self) -> int:
+        """Trials on the seed recipes' one-knob changes (--refine, else the space's)."""
+        return self.space.refine if self.cfg.refine is None else self.cfg.refine
+
     @cached_property
     def model_key(self) -> str:
         """What the study's scores depend on besides the recipe: the model's weights and
@@ -298,11 +303,11 @@ class Searcher:
                 constraints=self.constraints(score)))
 
     def refine_seeds(self) -> None:
-        """Queue, once per study, ``cfg.refine`` trials among the recipes one knob from the
+        """Queue, once per study, ``refine`` trials among the recipes one knob from the
         space's seed recipes that are no larger and quantize otherwise (what a person does
         with a hand-tuned recipe: try one change, keep what holds), spread over the seeds."""
         trials = self.study.get_trials(deepcopy=False)
-        if self.cfg.refine <= 0 or any("refine_of" in t.user_attrs for t in trials):
+        if self.refine <= 0 or any("refine_of" in t.user_attrs for t in trials):
             return
         seeds = [t for t in trials if t.user_attrs.get("seed") in self.space.seed_names
                  and t.params and t.state == optuna.trial.TrialState.COMPLETE]
@@ -315,7 +320,7 @@ class Searcher:
                 if self.size(other) <= size and (k := self.plan_key(other)) not in keys:
                     options.append(params)
                     keys.add(k)
-            share = self.cfg.refine // len(seeds) + (i < self.cfg.refine % len(seeds))
+            share = self.refine // len(seeds) + (i < self.refine % len(seeds))
             for params in self.rng.sample(options, min(share, len(options))):
                 self.study.enqueue_trial(params, user_attrs={"refine_of": seed.number})
 

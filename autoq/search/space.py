@@ -54,6 +54,7 @@ class SearchSpace:
     graph: bool = False  # trace the model first (autoq.graph): functional ops become modules
     min_agreement: float | None = None  # the search's --min-agreement when it gives none
     front_margin: float = 0.0  # the search's --front-margin when it gives none
+    refine: int = 0  # the search's --refine when it gives none
 
     @classmethod
     def load(cls, path: str | Path) -> "SearchSpace":
@@ -73,7 +74,7 @@ class SearchSpace:
         if not isinstance(doc, Mapping) or not isinstance(doc.get("groups"), list) or not doc["groups"]:
             raise AutoqError(f"{source}: expected a mapping with a non-empty 'groups' list")
         keys = ("task", "defaults", "groups", "seeds", "deployable", "graph", "min_agreement",
-                "front_margin")
+                "front_margin", "refine")
         unknown = set(doc) - set(keys)
         if unknown:
             raise AutoqError(f"{source}: unknown key(s) {sorted(unknown)} (allowed: {', '.join(keys)})")
@@ -88,6 +89,10 @@ class SearchSpace:
         if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
             raise AutoqError(f"{source}: front_margin {margin!r} is not allowed (allowed: a "
                              f"number of the metric's units, 0 or more)")
+        refine = doc.get("refine", 0)
+        if isinstance(refine, bool) or not isinstance(refine, int) or refine < 0:
+            raise AutoqError(f"{source}: refine {refine!r} is not allowed (allowed: a whole "
+                             f"number of trials, 0 or more)")
         defaults = dict(doc.get("defaults") or {})
         build_config(defaults, f"{source} defaults")
         groups = [_group(g, i, source) for i, g in enumerate(doc["groups"])]
@@ -101,7 +106,7 @@ class SearchSpace:
             seeds.append(Recipe.load(base / s))
             seed_names.append(Path(s).stem)
         return cls(defaults, groups, seeds, seed_names, graph=doc.get("graph", False),
-                   min_agreement=agree or None, front_margin=float(margin))
+                   min_agreement=agree or None, front_margin=float(margin), refine=refine)
 
     def bind(self, module_names: list[str]) -> "SearchSpace":
         """Resolve each group's modules against a prepared model's module names."""
