@@ -311,10 +311,11 @@ def front_lines(where: Path, seeds: list[int], arm: str) -> list[str]:
         fp32 = json.loads(meta.read_text())
         if not lines:
             lines = ["", f"Fronts on the confirm split (FP32 {fp32['fp32_confirm_metric']:.4g}), "
-                     f"confirm (search) @ size / FP32 size, smallest first:", ""]
+                     f"confirm (search) @ size / FP32 size, smallest first; `near`: within the "
+                     f"study's front margin of the front, not on it:", ""]
         points = ", ".join(f"{r['confirm_metric']:.4g} ({r['metric']:.4g}) @ "
                            f"{r['size_bytes'] / fp32['fp32_size_bytes']:.3f}"
-                           for r in json.loads(front.read_text()))
+                           + (" near" if r.get("near") else "") for r in json.loads(front.read_text()))
         lines.append(f"- {name}: {points}")
     return lines
 
