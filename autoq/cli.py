@@ -141,7 +141,7 @@ def cmd_demo(args) -> None:
     from .search import SearchConfig, run_search
     cfg = SearchConfig(task="gnmt-multi30k", space=default_space("gnmt-multi30k"), study="demo",
                        results=Path(args.results), n_trials=args.n_trials, device=args.device,
-                       ladder=0)  # short: no sensitivity analysis first
+                       ladder=0, refine=0)  # short: no sensitivity ladder or refinement first
     print(f"autoq demo: {cfg.n_trials} trials on gnmt-multi30k (FP32, int8 and Distiller's "
           f"hand-tuned recipe first), results in {cfg.out}/")
     run_search(cfg)
