@@ -104,8 +104,8 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
         raise AutoqError(f"the storage of {study_dir} holds no study named {name!r} "
                          f"(studies there: {known})") from None
 
-    front = front_rows(study, None, meta.get("front_margin") or 0.0)  # as pareto.json, from the
-    # same snapshot as the points
+    # as pareto.json, from the same snapshot as the points
+    front = front_rows(study, None, meta.get("front_margin") or 0.0)
     confirm = {r["trial"]: r["confirm_metric"] for r in front}
     near = {r["trial"] for r in front if r["near"]}
     deltas = {r["trial"]: delta_text(r) + ("; no better than a constant answer"
