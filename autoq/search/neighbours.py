@@ -17,30 +17,25 @@ def _width(choice: Any) -> float:
     return float("inf") if choice is None else choice
 
 
-def step(knob: str, choices: tuple, value: Any, rng: random.Random) -> Any:
-    """Another choice for one knob: an adjacent width for ``bits_*``, else any other."""
+def others(knob: str, choices: tuple, value: Any) -> list:
+    """The choices one step from ``value``: the adjacent widths for ``bits_*``, else every
+    other choice."""
     if knob.rsplit(":", 1)[-1].startswith("bits_") and value in choices:
         ordered = sorted(choices, key=_width)
         i = ordered.index(value)
-        return rng.choice([ordered[j] for j in (i - 1, i + 1) if 0 <= j < len(ordered)])
-    return rng.choice([c for c in choices if c != value])
+        return [ordered[j] for j in (i - 1, i + 1) if 0 <= j < len(ordered)]
+    return [c for c in choices if c != value]
+
+
+def step(knob: str, choices: tuple, value: Any, rng: random.Random) -> Any:
+    """Another choice for one knob, one step from ``value`` (``others``)."""
+    return rng.choice(others(knob, choices, value))
 
 
 def moves(params: Mapping[str, Any], knobs: Mapping[str, tuple]) -> list[dict[str, Any]]:
-    """Every recipe one knob from ``params``: a width one step up or down, any other knob
-    to each of its other choices."""
-    out = []
-    for k, choices in knobs.items():
-        if k not in params or len(choices) < 2:
-            continue
-        if k.rsplit(":", 1)[-1].startswith("bits_") and params[k] in choices:
-            ordered = sorted(choices, key=_width)
-            i = ordered.index(params[k])
-            others = [ordered[j] for j in (i - 1, i + 1) if 0 <= j < len(ordered)]
-        else:
-            others = [c for c in choices if c != params[k]]
-        out += [{**params, k: c} for c in others]
-    return out
+    """Every recipe one knob from ``params`` (each knob to each of its ``others``)."""
+    return [{**params, k: c} for k, choices in knobs.items() if k in params and len(choices) > 1
+            for c in others(k, choices, params[k])]
 
 
 def neighbour(params: Mapping[str, Any], knobs: Mapping[str, tuple], changes: int,
