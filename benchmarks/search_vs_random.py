@@ -35,6 +35,7 @@ from autoq.search import SearchConfig, Searcher, parse_duration, run_search  # n
 from autoq.search.config import SAMPLERS  # noqa: E402
 from autoq.search.outputs import feasible  # noqa: E402
 from autoq.search.space import SearchSpace  # noqa: E402
+from autoq.search.start import sensitivity_table  # noqa: E402
 
 COMPLETE, PRUNED = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
 # The studies named <sampler>-s<seed> ran with local search at this share (autoq's default
@@ -150,7 +151,7 @@ def run(args) -> None:
                         timeout_s=parse_duration(args.timeout) if args.timeout else None)
     table = None
     if args.ladder:
-        Searcher(base).sensitivity_table()  # measured once, shared by every study
+        sensitivity_table(Searcher(base))  # measured once, shared by every study
         table = base.out / "sensitivity.json"
     arms = ((args.arm, args.sampler, args.budget, args.local, args.refine),
             ("random", "random", args.random_budget, 0.0, 0))  # random: alone

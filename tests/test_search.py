@@ -16,6 +16,7 @@ from autoq.search.pick import format_front, load_front, pick
 from autoq.quant import stats as stats_io
 from autoq.search.sensitivity import load as sensitivity_load
 from autoq.search.space import SearchSpace
+from autoq.search.start import ladder, seed_study, sensitivity_path, sensitivity_table
 from autoq.search import SearchConfig, Searcher, parse_duration, run_search
 from autoq.tasks.paired import agreement, paired_difference
 
@@ -376,10 +377,10 @@ def test_with_min_agreement_the_ladder_stays_within_the_disagreement_it_allows(t
     from autoq.search import sensitivity
     cfg = config(tmp_path, task="plugin_task:label_task", ladder=4, min_agreement=0.4)
     searcher = Searcher(cfg)
-    table = searcher.sensitivity_table()
+    table = sensitivity_table(searcher)
     assert table["disagree"].keys() == table["drops"].keys()
     assert all(0 < table["disagree"][u][2] <= 1 for u in table["disagree"])
-    seeds = searcher.ladder()
+    seeds = ladder(searcher)
 
     def predicted(choices, cost):
         return sum(table[cost][k.split(":")[0]][b] for k, b in choices.items()
@@ -388,13 +389,13 @@ def test_with_min_agreement_the_ladder_stays_within_the_disagreement_it_allows(t
     assert len(seeds) > 1 and all(predicted(c, "disagree") <= 0.6 for _, c in seeds)
     by_drop = sensitivity.ladder(searcher.space, table, 4, top=0.6)  # the same budget in F1
     assert predicted(by_drop[-1][1], "disagree") > 0.6  # would have gone past the constraint
-    both = Searcher(replace(cfg, max_drop=0.1)).ladder()  # --max-drop too: cut where it passes
+    both = ladder(Searcher(replace(cfg, max_drop=0.1)))  # --max-drop too: cut where it passes
     assert [c for _, c in both] == [c for _, c in seeds if predicted(c, "drops") <= 0.1]
     assert len(both) < len(seeds)
     del table["disagree"]  # a table from before the column: refused, with what to do
-    sensitivity.save(table, searcher.sensitivity_path)
+    sensitivity.save(table, sensitivity_path(searcher))
     with pytest.raises(AutoqError, match="no agreement with FP32.*autoq sensitivity.*--ladder 0"):
-        Searcher(cfg).ladder()
+        ladder(Searcher(cfg))
 
 
 def test_a_search_measures_its_sensitivity_once(tmp_path):
@@ -469,7 +470,7 @@ def test_pruning_compares_a_fraction_with_the_same_fraction(tmp_path, monkeypatc
     """A quarter of a split can be harder than the whole: a recipe that scores
     there as the front's points and FP32 do is not out, whatever their full figures."""
     searcher = Searcher(config(tmp_path, ladder=0, max_drop=0.5))
-    searcher.seed_study()
+    seed_study(searcher)
     calls = []
     monkeypatch.setattr(Searcher, "score", lambda self, recipe, fraction=1.0, split="search":
                         calls.append(fraction) or 0.1)  # every recipe: 0.1 on the quarter
@@ -484,8 +485,8 @@ def test_pruning_compares_a_fraction_with_the_same_fraction(tmp_path, monkeypatc
     assert not searcher.clearly_dominated(0.1 - 0.5 + margin / 2, [0])  # the margin's doubt
     assert searcher.clearly_dominated(0.1 - 0.5 - 2 * margin, [0])
     with pytest.raises(AutoqError, match="made with fidelity 0.25: resume it with --fidelity 0.25"):
-        Searcher(config(tmp_path, ladder=0, fidelity=0.5)).seed_study()
-    Searcher(config(tmp_path, ladder=0, fidelity=1.0)).seed_study()  # no partial scores: any study
+        seed_study(Searcher(config(tmp_path, ladder=0, fidelity=0.5)))
+    seed_study(Searcher(config(tmp_path, ladder=0, fidelity=1.0)))  # no partial scores: any study
     assert searcher.study.user_attrs["fidelity"] == 0.25  # kept for a later resume with it
 
 
@@ -510,8 +511,8 @@ def test_a_study_whose_fractions_were_first_examples_resumes_only_in_full(tmp_pa
                               directions=["maximize", "minimize"])
     old.set_user_attr("fidelity", 0.25)  # as an earlier autoq made it: no fraction_parts
     with pytest.raises(AutoqError, match="earlier autoq.*--fidelity 1"):
-        Searcher(cfg).seed_study()
-    Searcher(config(tmp_path, task="plugin_task:batched_task", ladder=0, fidelity=1.0)).seed_study()
+        seed_study(Searcher(cfg))
+    seed_study(Searcher(config(tmp_path, task="plugin_task:batched_task", ladder=0, fidelity=1.0)))
 
 
 def test_a_study_or_table_is_not_carried_on_with_another_model(tmp_path):
@@ -525,9 +526,9 @@ def test_a_study_or_table_is_not_carried_on_with_another_model(tmp_path):
         run_search(config(tmp_path, task="plugin_task:retrained_task", n_trials=6, fidelity=1.0))
     assert len(study.trials) == before
     with pytest.raises(AutoqError, match="sensitivity file .* another model.*autoq sensitivity"):
-        Searcher(config(tmp_path, task="plugin_task:retrained_task", study="other",
-                        sensitivity=table)).seed_study()
-    Searcher(config(tmp_path, task="plugin_task:retrained_task", study="other", ladder=0)).seed_study()
+        seed_study(Searcher(config(tmp_path, task="plugin_task:retrained_task", study="other",
+                                           sensitivity=table)))
+    seed_study(Searcher(config(tmp_path, task="plugin_task:retrained_task", study="other", ladder=0)))
 
 
 def test_every_worker_quantizes_with_the_study_s_statistics(tmp_path, monkeypatch):
@@ -553,7 +554,7 @@ def test_every_worker_quantizes_with_the_study_s_statistics(tmp_path, monkeypatc
 
 def test_a_repeated_proposal_queues_a_neighbour(tmp_path):
     searcher = Searcher(config(tmp_path, ladder=0))
-    searcher.seed_study()
+    seed_study(searcher)
     first = searcher.run_trial()
     searcher.enqueue_neighbour(first, 2, "neighbour_of")  # as after a proposal that repeated it
     nxt = searcher.run_trial()
@@ -627,7 +628,7 @@ def test_a_seed_recipe_the_space_can_express_becomes_a_local_search_parent(tmp_p
     assert searcher.space.express(searcher.space.recipe(params), searcher.model) == params
     space = expressible_seed_space(tmp_path)
     searcher = Searcher(config(tmp_path, space=space, ladder=0, local=1.0, fidelity=1.0))
-    searcher.seed_study()
+    seed_study(searcher)
     tried = searcher.study.trials[-1]
     assert tried.user_attrs["seed"] == "seed"
     assert (tried.params["rnn:bits_weights"], tried.params["classifier:clip_acts"]) == (4, "AVG")

@@ -14,6 +14,7 @@ from ..errors import AutoqError
 from ..io import write_atomic
 from .config import LATENCY, SearchConfig
 from .searcher import Searcher
+from .start import refine_seeds, seed_study
 
 GIVE_UP_AFTER = 200  # repeated proposals in a row: the space holds nothing new
 NEIGHBOUR_CHANGES = 2  # knobs changed in a repeated proposal's neighbour
@@ -83,8 +84,8 @@ def _worker(cfg: SearchConfig, worker: int) -> None:
 def run_search(cfg: SearchConfig) -> list[dict]:
     """Run (or resume) a study to ``n_trials`` finished trials; return the front's rows."""
     searcher = Searcher(cfg)
-    searcher.seed_study()
-    searcher.refine_seeds()
+    seed_study(searcher)
+    refine_seeds(searcher)
     searcher.write()
     attrs = searcher.study.user_attrs
     write_atomic(cfg.out / "search.json", json.dumps(

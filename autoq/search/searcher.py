@@ -11,7 +11,6 @@ from functools import cached_property
 
 import optuna
 import torch
-from tqdm import tqdm
 
 from ..errors import AutoqError
 from ..evaluate import default_device, prepare_task, task_stats
@@ -21,11 +20,10 @@ from ..quant.plan import make_plan
 from ..recipe import Recipe
 from ..tasks import Score, get_task
 from ..tasks.paired import agreement, beats, paired_difference
-from . import sensitivity
 from .config import SearchConfig
 from .samplers import make_sampler
 from .front import REF_DROP, dominates
-from .neighbours import draw_parent, moves, neighbour
+from .neighbours import draw_parent, neighbour
 from .outputs import completed, front_of, front_rows, front_trials, write_results
 from .space import SearchSpace
 from .storage import heartbeat, open_storage
@@ -95,6 +93,10 @@ class Searcher:
         machine's float arithmetic differs in the last bits, and so would the statistics it
         collected; so every worker quantizes with these."""
         return self.storage.get_study_system_attrs(self.study_id).get(STATS_ATTR)
+
+    def keep_stats(self) -> None:
+        """Make this worker's statistics the one set every worker quantizes with from now on."""
+        self.storage.set_study_system_attr(self.study_id, STATS_ATTR, self.stats)
 
     @cached_property
     def study(self) -> optuna.Study:
@@ -228,139 +230,6 @@ class Searcher:
             return score.metric, None, None
         d = paired_difference(self.task, score, self.fp32_confirm)
         return score.metric, [round(d.low, 6), round(d.high, 6)], beats(self.task, score, self.chance_confirm)
-
-    # --- set-up: FP32 reference and seeded trials ---------------------------
-    def seed_study(self) -> None:
-        """FP32's figures once, then the seeded first trials not yet in the study."""
-        if self.min_agreement is not None and self.fp32_search.examples is None:
-            raise AutoqError(f"min_agreement {self.min_agreement:g} (--min-agreement, else the "  # before
-                             f"space's) needs a task whose scores carry per-example statistics "  # a
-                             f"(Score.examples); {self.cfg.task} gives none: give --min-agreement 0")  # study
-        if "fp32_metric" not in self.study.user_attrs:
-            self.study.set_user_attr("model_key", self.model_key)
-            self.study.set_user_attr("fp32_metric", self.fp32_search.metric)
-            self.study.set_user_attr("fp32_size_bytes", self.size(None))
-            self.study.set_user_attr("fp32_confirm_metric", self.fp32_confirm.metric)
-            self.study.set_user_attr("task", self.cfg.task)
-            self.study.set_user_attr("min_agreement", self.min_agreement)
-        self.check_model(self.study.user_attrs.get("model_key"), f"study {self.cfg.study!r}",
-                         "run every worker on the model it was made with (a built-in task's "
-                         "fine-tune lies in AUTOQ_CACHE, by default ~/.cache/autoq: copy or share "
-                         "it), or give a new --study")
-        made = self.study.user_attrs.get("min_agreement")  # trials judged otherwise would mix
-        if made != self.min_agreement:
-            raise AutoqError(f"study {self.cfg.study!r} was made with --min-agreement {made or 0:g}: "
-                             f"resume it with --min-agreement {made or 0:g}, or give a new --study")
-        chance = None if "chance_metric" in self.study.user_attrs else self.task.chance("search")
-        if chance is not None:  # can the search split tell FP32 from a constant answer?
-            self.study.set_user_attr("chance_metric", chance.metric)
-            self.study.set_user_attr("chance_confirm_metric", self.chance_confirm.metric)
-            self.study.set_user_attr("fp32_beats_chance", beats(self.task, self.fp32_search, chance))
-        if self.kept_stats() is None:  # the one set every worker quantizes with from now on
-            self.storage.set_study_system_attr(self.study_id, STATS_ATTR, self.stats)
-        made = self.study.user_attrs.get("fidelity")
-        if made is None:
-            self.study.set_user_attr("fidelity", self.cfg.fidelity)
-            self.study.set_user_attr("fraction_parts", "spread batches")
-        elif self.cfg.fidelity < 1.0:  # partial scores on other examples must not be compared
-            if made != self.cfg.fidelity:
-                raise AutoqError(f"study {self.cfg.study!r} was made with fidelity {made:g}: resume "
-                                 f"it with --fidelity {made:g} (or 1, scoring every trial in full), "
-                                 f"or give a new --study")
-            if "fraction_parts" not in self.study.user_attrs and self.task.reuses_outputs:
-                raise AutoqError(f"study {self.cfg.study!r} was made by an earlier autoq, which "
-                                 f"scored the split's first examples for a fraction: resume it "
-                                 f"with --fidelity 1, or give a new --study")
-        done = {t.user_attrs.get("seed") for t in self.study.get_trials(deepcopy=False)}
-        seeds: list[tuple[str, Recipe | None, dict | None]] = []  # (name, recipe, choices)
-        if "fp32" in self.cfg.seeds:
-            seeds.append(("fp32", None, None))
-        if "int8" in self.cfg.seeds:
-            seeds.append(("int8", Recipe.build({"bits_weights": 8, "bits_activations": 8}), None))
-        seeds += [(n, r, self.space.express(r, self.model))  # expressed: local search starts there
-                  for n, r in zip(self.space.seed_names, self.space.seeds) if n not in done]
-        if self.cfg.ladder > 0:  # points of the space: the sampler learns from them
-            seeds += [(n, self.space.recipe(p), p) for n, p in self.ladder()]
-        for name, recipe, params in seeds:
-            if name in done:
-                continue
-            text = (recipe or Recipe.build({"bits_weights": None, "bits_activations": None})).to_yaml()
-            try:
-                score = None if recipe is None else self.evaluate(recipe)
-            except AutoqError:
-                raise
-            except Exception as e:  # a seed that breaks is recorded, like any trial
-                self.study.add_trial(optuna.trial.create_trial(
-                    state=optuna.trial.TrialState.FAIL,
-                    user_attrs={"seed": name, "recipe": text, "fail_reason": f"{type(e).__name__}: {e}"}))
-                continue
-            metric = self.study.user_attrs["fp32_metric"] if score is None else score.metric
-            self.study.add_trial(optuna.trial.create_trial(
-                values=[metric, *self.costs(recipe)],
-                params=params, distributions=params and self.distributions(params),
-                user_attrs={"seed": name, "recipe": text,
-                            **({"plan": self.plan_key(recipe)} if recipe else {})},
-                constraints=self.constraints(score)))
-
-    def refine_seeds(self) -> None:
-        """Queue, once per study, ``refine`` trials among the recipes one knob from the
-        space's seed recipes that are no larger and quantize otherwise (what a person does
-        with a hand-tuned recipe: try one change, keep what holds), spread over the seeds."""
-        trials = self.study.get_trials(deepcopy=False)
-        if self.refine <= 0 or any("refine_of" in t.user_attrs for t in trials):
-            return
-        seeds = [t for t in trials if t.user_attrs.get("seed") in self.space.seed_names
-                 and t.params and t.state == optuna.trial.TrialState.COMPLETE]
-        for i, seed in enumerate(seeds):
-            recipe = self.space.recipe(seed.params)
-            size, key = self.size(recipe), self.plan_key(recipe)
-            options, keys = [], {key}
-            for params in moves(seed.params, self.space.knobs()):
-                other = self.space.recipe(params)
-                if self.size(other) <= size and (k := self.plan_key(other)) not in keys:
-                    options.append(params)
-                    keys.add(k)
-            share = self.refine // len(seeds) + (i < self.refine % len(seeds))
-            for params in self.rng.sample(options, min(share, len(options))):
-                self.study.enqueue_trial(params, user_attrs={"refine_of": seed.number})
-
-    def distributions(self, params: dict) -> dict:
-        knobs = self.space.knobs()
-        return {k: optuna.distributions.CategoricalDistribution(list(knobs[k])) for k in params}
-
-    def ladder(self) -> list[tuple[str, dict]]:
-        """The sensitivity ladder's seeds, within the study's constraints: by predicted
-        metric drop up to --max-drop, or with --min-agreement by predicted disagreement with
-        FP32 up to the share it allows (and no further than a predicted drop of --max-drop
-        when both are given)."""
-        table = self.sensitivity_table()
-        if self.min_agreement is None:
-            return sensitivity.ladder(self.space, table, self.cfg.ladder, self.cfg.max_drop)
-        if "disagree" not in table:
-            raise AutoqError(f"the sensitivity table {self.sensitivity_path} has no agreement "
-                             f"with FP32 (made by an earlier autoq), which --min-agreement "
-                             f"seeds by: measure it again (autoq sensitivity), or give --ladder 0")
-        within = {} if self.cfg.max_drop is None else {"drops": self.cfg.max_drop}
-        return sensitivity.ladder(self.space, table, self.cfg.ladder, 1 - self.min_agreement,
-                                  cost="disagree", within=within)
-
-    @property
-    def sensitivity_path(self):
-        return self.cfg.sensitivity or self.cfg.out / "sensitivity.json"
-
-    def sensitivity_table(self) -> dict:
-        """The given table, else the study folder's, measured there the first time."""
-        path = self.sensitivity_path
-        if self.cfg.sensitivity is not None or path.is_file():
-            table = sensitivity.load(path)
-            self.check_model(table.get("model_key"), f"sensitivity file {path}",
-                             "measure it on this model (autoq sensitivity), or leave out --sensitivity")
-            return table
-        n = len(sensitivity.jobs(self.space))
-        with tqdm(total=n, unit="eval", desc="sensitivity", disable=not self.cfg.progress) as bar:
-            table = sensitivity.measure(self, self.cfg.sensitivity_fraction, bar.update)
-        sensitivity.save(table, path)
-        return table
 
     # --- the loop -----------------------------------------------------------
     def finished(self) -> int:

@@ -1,0 +1,163 @@
+"""A study's start: FP32's figures and what the study is made with, then the seeded first
+trials (FP32, uniform int8, the space's seed recipes, the sensitivity ladder) and the
+refinement of the seed recipes, queued once."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import optuna
+from tqdm import tqdm
+
+from ..errors import AutoqError
+from ..recipe import Recipe
+from ..tasks.paired import beats
+from . import sensitivity
+from .neighbours import moves
+
+if TYPE_CHECKING:
+    from .searcher import Searcher
+
+def record_reference(s: Searcher) -> None:
+    """FP32's figures and what the study is made with, recorded once; a resumed study, or
+    another worker's, is checked against them (trials judged otherwise must not mix)."""
+    if s.min_agreement is not None and s.fp32_search.examples is None:  # before a study is made
+        raise AutoqError(f"min_agreement {s.min_agreement:g} (--min-agreement, else the "
+                         f"space's) needs a task whose scores carry per-example statistics "
+                         f"(Score.examples); {s.cfg.task} gives none: give --min-agreement 0")
+    if "fp32_metric" not in s.study.user_attrs:
+        s.study.set_user_attr("model_key", s.model_key)
+        s.study.set_user_attr("fp32_metric", s.fp32_search.metric)
+        s.study.set_user_attr("fp32_size_bytes", s.size(None))
+        s.study.set_user_attr("fp32_confirm_metric", s.fp32_confirm.metric)
+        s.study.set_user_attr("task", s.cfg.task)
+        s.study.set_user_attr("min_agreement", s.min_agreement)
+    s.check_model(s.study.user_attrs.get("model_key"), f"study {s.cfg.study!r}",
+                  "run every worker on the model it was made with (a built-in task's "
+                  "fine-tune lies in AUTOQ_CACHE, by default ~/.cache/autoq: copy or share "
+                  "it), or give a new --study")
+    made = s.study.user_attrs.get("min_agreement")  # trials judged otherwise would mix
+    if made != s.min_agreement:
+        raise AutoqError(f"study {s.cfg.study!r} was made with --min-agreement {made or 0:g}: "
+                         f"resume it with --min-agreement {made or 0:g}, or give a new --study")
+    chance = None if "chance_metric" in s.study.user_attrs else s.task.chance("search")
+    if chance is not None:  # can the search split tell FP32 from a constant answer?
+        s.study.set_user_attr("chance_metric", chance.metric)
+        s.study.set_user_attr("chance_confirm_metric", s.chance_confirm.metric)
+        s.study.set_user_attr("fp32_beats_chance", beats(s.task, s.fp32_search, chance))
+    if s.kept_stats() is None:
+        s.keep_stats()
+    made = s.study.user_attrs.get("fidelity")
+    if made is None:
+        s.study.set_user_attr("fidelity", s.cfg.fidelity)
+        s.study.set_user_attr("fraction_parts", "spread batches")
+    elif s.cfg.fidelity < 1.0:  # partial scores on other examples must not be compared
+        if made != s.cfg.fidelity:
+            raise AutoqError(f"study {s.cfg.study!r} was made with fidelity {made:g}: resume "
+                             f"it with --fidelity {made:g} (or 1, scoring every trial in full), "
+                             f"or give a new --study")
+        if "fraction_parts" not in s.study.user_attrs and s.task.reuses_outputs:
+            raise AutoqError(f"study {s.cfg.study!r} was made by an earlier autoq, which "
+                             f"scored the split's first examples for a fraction: resume it "
+                             f"with --fidelity 1, or give a new --study")
+
+
+def seed_study(s: Searcher) -> None:
+    """FP32's figures once, then the seeded first trials not yet in the study: FP32, uniform
+    int8, the space's seed recipes and the sensitivity ladder."""
+    record_reference(s)
+    done = {t.user_attrs.get("seed") for t in s.study.get_trials(deepcopy=False)}
+    seeds: list[tuple[str, Recipe | None, dict | None]] = []  # (name, recipe, choices)
+    if "fp32" in s.cfg.seeds:
+        seeds.append(("fp32", None, None))
+    if "int8" in s.cfg.seeds:
+        seeds.append(("int8", Recipe.build({"bits_weights": 8, "bits_activations": 8}), None))
+    seeds += [(n, r, s.space.express(r, s.model))  # expressed: local search starts there
+              for n, r in zip(s.space.seed_names, s.space.seeds) if n not in done]
+    if s.cfg.ladder > 0:  # points of the space: the sampler learns from them
+        seeds += [(n, s.space.recipe(p), p) for n, p in ladder(s)]
+    for name, recipe, params in seeds:
+        if name in done:
+            continue
+        text = (recipe or Recipe.build({"bits_weights": None, "bits_activations": None})).to_yaml()
+        try:
+            score = None if recipe is None else s.evaluate(recipe)
+        except AutoqError:
+            raise
+        except Exception as e:  # a seed that breaks is recorded, like any trial
+            s.study.add_trial(optuna.trial.create_trial(
+                state=optuna.trial.TrialState.FAIL,
+                user_attrs={"seed": name, "recipe": text, "fail_reason": f"{type(e).__name__}: {e}"}))
+            continue
+        metric = s.study.user_attrs["fp32_metric"] if score is None else score.metric
+        s.study.add_trial(optuna.trial.create_trial(
+            values=[metric, *s.costs(recipe)],
+            params=params, distributions=params and distributions(s.space, params),
+            user_attrs={"seed": name, "recipe": text,
+                        **({"plan": s.plan_key(recipe)} if recipe else {})},
+            constraints=s.constraints(score)))
+
+
+def refine_seeds(s: Searcher) -> None:
+    """Queue, once per study, ``refine`` trials among the recipes one knob from the
+    space's seed recipes that are no larger and quantize otherwise (what a person does
+    with a hand-tuned recipe: try one change, keep what holds), spread over the seeds."""
+    trials = s.study.get_trials(deepcopy=False)
+    if s.refine <= 0 or any("refine_of" in t.user_attrs for t in trials):
+        return
+    seeds = [t for t in trials if t.user_attrs.get("seed") in s.space.seed_names
+             and t.params and t.state == optuna.trial.TrialState.COMPLETE]
+    for i, seed in enumerate(seeds):
+        recipe = s.space.recipe(seed.params)
+        size, key = s.size(recipe), s.plan_key(recipe)
+        options, keys = [], {key}
+        for params in moves(seed.params, s.space.knobs()):
+            other = s.space.recipe(params)
+            if s.size(other) <= size and (k := s.plan_key(other)) not in keys:
+                options.append(params)
+                keys.add(k)
+        share = s.refine // len(seeds) + (i < s.refine % len(seeds))
+        for params in s.rng.sample(options, min(share, len(options))):
+            s.study.enqueue_trial(params, user_attrs={"refine_of": seed.number})
+
+
+def distributions(space, params: dict) -> dict:
+    """Optuna's view of a seed's choices: each knob's choices in the space."""
+    knobs = space.knobs()
+    return {k: optuna.distributions.CategoricalDistribution(list(knobs[k])) for k in params}
+
+
+def ladder(s: Searcher) -> list[tuple[str, dict]]:
+    """The sensitivity ladder's seeds, within the study's constraints: by predicted
+    metric drop up to --max-drop, or with --min-agreement by predicted disagreement with
+    FP32 up to the share it allows (and no further than a predicted drop of --max-drop
+    when both are given)."""
+    table = sensitivity_table(s)
+    if s.min_agreement is None:
+        return sensitivity.ladder(s.space, table, s.cfg.ladder, s.cfg.max_drop)
+    if "disagree" not in table:
+        raise AutoqError(f"the sensitivity table {sensitivity_path(s)} has no agreement "
+                         f"with FP32 (made by an earlier autoq), which --min-agreement "
+                         f"seeds by: measure it again (autoq sensitivity), or give --ladder 0")
+    within = {} if s.cfg.max_drop is None else {"drops": s.cfg.max_drop}
+    return sensitivity.ladder(s.space, table, s.cfg.ladder, 1 - s.min_agreement,
+                              cost="disagree", within=within)
+
+
+def sensitivity_path(s: Searcher) -> Path:
+    return s.cfg.sensitivity or s.cfg.out / "sensitivity.json"
+
+
+def sensitivity_table(s: Searcher) -> dict:
+    """The given table, else the study folder's, measured there the first time."""
+    path = sensitivity_path(s)
+    if s.cfg.sensitivity is not None or path.is_file():
+        table = sensitivity.load(path)
+        s.check_model(table.get("model_key"), f"sensitivity file {path}",
+                      "measure it on this model (autoq sensitivity), or leave out --sensitivity")
+        return table
+    n = len(sensitivity.jobs(s.space))
+    with tqdm(total=n, unit="eval", desc="sensitivity", disable=not s.cfg.progress) as bar:
+        table = sensitivity.measure(s, s.cfg.sensitivity_fraction, bar.update)
+    sensitivity.save(table, path)
+    return table
