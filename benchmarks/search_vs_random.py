@@ -317,7 +317,8 @@ def front_lines(where: Path, seeds: list[int], arm: str) -> list[str]:
         points = ", ".join(f"{r['confirm_metric']:.4g} ({r['metric']:.4g}) @ "
                            f"{r['size_bytes'] / fp32['fp32_size_bytes']:.3f}"
                            + (" near" if r.get("near") else "") for r in json.loads(front.read_text()))
-        lines.append(f"- {name}: {points}")
+        margin = fp32.get("front_margin") or 0
+        lines.append(f"- {name}" + (f" (front margin {margin:g})" if margin else "") + f": {points}")
     return lines
 
 
