@@ -226,6 +226,7 @@ def write_report(args, rows, n_ladder: list[int]) -> None:
     flag += "" if args.local == SearchConfig.local else f" --local {args.local:g}"
     flag += "" if args.refine == space_refine(args.space) else f" --refine {args.refine}"
     flag += f" --folder {args.folder}" if args.folder else ""
+    flag += "" if args.seeds == [0, 1, 2] else " --seeds " + " ".join(map(str, args.seeds))
     made = [json.loads(f.read_text()).get("min_agreement") for f in sorted(where.glob("*/search.json"))]
     agree = next((m for m in made if m), None)
     lines = [f"# {args.task}: the search against random search, space {args.space}", "",
