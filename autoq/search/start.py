@@ -18,6 +18,7 @@ from .neighbours import moves
 if TYPE_CHECKING:
     from .searcher import Searcher
 
+
 def record_reference(s: Searcher) -> None:
     """FP32's figures and what the study is made with, recorded once; a resumed study, or
     another worker's, is checked against them (trials judged otherwise must not mix)."""
