@@ -125,13 +125,30 @@ def cmd_search(args) -> None:
         storage=args.storage, n_trials=args.n_trials,
         timeout_s=parse_duration(args.timeout) if args.timeout else None, sampler=args.sampler,
         seed=args.seed, max_drop=args.max_drop, min_agreement=args.min_agreement,
-        front_margin=args.front_margin, fidelity=args.fidelity, device=args.device,
-        workers=args.workers, heartbeat_s=args.heartbeat, ladder=args.ladder, refine=args.refine,
-        local=args.local,
+        front_margin=args.front_margin, fidelity=_fraction_for(args), device=args.device,
+        workers=args.workers, heartbeat_s=args.heartbeat, ladder=_ladder_for(args), refine=args.refine,
+        local=args.local, objective=args.objective, pool=Path(args.pool) if args.pool else None,
+        front_size=args.front_size,
         sensitivity=Path(args.sensitivity) if args.sensitivity else None, latency=args.latency)
     run_search(cfg)
     print(format_front(*load_front(cfg.out)))
     print(f"results: {cfg.out}/pareto.csv, pareto.json, recipes/")
+
+
+def _fraction_for(args) -> float:
+    """--fidelity: the share of the search split a metric study scores first."""
+    from .search.config import SearchConfig
+    if args.fidelity is None:
+        return SearchConfig.fidelity if args.objective == "metric" else 1.0
+    if args.objective == "fidelity" and args.fidelity < 1:
+        raise AutoqError("--fidelity (the share of the search split scored first) applies to "
+                         "--objective metric; a fidelity study scores its whole pool each trial")
+    return args.fidelity
+
+
+def _ladder_for(args) -> int:
+    """--ladder: seeds from the sensitivity table (default 5; a fidelity study's sweep 8)."""
+    return args.ladder if args.ladder is not None else (8 if args.objective == "fidelity" else 5)
 
 
 def cmd_demo(args) -> None:
@@ -240,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--stats", help="statistics YAML, such as a study's results/<study>/stats.yaml "
                         "(default: collected once and cached)")
 
-    from .search.config import SAMPLERS, SearchConfig as D  # the defaults live there
+    from .search.config import OBJECTIVES, SAMPLERS, SearchConfig as D  # the defaults live there
     sp = sub.add_parser("search", help="run (or resume) a search; ends in a Pareto front of recipes")
     task_arg(sp)
     sp.add_argument("--space", help="search space YAML (default: search_spaces/<task>.yaml)")
@@ -264,14 +281,26 @@ def build_parser() -> argparse.ArgumentParser:
                     help="keep on the front, and score on the confirm split, the points within "
                     "this much metric of it (the search split's luck); default: the space's "
                     "front_margin, else 0")
-    sp.add_argument("--fidelity", type=_positive_fraction, default=D.fidelity,
-                    help=f"fraction of the search split scored first (1 = off; default {D.fidelity})")
+    sp.add_argument("--objective", choices=OBJECTIVES, default=D.objective,
+                    help="what each trial is scored by: fidelity (default; distance of the outputs "
+                    "from FP32's on an unlabelled pool, the metric scored on the front only) or "
+                    "metric (the task's metric on the search split)")
+    sp.add_argument("--pool", help="with --objective fidelity: a file of unlabelled inputs (one "
+                    "a line; gnmt-multi30k: English, optionally TAB German; minilm-mrpc: two "
+                    "sentences, TAB-separated). Default: the task's own pool")
+    sp.add_argument("--front-size", type=_positive_int, default=D.front_size,
+                    help=f"a fidelity study's front: the most recipes scored by the metric "
+                    f"(default {D.front_size})")
+    sp.add_argument("--fidelity", type=_positive_fraction, default=None,
+                    help=f"with --objective metric: fraction of the search split scored first "
+                    f"(1 = off; default {D.fidelity})")
     sp.add_argument("--workers", type=_positive_int, default=D.workers,
                     help="worker processes on this machine, on one study (one GPU each when "
                     "several are visible)")
     sp.add_argument("--device", type=_device, default=None, help="cpu or cuda (default: cuda if present)")
-    sp.add_argument("--ladder", type=int, default=D.ladder,
-                    help=f"seed recipes from sensitivity analysis (0: none; default {D.ladder})")
+    sp.add_argument("--ladder", type=_count, default=None,
+                    help="seed recipes from sensitivity analysis: a fidelity study's budget sweep "
+                    "across all sizes (default 8), a metric study's ladder (default 5); 0: none")
     sp.add_argument("--refine", type=_count,
                     help="trials spent first on the space's seed recipes changed by one knob, "
                     "no larger than they are; default: the space's refine, else 0")

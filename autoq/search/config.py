@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import AutoqError
 
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
+OBJECTIVES = ("fidelity", "metric")
 LATENCY = "latency_ratio"  # the third objective's name, and its field in the front's rows
 
 
@@ -46,6 +47,11 @@ class SearchConfig:
     sensitivity_fraction: float = 0.5  # of the search split, when measured here
     heartbeat_s: float = 10.0  # trials of a worker silent for 3 heartbeats are re-run
     latency: bool = False  # a third objective: the deployed model's time over FP32's
+    # what a trial is scored by: "fidelity" (distance from FP32's outputs on the task's
+    # unlabelled pool; the metric is scored on the front only) or "metric" (the search split)
+    objective: str = "fidelity"
+    pool: Path | None = None  # a file of unlabelled inputs for the fidelity objective
+    front_size: int = 12  # a fidelity study's front: at most this many recipes scored by the metric
 
     def __post_init__(self):
         if self.sampler not in SAMPLERS:
@@ -59,6 +65,12 @@ class SearchConfig:
             raise AutoqError(f"front_margin = {self.front_margin} is not allowed (allowed: 0 or more)")
         if self.refine is not None and self.refine < 0:
             raise AutoqError(f"refine = {self.refine} is not allowed (allowed: 0 or more trials)")
+        if self.objective not in OBJECTIVES:
+            raise AutoqError(f"objective {self.objective!r} is not known (allowed: {', '.join(OBJECTIVES)})")
+        if self.pool is not None and self.objective != "fidelity":
+            raise AutoqError("--pool feeds the fidelity objective: give --objective fidelity, or leave out --pool")
+        if self.front_size < 2:
+            raise AutoqError(f"front_size = {self.front_size} is not allowed (allowed: 2 or more)")
         if self.workers < 1:
             raise AutoqError(f"workers = {self.workers} is not allowed (allowed: 1 or more)")
 

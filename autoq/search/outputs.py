@@ -13,7 +13,7 @@ from ..io import write_atomic
 from .config import LATENCY
 from .front import pareto_indices
 
-FIELDS = ("trial", "metric", "confirm_metric", "confirm_delta_low", "confirm_delta_high",
+FIELDS = ("trial", "fidelity", "metric", "confirm_metric", "confirm_delta_low", "confirm_delta_high",
           "beats_chance", "size_bytes", "size_ratio", "near", "seed", "recipe")
 
 
@@ -25,16 +25,23 @@ def feasible(t: optuna.trial.FrozenTrial) -> bool:
     return all(v <= 0.0 for v in t.constraints.values())
 
 
-def front_of(trials: list[optuna.trial.FrozenTrial], margin: float = 0.0) -> list[optuna.trial.FrozenTrial]:
+def sign_of(study: optuna.Study) -> float:
+    """+1 when the study's first objective is maximized (a metric), -1 when minimized
+    (the fidelity objective's distance from FP32)."""
+    return 1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
+
+
+def front_of(trials: list[optuna.trial.FrozenTrial], margin: float = 0.0,
+             sign: float = 1.0) -> list[optuna.trial.FrozenTrial]:
     """The feasible ones of completed ``trials`` on the Pareto front of their values
-    (metric, size and maybe latency), smallest first; with a ``margin``, also those
-    within it of the front (``pareto_indices``)."""
+    (objective, size and maybe latency), smallest first; with a ``margin``, also those
+    within it of the front (``pareto_indices``). ``sign`` -1: the objective is minimized."""
     trials = [t for t in trials if feasible(t)]
-    return [trials[i] for i in pareto_indices([t.values for t in trials], margin)]
+    return [trials[i] for i in pareto_indices([(sign * t.values[0], *t.values[1:]) for t in trials], margin)]
 
 
 def front_trials(study: optuna.Study, margin: float = 0.0) -> list[optuna.trial.FrozenTrial]:
-    return front_of(completed(study), margin)
+    return front_of(completed(study), margin, sign_of(study))
 
 
 def recipe_path(trial: optuna.trial.FrozenTrial) -> str:

@@ -29,18 +29,21 @@ BY = {"size": "size_bytes", "latency": LATENCY}
 
 def pick(meta: dict[str, Any], rows: list[dict[str, Any]], max_drop: float,
          by: str = "size") -> dict[str, Any]:
-    """The smallest (``by="latency"``: fastest) front point whose confirm metric (search
-    metric if none) is within ``max_drop`` of FP32's on the same split, and which beats
-    the task's chance score there (when it has one)."""
+    """The smallest (``by="latency"``: fastest) front point whose metric is within
+    ``max_drop`` of FP32's on each split it was scored on (search and confirm), and which
+    beats the task's chance score on confirm (when it has one). A drop is in the metric's
+    units, and a metric that is minimized (an error rate) drops as it rises."""
     if by not in BY:
         raise AutoqError(f"cannot pick by {by!r} (allowed: {', '.join(BY)})")
     if any(BY[by] not in r for r in rows):
         raise AutoqError(f"cannot pick by {by}: the study has no {by} objective "
                          f"(search with --latency for one)")
+    sign = -1.0 if meta.get("direction") == "minimize" else 1.0
+
     def ok(r):
-        if r.get("confirm_metric") is not None:
-            return meta["fp32_confirm_metric"] - r["confirm_metric"] <= max_drop
-        return meta["fp32_metric"] - r["metric"] <= max_drop
+        pairs = [(meta["fp32_metric"], r.get("metric")), (meta["fp32_confirm_metric"], r.get("confirm_metric"))]
+        scored = [(f, m) for f, m in pairs if m is not None]
+        return bool(scored) and all(sign * (f - m) <= max_drop for f, m in scored)
     fits = [r for r in rows if ok(r) and r.get("beats_chance") is not False]
     if not fits:
         constant = sum(r.get("beats_chance") is False for r in rows)
@@ -53,7 +56,8 @@ def pick(meta: dict[str, Any], rows: list[dict[str, Any]], max_drop: float,
 def format_front(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     name = meta.get("metric_name", "metric")
     latency = any(LATENCY in r for r in rows)
-    head = (f"{'trial':>6} {name + ' (search)':>16} {name + ' (confirm)':>17} {'less FP32, 95%':>18} "
+    fid = any(r.get("fidelity") is not None for r in rows)
+    head = (f"{'trial':>6}" + (f" {'fidelity':>9}" if fid else "") + f" {name + ' (search)':>16} {name + ' (confirm)':>17} {'less FP32, 95%':>18} "
             f"{'size MB':>9} {'x FP32':>7}" + (f" {'time x FP32':>11}" if latency else "") + "  recipe")
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -61,11 +65,15 @@ def format_front(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         tag = f"  [{r['seed']}]" if r.get("seed") else ""
         tag += "  [near]" if r.get("near") else ""
         tag += "  [chance]" if r.get("beats_chance") is False else ""
-        lines.append(f"{r['trial']:>6} {r['metric']:>16.4g} {confirm:>17} {delta_text(r):>18} "
+        lines.append(f"{r['trial']:>6}" + (f" {r['fidelity']:>9.3g}" if fid else "") + f" {r['metric']:>16.4g} {confirm:>17} {delta_text(r):>18} "
                      f"{r['size_bytes'] / 1e6:>9.3f} {r['size_ratio'] or 0:>7.3f}"
                      + (f" {r[LATENCY]:>11.3f}" if latency else "") + f"  {r['recipe']}{tag}")
     lines.append(f"FP32: {name} {meta['fp32_metric']:.4g} (search), "
                  f"{meta['fp32_confirm_metric']:.4g} (confirm), {meta['fp32_size_bytes'] / 1e6:.3f} MB")
+    if fid:
+        lines.append(f"fidelity: mean KL divergence of the outputs from FP32's on the unlabelled "
+                     f"pool ({meta.get('pool', 'the task pool')}); 0 is FP32 itself. The metric "
+                     f"was scored only on these recipes of the fidelity front")
     if any(r.get("near") for r in rows):
         lines.append(f"[near]: off the front by less than {meta.get('front_margin', 0):g} {name} on "
                      f"the search split (--front-margin), so kept and scored on confirm")

@@ -20,13 +20,19 @@ GIVE_UP_AFTER = 200  # repeated proposals in a row: the space holds nothing new
 NEIGHBOUR_CHANGES = 2  # knobs changed in a repeated proposal's neighbour
 
 
-def loop(searcher: Searcher) -> None:
+def trial_bar(searcher: Searcher) -> tqdm:
+    """The trials' progress bar (worker 0's), from the first seed on."""
+    cfg = searcher.cfg
+    return tqdm(total=cfg.n_trials, initial=min(searcher.finished(), cfg.n_trials), unit="trial",
+                desc="trials", disable=not cfg.progress or searcher.worker != 0, dynamic_ncols=True)
+
+
+def loop(searcher: Searcher, bar: tqdm | None = None) -> None:
     """Run trials until the study has ``n_trials`` finished ones (or the timeout), writing
     the front after each."""
     cfg, start = searcher.cfg, time.monotonic()
     optuna.storages.fail_stale_trials(searcher.study)  # also when the study is already done
-    bar = tqdm(total=cfg.n_trials, initial=min(searcher.finished(), cfg.n_trials), unit="trial",
-               disable=not cfg.progress or searcher.worker != 0, dynamic_ncols=True)
+    bar = bar if bar is not None else trial_bar(searcher)
     failures_in_a_row = repeats = 0
     while searcher.finished() < cfg.n_trials:
         if cfg.timeout_s is not None and time.monotonic() - start > cfg.timeout_s:
@@ -48,7 +54,8 @@ def loop(searcher: Searcher) -> None:
             raise AutoqError(failure_summary(searcher.study))
         rows = searcher.write()
         bar.n = min(searcher.finished(), cfg.n_trials)
-        bar.set_postfix_str(front_summary(rows), refresh=False)
+        bar.set_postfix_str(fidelity_summary(searcher) if searcher.fidelity_search
+                            else front_summary(rows), refresh=False)
         bar.refresh()
     bar.close()
 
@@ -77,6 +84,14 @@ def front_summary(rows: list[dict]) -> str:
     return f"front {len(rows)} | {points}"
 
 
+def fidelity_summary(searcher: Searcher) -> str:
+    """'fidelity front 7 | 0.0031@8.1MB ...' (least distance from FP32 at each size so far)."""
+    from .decide import fidelity_front
+    front = fidelity_front(searcher)
+    points = " ".join(f"{t.values[0]:.2g}@{t.values[1] / 1e6:.2g}MB" for t in front[-4:])
+    return f"fidelity front {len(front)} | {points}"
+
+
 def _worker(cfg: SearchConfig, worker: int) -> None:
     loop(Searcher(cfg, worker))
 
@@ -84,7 +99,8 @@ def _worker(cfg: SearchConfig, worker: int) -> None:
 def run_search(cfg: SearchConfig) -> list[dict]:
     """Run (or resume) a study to ``n_trials`` finished trials; return the front's rows."""
     searcher = Searcher(cfg)
-    seed_study(searcher)
+    bar = trial_bar(searcher)
+    seed_study(searcher, bar)
     refine_seeds(searcher)
     searcher.write()
     attrs = searcher.study.user_attrs
@@ -92,9 +108,10 @@ def run_search(cfg: SearchConfig) -> list[dict]:
         {"task": cfg.task, "space": str(cfg.space), "sampler": cfg.sampler, "seed": cfg.seed,
          "max_drop": cfg.max_drop, "min_agreement": searcher.min_agreement,
          "front_margin": searcher.front_margin, "fidelity": cfg.fidelity, "ladder": cfg.ladder, "refine": searcher.refine,
-         "local": cfg.local,
+         "local": cfg.local, "objective": cfg.objective, "front_size": cfg.front_size,
+         **({"pool": attrs.get("pool")} if cfg.objective == "fidelity" else {}),
          "objectives": list(cfg.objectives),
-         "metric_name": searcher.task.metric_name, "fp32_metric": attrs["fp32_metric"],
+         "metric_name": searcher.task.metric_name, "direction": searcher.task.direction, "fp32_metric": attrs["fp32_metric"],
          "fp32_confirm_metric": attrs["fp32_confirm_metric"],
          "fp32_size_bytes": attrs["fp32_size_bytes"],
          **{k: attrs[k] for k in ("chance_metric", "chance_confirm_metric", "fp32_beats_chance")
@@ -105,9 +122,10 @@ def run_search(cfg: SearchConfig) -> list[dict]:
                    f"95%), so the search split's differences are mostly luck: judge the front "
                    f"by its confirm column", file=sys.stderr)
     if cfg.workers == 1:
-        loop(searcher)
+        loop(searcher, bar)
     else:
+        bar.close()
         from joblib import Parallel, delayed
         Parallel(n_jobs=cfg.workers, backend="loky")(
             delayed(_worker)(replace(cfg, progress=(i == 0)), i) for i in range(cfg.workers))
-    return searcher.write()
+    return searcher.write(decide=True)

@@ -21,6 +21,7 @@ from ..recipe import Recipe
 from ..tasks import Score, get_task
 from ..tasks.paired import agreement, beats, paired_difference
 from .config import SearchConfig
+from .objective import Objective, make_objective
 from .samplers import make_sampler
 from .front import REF_DROP, dominates
 from .neighbours import draw_parent, neighbour
@@ -44,6 +45,8 @@ class Searcher:
         if self.device == "cuda" and torch.cuda.device_count() > 1:
             self.device = f"cuda:{worker % torch.cuda.device_count()}"
         self.task = get_task(cfg.task)
+        if cfg.pool is not None:
+            self.task.pool_from_file(cfg.pool)
         self.space = SearchSpace.load(cfg.space)
         self.model = prepare_task(self.task, self.space.graph)
         self.space.bind([n for n, _ in self.model.named_modules()])
@@ -54,6 +57,12 @@ class Searcher:
     def min_agreement(self) -> float | None:
         """The agreement constraint: --min-agreement, else the space's; None when 0 or unset."""
         given = self.cfg.min_agreement
+        if self.cfg.objective == "fidelity":  # agreement is a metric-study constraint
+            if given:
+                raise AutoqError(f"--min-agreement {given:g} constrains a metric study: the fidelity "
+                                 f"objective measures agreement with FP32 itself (give --objective "
+                                 f"metric, or leave out --min-agreement)")
+            return None
         return (self.space.min_agreement if given is None else given) or None
 
     @property
@@ -66,6 +75,15 @@ class Searcher:
     def refine(self) -> int:
         """Trials on the seed recipes' one-knob changes (--refine, else the space's)."""
         return self.space.refine if self.cfg.refine is None else self.cfg.refine
+
+    @cached_property
+    def objective(self) -> Objective:
+        """What each trial is scored by (--objective): fidelity to FP32, or the metric."""
+        return make_objective(self.cfg.objective, self)
+
+    @property
+    def fidelity_search(self) -> bool:
+        return self.cfg.objective == "fidelity"
 
     @cached_property
     def model_key(self) -> str:
@@ -103,8 +121,12 @@ class Searcher:
         """The study, created or resumed in its storage on first use."""
         study = optuna.create_study(
             study_name=self.cfg.study, storage=self.storage,
-            directions=["maximize"] + ["minimize"] * (len(self.cfg.objectives) - 1),
+            directions=[self.objective.direction] + ["minimize"] * (len(self.cfg.objectives) - 1),
             load_if_exists=True, sampler=make_sampler(self.cfg.sampler, self.cfg.seed + self.worker))
+        if study.directions[0].name.lower() != self.objective.direction:
+            made = "metric" if self.objective.name == "fidelity" else "fidelity"
+            raise AutoqError(f"study {self.cfg.study!r} was made with --objective {made}: resume "
+                             f"it with --objective {made}, or give a new --study")
         if len(study.directions) != len(self.cfg.objectives):
             made = "with" if len(study.directions) > 2 else "without"
             raise AutoqError(f"study {self.cfg.study!r} was made {made} the latency objective: "
@@ -195,6 +217,8 @@ class Searcher:
     def constraints(self, score: Score | None) -> dict[str, float]:
         """A scored recipe's constraints (None: FP32's), each met at 0 or below: its drop
         from FP32 past --max-drop, and its agreement with FP32 short of --min-agreement."""
+        if self.fidelity_search:  # the metric is judged on the front only (decide.py)
+            return {}
         fp32 = self.study.user_attrs["fp32_metric"]
         metric = fp32 if score is None else score.metric
         out = {"max_drop": (fp32 - metric) - self.cfg.max_drop if self.cfg.max_drop is not None else 0.0}
@@ -311,6 +335,9 @@ class Searcher:
                 costs = self.costs(recipe)
                 for name, value in zip(self.cfg.objectives[1:], costs):
                     trial.set_user_attr(name, value)  # a pruned trial's, for the report
+                if self.fidelity_search:
+                    self.study.tell(trial, [self.objective.measure(recipe).value, *costs])
+                    return self.study.trials[trial.number]
                 if self.cfg.fidelity < 1.0:
                     partial = self.score(recipe, self.cfg.fidelity)
                     trial.set_user_attr("partial_metric", partial)
@@ -330,11 +357,17 @@ class Searcher:
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return self.study.trials[trial.number]
 
-    def write(self) -> list[dict]:
+    def write(self, decide: bool = False) -> list[dict]:
         """The front files, and once the study's statistics (``stats.yaml``): with a recipe,
-        all that rebuilds a trial's model."""
+        all that rebuilds a trial's model. A fidelity study scores the metric on its front
+        only when asked to ``decide`` (the end of a run); until then its rows carry the
+        metric where it was scored before."""
         if not (self.cfg.out / "stats.yaml").exists():
             stats_io.save(self.stats, self.cfg.out / "stats.yaml")
-        rows = front_rows(self.study, self.confirm, self.front_margin)
+        if self.fidelity_search:
+            from .decide import decided_rows
+            rows = decided_rows(self, score=decide)
+        else:
+            rows = front_rows(self.study, self.confirm, self.front_margin)
         write_results(self.study, self.cfg.out, rows)
         return rows

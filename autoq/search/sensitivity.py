@@ -59,6 +59,48 @@ def measure(searcher, fraction: float = 0.25, progress=None) -> dict[str, Any]:
             "drops": drops, "saved_bytes": saved, **({"disagree": disagree} if per_example else {})}
 
 
+def fidelity_jobs(space) -> list[tuple[Any, str, Any]]:
+    """(group, unit, width) for every width of every unit whose weight width is searched."""
+    return [(g, unit, b) for g in space.groups if len(g.choices.get("bits_weights", ())) > 1
+            for unit in space.units[g.name] for b in g.choices["bits_weights"]]
+
+
+def measure_fidelity(searcher, fraction: float = 0.25, progress=None) -> dict[str, Any]:
+    """{unit: {width: fidelity}} with that unit alone at that width (everything else
+    float), on ``fraction`` of the pool, and {unit: {width: bytes}} over the all-float
+    model: the budget sweep's table (``sweep``)."""
+    space, objective = searcher.space, searcher.objective
+    floats = searcher.size(space.alone_none())
+    costs: dict[str, dict] = {}
+    sizes: dict[str, dict] = {}
+    for _, unit, bits in fidelity_jobs(space):
+        recipe = space.alone(unit, bits)
+        try:
+            cost = round(objective.measure(recipe, fraction).value, 8)
+        except AutoqError:
+            raise
+        except Exception:  # NaN, or task code that raises: this width is left out
+            cost = None
+        costs.setdefault(unit, {})[bits] = cost
+        sizes.setdefault(unit, {})[bits] = searcher.size(recipe) - floats
+        if progress:
+            progress()
+    return {"kind": "fidelity", "objective": objective.name, "fraction": fraction,
+            "pool": objective.reference.key, "model_key": searcher.model_key,
+            "costs": costs, "bytes": sizes}
+
+
+def sweep(space, table: dict, n: int) -> list[tuple[str, dict]]:
+    """``n`` seeds across the whole size axis: the least predicted fidelity cost within
+    each of ``n`` evenly spread budgets (``allocate``), as (name, the space's choices)."""
+    from .allocate import Option, frontier
+    from .allocate import sweep as spread
+    units = {u: [Option(b, table["bytes"][u][b], c) for b, c in by_bits.items() if c is not None]
+             for u, by_bits in table["costs"].items()}
+    return [(f"sweep-{i}", space.complete({f"{u}:bits_weights": b for u, b in a.bits.items()}))
+            for i, a in enumerate(spread(frontier(units), n), 1)]
+
+
 def save(result: dict, path: Path) -> None:
     write_atomic(path, json.dumps(result, indent=1) + "\n")
 
@@ -66,12 +108,18 @@ def save(result: dict, path: Path) -> None:
 def load(path: Path) -> dict:
     try:
         result = json.loads(Path(path).read_text())
-        for key in ("drops", "saved_bytes") + (("disagree",) if "disagree" in result else ()):
-            result[key] = {u: {int(b): v for b, v in bv.items()} for u, bv in result[key].items()}
+        keys = ("costs", "bytes") if result.get("kind") == "fidelity" else \
+            ("drops", "saved_bytes") + (("disagree",) if "disagree" in result else ())
+        for key in keys:
+            result[key] = {u: {_width(b): v for b, v in bv.items()} for u, bv in result[key].items()}
         return result
     except (OSError, ValueError, KeyError, AttributeError) as e:
         raise AutoqError(f"sensitivity file {path} is not readable ({type(e).__name__}): "
                          f"run `autoq sensitivity` again") from None
+
+
+def _width(key: str) -> int | None:
+    return None if key == "null" else int(key)
 
 
 def path(space, result: dict, cost: str = "drops") -> list[tuple[float, dict[str, int]]]:

@@ -181,6 +181,11 @@ class SearchSpace:
         return Recipe.build(floats, {unit: {**settings, "bits_activations": 8}},
                             {unit: act} if act is not None else {}, graph=self.graph)
 
+    def alone_none(self) -> Recipe:
+        """Every module float: what ``alone`` recipes are measured against."""
+        return Recipe.build({**self.defaults, "bits_weights": None, "bits_activations": None},
+                            graph=self.graph)
+
     @staticmethod
     def unit_settings(g: Group, unit: str, params: Mapping[str, Any]) -> tuple[dict, str | None]:
         """(override settings, activations or None) of one unit for a set of choices."""

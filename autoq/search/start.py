@@ -33,6 +33,13 @@ def record_reference(s: Searcher) -> None:
         s.study.set_user_attr("fp32_confirm_metric", s.fp32_confirm.metric)
         s.study.set_user_attr("task", s.cfg.task)
         s.study.set_user_attr("min_agreement", s.min_agreement)
+        s.study.set_user_attr("objective", s.objective.name)
+        if s.fidelity_search:
+            s.study.set_user_attr("pool", s.objective.reference.key)
+    if s.fidelity_search and s.study.user_attrs.get("pool") != s.objective.reference.key:
+        raise AutoqError(f"study {s.cfg.study!r} was made with the pool "
+                         f"{s.study.user_attrs.get('pool')!r}, here {s.objective.reference.key!r}: "
+                         f"resume it with the --pool it was made with, or give a new --study")
     s.check_model(s.study.user_attrs.get("model_key"), f"study {s.cfg.study!r}",
                   "run every worker on the model it was made with (a built-in task's "
                   "fine-tune lies in AUTOQ_CACHE, by default ~/.cache/autoq: copy or share "
@@ -63,9 +70,10 @@ def record_reference(s: Searcher) -> None:
                              f"with --fidelity 1, or give a new --study")
 
 
-def seed_study(s: Searcher) -> None:
+def seed_study(s: Searcher, bar=None) -> None:
     """FP32's figures once, then the seeded first trials not yet in the study: FP32, uniform
-    int8, the space's seed recipes and the sensitivity ladder."""
+    int8, the space's seed recipes and the sensitivity ladder (a fidelity study: the budget
+    sweep). ``bar`` (tqdm) moves as each is scored."""
     record_reference(s)
     done = {t.user_attrs.get("seed") for t in s.study.get_trials(deepcopy=False)}
     seeds: list[tuple[str, Recipe | None, dict | None]] = []  # (name, recipe, choices)
@@ -82,21 +90,35 @@ def seed_study(s: Searcher) -> None:
             continue
         text = (recipe or Recipe.build({"bits_weights": None, "bits_activations": None})).to_yaml()
         try:
-            score = None if recipe is None else s.evaluate(recipe)
+            value, score = seed_value(s, recipe)
         except AutoqError:
             raise
         except Exception as e:  # a seed that breaks is recorded, like any trial
             s.study.add_trial(optuna.trial.create_trial(
                 state=optuna.trial.TrialState.FAIL,
                 user_attrs={"seed": name, "recipe": text, "fail_reason": f"{type(e).__name__}: {e}"}))
+            if bar is not None:
+                bar.update()
             continue
-        metric = s.study.user_attrs["fp32_metric"] if score is None else score.metric
         s.study.add_trial(optuna.trial.create_trial(
-            values=[metric, *s.costs(recipe)],
+            values=[value, *s.costs(recipe)],
             params=params, distributions=params and distributions(s.space, params),
             user_attrs={"seed": name, "recipe": text,
                         **({"plan": s.plan_key(recipe)} if recipe else {})},
             constraints=s.constraints(score)))
+        if bar is not None:
+            bar.update()
+
+
+def seed_value(s: Searcher, recipe: Recipe | None):
+    """A seed's objective value, and its metric's score for constraints (None: FP32's, or
+    a fidelity study, which has no constraints during the search)."""
+    if s.fidelity_search:
+        return s.objective.measure(recipe).value, None
+    if recipe is None:
+        return s.study.user_attrs["fp32_metric"], None
+    score = s.evaluate(recipe)
+    return score.metric, score
 
 
 def refine_seeds(s: Searcher) -> None:
@@ -134,6 +156,8 @@ def ladder(s: Searcher) -> list[tuple[str, dict]]:
     FP32 up to the share it allows (and no further than a predicted drop of --max-drop
     when both are given)."""
     table = sensitivity_table(s)
+    if s.fidelity_search:  # the budget sweep: the best predicted recipe across all sizes
+        return sensitivity.sweep(s.space, table, s.cfg.ladder)
     if s.min_agreement is None:
         return sensitivity.ladder(s.space, table, s.cfg.ladder, s.cfg.max_drop)
     if "disagree" not in table:
@@ -146,7 +170,8 @@ def ladder(s: Searcher) -> list[tuple[str, dict]]:
 
 
 def sensitivity_path(s: Searcher) -> Path:
-    return s.cfg.sensitivity or s.cfg.out / "sensitivity.json"
+    name = "sensitivity-fidelity.json" if s.fidelity_search else "sensitivity.json"
+    return s.cfg.sensitivity or s.cfg.out / name
 
 
 def sensitivity_table(s: Searcher) -> dict:
@@ -156,9 +181,14 @@ def sensitivity_table(s: Searcher) -> dict:
         table = sensitivity.load(path)
         s.check_model(table.get("model_key"), f"sensitivity file {path}",
                       "measure it on this model (autoq sensitivity), or leave out --sensitivity")
+        if (table.get("kind") == "fidelity") != s.fidelity_search:
+            raise AutoqError(f"sensitivity file {path} measures {table.get('kind', 'the metric')}, "
+                             f"this study is scored by {s.objective.name}: measure it with "
+                             f"autoq sensitivity --objective {s.objective.name}")
         return table
-    n = len(sensitivity.jobs(s.space))
-    with tqdm(total=n, unit="eval", desc="sensitivity", disable=not s.cfg.progress) as bar:
-        table = sensitivity.measure(s, s.cfg.sensitivity_fraction, bar.update)
+    measure, jobs = ((sensitivity.measure_fidelity, sensitivity.fidelity_jobs) if s.fidelity_search
+                     else (sensitivity.measure, sensitivity.jobs))
+    with tqdm(total=len(jobs(s.space)), unit="eval", desc="sensitivity", disable=not s.cfg.progress) as bar:
+        table = measure(s, s.cfg.sensitivity_fraction, bar.update)
     sensitivity.save(table, path)
     return table

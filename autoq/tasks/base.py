@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Sequence
 
 import numpy as np
+import torch
 from torch import nn
+
+from ..errors import AutoqError
+from ..quant.stats import call_model
 
 Split = Literal["search", "confirm"]
 SPLITS: tuple[str, ...] = ("search", "confirm")
@@ -71,6 +76,43 @@ class Task(ABC):
         """The metric of summed rows of ``Score.examples``, for a task whose scores carry
         them (both built-in tasks): what a paired bootstrap resamples."""
         raise NotImplementedError(f"task {self.name!r} gives no per-example statistics")
+
+    # --- the fidelity objective (autoq.fidelity): no labels needed -------------------
+    def pool_batches(self) -> list[Any]:
+        """Unlabelled inputs the fidelity objective compares a recipe with FP32 on, as
+        ``calibration_batches`` are given; the same on every call, and none of them from a
+        split the front is judged on. Default: the calibration batches."""
+        return list(self.calibration_batches())
+
+    def pool_from_file(self, path: Path) -> None:
+        """Use the unlabelled inputs in ``path`` as the pool (``--pool``). A task that reads
+        no such file leaves this out, and ``--pool`` is refused for it."""
+        raise AutoqError(f"task {self.name!r} reads no pool file: give its pool in code "
+                         f"(Task.pool_batches), or leave out --pool")
+
+    def log_probs(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The model's output distributions on one pool batch as log-probabilities, (batch,
+        classes) or (batch, positions, classes), and a (batch, positions) mask of the
+        positions that count (None: all). Default: the output's logits (a tensor, the
+        first of a tuple, or ``.logits``), log-softmaxed over the last axis."""
+        out = call_model(model, batch)
+        logits = getattr(out, "logits", None)
+        if logits is None:
+            logits = out["logits"] if isinstance(out, dict) else out[0] if isinstance(out, (tuple, list)) else out
+        return torch.log_softmax(logits.float(), dim=-1), None
+
+    def distance(self, reference: torch.Tensor, other: torch.Tensor,
+                 mask: torch.Tensor | None) -> torch.Tensor:
+        """Per example, how far ``other``'s distributions are from FP32's ``reference``
+        (both from ``log_probs``): by default KL(FP32 || other), averaged over the
+        positions the mask keeps. A task may give its own distance (0 for equal outputs)."""
+        kl = (reference.exp() * (reference - other)).sum(-1).clamp_min(0.0)
+        if kl.dim() == 1:
+            return kl
+        if mask is None:
+            return kl.flatten(1).mean(1)
+        mask = mask.to(kl.dtype)
+        return (kl * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1.0)
 
 
 def pick_parts(count: int, fraction: float) -> list[int]:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 from ..errors import AutoqError
 from .base import Task
@@ -22,6 +24,8 @@ def _load_factory(spec: str):
     if not module_name or not attr:
         raise AutoqError(f"task {spec!r} is neither a built-in task ({', '.join(task_names())}) "
                          f"nor of the form package.module:factory")
+    if os.getcwd() not in sys.path:  # a plugin module in the current folder, as `python -m` finds it
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:

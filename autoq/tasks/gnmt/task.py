@@ -14,7 +14,8 @@ from ..base import Score, Split, Task, parts_label, run_parts
 from .beam import length_batches, translate_ids
 from .checkpoint import ASSET_DIR, WEIGHTS, load_model, load_tokenizer
 from .corpus import SPLIT_FILES, decode, encode, read_lines, teacher_batch
-from .model import with_plain_ops
+from .model import PAD, with_plain_ops
+from ..pool import check_pool, read_rows, sample
 
 SPLIT_DATA = {"search": "val", "confirm": "test"}  # search on val, confirm on test_2016_flickr
 
@@ -46,9 +47,11 @@ class GNMTMulti30k(Task):
     direction = "maximize"
     reuses_outputs = True
 
+    distance_name = "kl-next-token"
+
     def __init__(self, beam_size: int = 5, batch_size: int = 128, calib_batches: int = 8,
                  calib_batch_size: int = 64, calib_seed: int = 0, asset_dir: str | Path = ASSET_DIR,
-                 plain_ops: bool = False):
+                 plain_ops: bool = False, pool_size: int = 1024, pool_batch_size: int = 64):
         """``plain_ops``: the model without its op modules (``model.with_plain_ops``), to be
         quantized in graph mode."""
         if beam_size < 1 or batch_size < 1:
@@ -64,6 +67,10 @@ class GNMTMulti30k(Task):
         self.tokenizer = load_tokenizer(self.asset_dir)
         self._splits: dict[str, tuple[list[list[int]], list[str]]] = {}
         self._calib: list | None = None
+        self.pool_size, self.pool_batch_size = pool_size, pool_batch_size
+        self.pool_name = f"multi30k-train|n={pool_size}|seed={calib_seed}"
+        self._pool: tuple[list[str], list[str] | None] | None = None  # (English, German or None)
+        self._pool_batches: list | None = None
 
     def build_model(self) -> nn.Module:
         model = load_model(self.asset_dir)
@@ -74,12 +81,64 @@ class GNMTMulti30k(Task):
         grouped by length."""
         if self._calib is None:
             src, tgt = read_lines("train", "en"), read_lines("train", "de")
-            pick = random.Random(self.calib_seed).sample(range(len(src)), self.calib_batches * self.calib_batch_size)
+            pick = self._calibration_picks()
             pick.sort(key=lambda i: len(src[i]))  # similar lengths per batch: little padding
             src_ids, tgt_ids = encode(self.tokenizer, [src[i] for i in pick]), encode(self.tokenizer, [tgt[i] for i in pick])
             n = self.calib_batch_size
             self._calib = [teacher_batch(src_ids[i:i + n], tgt_ids[i:i + n])[:3] for i in range(0, len(pick), n)]
         return self._calib
+
+    def _calibration_picks(self) -> list[int]:
+        src = read_lines("train", "en")
+        return random.Random(self.calib_seed).sample(range(len(src)), self.calib_batches * self.calib_batch_size)
+
+    def judged_sources(self) -> set[str]:
+        """The English sentences of the splits a front is judged on (val and test)."""
+        return {line for data in SPLIT_DATA.values() for line in read_lines(data, "en")}
+
+    def pool_batches(self) -> list[tuple[torch.Tensor, ...]]:
+        """Teacher-forcing batches (src, src_lengths, tgt_in, tgt_out) of the pool: by
+        default ``pool_size`` train pairs that are neither calibration pairs nor sentences of
+        val or test; a pool without German (``--pool``) is teacher-forced on FP32's greedy
+        translations."""
+        if self._pool_batches is None:
+            if self._pool is None:
+                en, de = read_lines("train", "en"), read_lines("train", "de")
+                calib, judged = set(self._calibration_picks()), self.judged_sources()
+                picked = sample(len(en), lambda i: i not in calib and en[i] not in judged,
+                                self.pool_size, self.calib_seed + 1)
+                self._pool = ([en[i] for i in picked], [de[i] for i in picked])
+            en, de = self._pool
+            src = encode(self.tokenizer, en)
+            tgt = encode(self.tokenizer, de) if de is not None else self._greedy(src)
+            n = self.pool_batch_size
+            order = sorted(range(len(src)), key=lambda i: (len(tgt[i]), len(src[i])))  # little padding
+            self._pool_batches = [teacher_batch([src[i] for i in order[k:k + n]], [tgt[i] for i in order[k:k + n]])
+                                  for k in range(0, len(order), n)]
+        return self._pool_batches
+
+    def _greedy(self, src: list[list[int]]) -> list[list[int]]:
+        model = self.build_model().eval()
+        with torch.no_grad():
+            return translate_ids(model, src, beam_size=1, batch_size=self.batch_size)
+
+    def pool_from_file(self, path: Path) -> None:
+        """English sentences, one a line, each optionally followed by a tab and a German
+        reference to teacher-force on (else FP32's greedy translation)."""
+        rows = read_rows(Path(path), (1, 2), "an English sentence, optionally a German one")
+        en = [r[0] for r in rows]
+        de = [r[1] for r in rows] if all(len(r) == 2 for r in rows) else None
+        check_pool(Path(path), en, self.judged_sources(), "sentence")
+        self._pool, self._pool_batches = (en, de), None
+        self.pool_batch_size = min(self.pool_batch_size, max(1, len(en) // 4))
+        from ...fidelity import text_digest
+        self.pool_name = f"file:{Path(path).name}|n={len(en)}|sha={text_digest(en + (de or []))}"
+
+    def log_probs(self, model: nn.Module, batch):
+        """Next-token log-probabilities, teacher-forced; the mask keeps the target's tokens."""
+        src, lengths, tgt_in, tgt_out = batch
+        logits = model(src, lengths, tgt_in)
+        return torch.log_softmax(logits.float(), dim=-1), tgt_out != PAD
 
     def _split(self, split: str) -> tuple[list[list[int]], list[str]]:
         if split not in SPLIT_DATA:

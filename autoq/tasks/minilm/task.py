@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from ...errors import AutoqError
+from ...fidelity import text_digest
 from ..base import SPLITS, Score, Task, parts_label, run_parts
+from ..pool import check_pool, read_rows, sample
 from . import data
 from .metric import confusion_rows, f1, f1_of_counts, predict
 from .model import load_model, load_tokenizer
@@ -26,7 +28,8 @@ class MiniLMMRPC(Task):
     reuses_outputs = True
 
     def __init__(self, model_dir: str | Path | None = None, batch_size: int = 64,
-                 calib_batches: int = 8, calib_batch_size: int = 16, calib_seed: int = 0):
+                 calib_batches: int = 8, calib_batch_size: int = 16, calib_seed: int = 0,
+                 pool_size: int = 1024):
         self.model_dir = Path(model_dir) if model_dir is not None else None
         self.batch_size = batch_size
         self.calib_shape = (calib_batches, calib_batch_size, calib_seed)
@@ -34,6 +37,10 @@ class MiniLMMRPC(Task):
         self._splits = None
         self._encoded: dict[str, data.Encoded] = {}
         self._calib = None
+        self.pool_size = pool_size
+        self.pool_name = f"mrpc-finetune|n={pool_size}|seed={calib_seed}"
+        self._pool: list[data.Pair] | None = None
+        self._pool_batches: list | None = None
 
     def prepare(self, force: bool = False) -> Path:
         """Fine-tune (or find in the cache) the model; ``autoq prepare`` calls this."""
@@ -62,9 +69,48 @@ class MiniLMMRPC(Task):
         if self._calib is None:
             count, size, seed = self.calib_shape
             enc = self._encode("finetune")
-            picked = random.Random(seed).sample(range(len(enc)), count * size)
+            picked = self._calibration_picks()
             self._calib = [enc.batch(picked[i:i + size]) for i in range(0, len(picked), size)]
         return list(self._calib)
+
+    def _calibration_picks(self) -> list[int]:
+        count, size, seed = self.calib_shape
+        return random.Random(seed).sample(range(len(self._encode("finetune"))), count * size)
+
+    def _judged(self) -> set[tuple[str, str]]:
+        self._encode("search")
+        return {(p.a, p.b) for split in SPLITS for p in self._splits[split]}
+
+    def pool_batches(self) -> list[dict[str, torch.Tensor]]:
+        """Pairs without their labels, in batches of similar length: by default
+        ``pool_size`` fine-tuning pairs that are not calibration pairs (the fine-tuning data is
+        disjoint from both judged splits), else a ``--pool`` file's pairs."""
+        if self._pool_batches is None:
+            if self._pool is None:
+                tuned, calib, judged = self._splits_now()["finetune"], set(self._calibration_picks()), self._judged()
+                picked = sample(len(tuned), lambda i: i not in calib and (tuned[i].a, tuned[i].b) not in judged,
+                                self.pool_size, self.calib_shape[2] + 1)
+                self._pool = [tuned[i] for i in picked]
+            if self._tokenizer is None:
+                self._tokenizer = load_tokenizer(self.model_dir)
+            enc = data.Encoded(self._tokenizer, self._pool)
+            self._pool_batches = [enc.batch(b) for b in enc.sorted_batches(self.batch_size)]
+        return self._pool_batches
+
+    def _splits_now(self) -> dict:
+        self._encode("search")
+        return self._splits
+
+    def pool_from_file(self, path: Path) -> None:
+        """Sentence pairs, one a line, tab-separated; an MRPC file (5 fields, with or
+        without its header row) gives its two sentences, its labels unread."""
+        rows = read_rows(Path(path), (2, 5), "two sentences, or an MRPC row")
+        if rows and rows[0] == data.HEADER:
+            rows = rows[1:]
+        pairs = [data.Pair(0, *(r[3:5] if len(r) == 5 else r)) for r in rows]
+        check_pool(Path(path), [(p.a, p.b) for p in pairs], self._judged(), "sentence pair")
+        self._pool, self._pool_batches = pairs, None
+        self.pool_name = f"file:{Path(path).name}|n={len(pairs)}|sha={text_digest([p.a + chr(9) + p.b for p in pairs])}"
 
     def evaluate(self, model: nn.Module, split: str = "confirm", fraction: float = 1.0,
                  device: str = "cpu", memo: dict | None = None) -> Score:
