@@ -31,7 +31,7 @@ def outside_scripts(html: str) -> str:
 def study_dir(tmp_path_factory):
     cfg = SearchConfig(task="plugin_task:make_task", space=str(TESTS / "spaces" / "tiny.yaml"),
                        study="tiny", results=tmp_path_factory.mktemp("results"), n_trials=16,
-                       progress=False, device="cpu")
+                       progress=False, device="cpu", objective="metric")
     run_search(cfg)
     return cfg.out
 
@@ -61,7 +61,8 @@ def test_report_files(study_dir):
 
 def test_a_task_s_constant_answer_is_drawn_and_its_equals_tagged(tmp_path):
     cfg = SearchConfig(task="plugin_task:perfect_chance_task", space=str(TESTS / "spaces" / "tiny.yaml"),
-                       study="tiny", results=tmp_path, n_trials=6, progress=False, device="cpu")
+                       study="tiny", results=tmp_path, n_trials=6, progress=False, device="cpu",
+                       objective="metric")
     run_search(cfg)  # its constant answer is the reference itself: no point beats it
     html = write_report(cfg.out)[0].read_text()
     page = outside_scripts(html)

@@ -27,7 +27,8 @@ SPACE = str(TESTS / "spaces" / "tiny.yaml")
 
 def config(tmp_path, **kw):
     base = dict(task="plugin_task:make_task", space=SPACE, study="tiny", results=tmp_path,
-                n_trials=10, progress=False, device="cpu")
+                n_trials=10, progress=False, device="cpu",
+                objective="metric")
     return SearchConfig(**{**base, **kw})
 
 
@@ -56,7 +57,7 @@ def test_front_files_agree_with_storage(finished):
     seeds = {t.user_attrs.get("seed") for t in study.trials}
     assert {"fp32", "int8", "tiny_seed"} <= seeds
     csv_lines = (finished.out / "pareto.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("trial,metric,confirm_metric,confirm_delta_low,confirm_delta_high,"
+    assert csv_lines[0].startswith("trial,fidelity,metric,confirm_metric,confirm_delta_low,confirm_delta_high,"
                                    "beats_chance,size_bytes") and len(csv_lines) == len(rows) + 1
     assert meta["fp32_metric"] == pytest.approx(1.0)
     assert all(r["beats_chance"] is None for r in rows) and "chance_metric" not in meta  # none

@@ -88,7 +88,7 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
         known = ", ".join(studies_in(study_dir.parent)) or "none"
         raise AutoqError(f"study folder {study_dir} does not exist (studies in "
                          f"{study_dir.parent}: {known})")
-    meta, _ = load_front(study_dir)  # raises if search.json or pareto.json is missing
+    meta, rows = load_front(study_dir)  # raises if search.json or pareto.json is missing
     missing = [k for k in ("fp32_metric", "fp32_size_bytes") if not isinstance(meta, dict) or k not in meta]
     if missing:
         raise AutoqError(f"study folder {study_dir}: search.json lacks {', '.join(missing)}")
@@ -104,8 +104,12 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
         raise AutoqError(f"the storage of {study_dir} holds no study named {name!r} "
                          f"(studies there: {known})") from None
 
-    # as pareto.json, from the same snapshot as the points
-    front = front_rows(study, None, meta.get("front_margin") or 0.0)
+    # as pareto.json, from the same snapshot as the points; a fidelity study's front is
+    # what its end decided (search/decide.py), and only trials the metric was scored on
+    # are points of the metric's chart
+    fidelity = meta.get("objective") == "fidelity"
+    attrs = study.user_attrs if fidelity else {}
+    front = rows if fidelity else front_rows(study, None, meta.get("front_margin") or 0.0)
     confirm = {r["trial"]: r["confirm_metric"] for r in front}
     near = {r["trial"] for r in front if r["near"]}
     deltas = {r["trial"]: delta_text(r) + ("; no better than a constant answer"
@@ -115,10 +119,13 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
         states[t.state.name.lower()] += 1
         seed = t.user_attrs.get("seed")
         seed = None if seed is None else str(seed)
+        if fidelity and f"metric:{t.number}" not in attrs:
+            continue
         if t.state == State.COMPLETE and t.values and t.values[1] > 0:  # > 0: a log axis
             kind = "fp32" if seed == "fp32" else "seed" if seed else \
                 "searched" if feasible(t) else "infeasible"
-            points.append(Point(t.number, kind, t.values[1], t.values[0], seed,
+            metric = attrs[f"metric:{t.number}"] if fidelity else t.values[0]
+            points.append(Point(t.number, kind, t.values[1], metric, seed,
                                 confirm.get(t.number), t.number in confirm, settings_lines(t),
                                 t.values[2] if len(t.values) > 2 else None, deltas.get(t.number, ""),
                                 t.number in near))

@@ -20,11 +20,13 @@ GIVE_UP_AFTER = 200  # repeated proposals in a row: the space holds nothing new
 NEIGHBOUR_CHANGES = 2  # knobs changed in a repeated proposal's neighbour
 
 
-def trial_bar(searcher: Searcher) -> tqdm:
-    """The trials' progress bar (worker 0's), from the first seed on."""
+def trial_bar(searcher: Searcher, opened: bool = True) -> tqdm:
+    """The trials' progress bar (worker 0's), from the first seed on; ``opened``: the study
+    exists already, and the bar starts at its finished trials."""
     cfg = searcher.cfg
-    return tqdm(total=cfg.n_trials, initial=min(searcher.finished(), cfg.n_trials), unit="trial",
-                desc="trials", disable=not cfg.progress or searcher.worker != 0, dynamic_ncols=True)
+    return tqdm(total=cfg.n_trials, initial=min(searcher.finished(), cfg.n_trials) if opened else 0,
+                unit="trial", desc="trials", disable=not cfg.progress or searcher.worker != 0,
+                dynamic_ncols=True)
 
 
 def loop(searcher: Searcher, bar: tqdm | None = None) -> None:
@@ -99,7 +101,7 @@ def _worker(cfg: SearchConfig, worker: int) -> None:
 def run_search(cfg: SearchConfig) -> list[dict]:
     """Run (or resume) a study to ``n_trials`` finished trials; return the front's rows."""
     searcher = Searcher(cfg)
-    bar = trial_bar(searcher)
+    bar = trial_bar(searcher, opened=False)  # the study is checked before it is opened
     seed_study(searcher, bar)
     refine_seeds(searcher)
     searcher.write()

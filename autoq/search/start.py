@@ -75,6 +75,9 @@ def seed_study(s: Searcher, bar=None) -> None:
     int8, the space's seed recipes and the sensitivity ladder (a fidelity study: the budget
     sweep). ``bar`` (tqdm) moves as each is scored."""
     record_reference(s)
+    if bar is not None:
+        bar.n = min(s.finished(), s.cfg.n_trials)
+        bar.refresh()
     done = {t.user_attrs.get("seed") for t in s.study.get_trials(deepcopy=False)}
     seeds: list[tuple[str, Recipe | None, dict | None]] = []  # (name, recipe, choices)
     if "fp32" in s.cfg.seeds:
