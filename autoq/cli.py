@@ -158,9 +158,11 @@ def cmd_demo(args) -> None:
     from .search import SearchConfig, run_search
     cfg = SearchConfig(task="gnmt-multi30k", space=default_space("gnmt-multi30k"), study="demo",
                        results=Path(args.results), n_trials=args.n_trials, device=args.device,
-                       ladder=0, refine=0)  # short: no sensitivity ladder or refinement first
-    print(f"autoq demo: {cfg.n_trials} trials on gnmt-multi30k (FP32, int8 and Distiller's "
-          f"hand-tuned recipe first), results in {cfg.out}/")
+                       fidelity=1.0, ladder=4, refine=0, front_size=4, max_drop=1.0)
+    print(f"autoq demo: {cfg.n_trials} trials on gnmt-multi30k, each scored by its fidelity to "
+          f"FP32 on 1,024 unlabelled sentences (FP32, int8, Distiller's hand-tuned recipe and 4 "
+          f"budget-sweep recipes first); then BLEU on at most {cfg.front_size} recipes of the "
+          f"front, within 1 BLEU of FP32. Results in {cfg.out}/")
     run_search(cfg)
     print(format_front(*load_front(cfg.out)))
     from .report import write_report
@@ -175,13 +177,16 @@ def cmd_sensitivity(args) -> None:
     from .search import SearchConfig, Searcher
     cfg = SearchConfig(task=args.task, space=args.space or default_space(args.task),
                        study=args.study or args.task.replace(":", "-"), results=Path(args.results),
-                       device=args.device)
+                       device=args.device, objective=args.objective)
     searcher = Searcher(cfg)
-    with tqdm(total=len(sensitivity.jobs(searcher.space)), unit="eval") as bar:
-        result = sensitivity.measure(searcher, args.fraction, bar.update)
-    out = cfg.out / "sensitivity.json"
+    fidelity = cfg.objective == "fidelity"
+    measure, jobs = ((sensitivity.measure_fidelity, sensitivity.fidelity_jobs) if fidelity
+                     else (sensitivity.measure, sensitivity.jobs))
+    with tqdm(total=len(jobs(searcher.space)), unit="eval") as bar:
+        result = measure(searcher, args.fraction, bar.update)
+    out = cfg.out / ("sensitivity-fidelity.json" if fidelity else "sensitivity.json")
     sensitivity.save(result, out)
-    print(sensitivity.format_table(result))
+    print(sensitivity.format_table(result, "costs" if fidelity else "drops"))
     if "disagree" in result:  # what a search with --min-agreement walks its ladder by
         print("\n" + sensitivity.format_table(result, "disagree"))
     print(f"saved: {out} (seed a search from it with --sensitivity {out})")
@@ -318,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_search)
 
     sp = sub.add_parser("demo", help="a short search on gnmt-multi30k, ending in a report")
-    sp.add_argument("--n-trials", type=_positive_int, default=6)
+    sp.add_argument("--n-trials", type=_positive_int, default=12,
+                    help="trials, seeds included (default 12)")
     sp.add_argument("--results", default="results")
     sp.add_argument("--device", type=_device, default=None)
     sp.set_defaults(func=cmd_demo)
@@ -329,8 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--space", help="search space YAML (default: search_spaces/<task>.yaml)")
     sp.add_argument("--study", help="study folder to save it in (default: the task's)")
     sp.add_argument("--results", default="results")
+    sp.add_argument("--objective", choices=OBJECTIVES, default=D.objective,
+                    help="fidelity (default: each unit's KL from FP32 on the pool, at each width) "
+                    "or metric (its metric drop on the search split)")
     sp.add_argument("--fraction", type=_positive_fraction, default=D.sensitivity_fraction,
-                    help=f"of the search split (default {D.sensitivity_fraction}, as a search measures it)")
+                    help=f"of the pool, or of the search split (default {D.sensitivity_fraction}, "
+                    f"as a search measures it)")
     sp.add_argument("--device", type=_device, default=None)
     sp.set_defaults(func=cmd_sensitivity)
 

@@ -198,13 +198,17 @@ def ladder(space, result: dict, n: int, top: float | None = None, cost: str = "d
 def format_table(result: dict, cost: str = "drops") -> str:
     """The table of ``cost`` ("drops" or "disagree") by unit and width."""
     table = result[cost]
-    bits = sorted({b for d in table.values() for b in d})
+    bits = sorted({b for d in table.values() for b in d}, key=lambda b: 99 if b is None else b)
     width = max([len(u) for u in table] + [6])
-    lines = [f"{'module':<{width}} " + " ".join(f"{f'{b}-bit':>8}" for b in bits)]
+    lines = [f"{'module':<{width}} " + " ".join(f"{'float' if b is None else f'{b}-bit':>8}" for b in bits)]
     for unit, values in table.items():
         lines.append(f"{unit:<{width}} " + " ".join(
             f"{'broke':>8}" if b in values and values[b] is None else
-            f"{values[b]:>8.3f}" if b in values else f"{'':>8}" for b in bits))
+            f"{values[b]:>8.3g}" if b in values else f"{'':>8}" for b in bits))
+    if cost == "costs":
+        lines.append(f"mean KL from FP32's outputs on {result['fraction']:.0%} of the pool "
+                     f"({result['pool']}), the unit alone at that width; activations 8-bit")
+        return "\n".join(lines)
     what = (f"metric drop from FP32 ({result['fp32_metric']:.4g})" if cost == "drops"
             else "share of examples scored otherwise than FP32")
     lines.append(f"{what} on {result['fraction']:.0%} of the search split; activations 8-bit")
