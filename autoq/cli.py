@@ -73,7 +73,14 @@ def cmd_size(args) -> None:
     report = size_report(model, recipe, _load_stats(args.stats))
     out = {"size_bytes": report.total_bytes, "fp32_size_bytes": report.fp32_bytes,
            "ratio": round(report.ratio, 4)}
-    if args.per_layer:
+    if args.per_layer and recipe is None:  # the names a space's groups can match
+        from .quant.plan import make_plan
+        modules = dict(model.named_modules())
+        plan = make_plan(model, Recipe.build({"bits_weights": None, "bits_activations": None}))
+        out["layers"] = {n: {"kind": type(modules[n]).__name__,
+                             "fp32_bytes": sum(p.numel() * 4 for p in modules[n].parameters())}
+                         for n in plan.configs}
+    elif args.per_layer:
         out["layers"] = {n: {"bits_weights": l.bits_weights, "bytes": l.bytes, "fp32_bytes": l.fp32_bytes}
                          for n, l in report.layers.items()}
     print(json.dumps(out, indent=2 if args.per_layer else None))
@@ -391,7 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     task_arg(sp)
     sp.add_argument("--recipe")
     stats_arg(sp)
-    sp.add_argument("--per-layer", action="store_true")
+    sp.add_argument("--per-layer", action="store_true",
+                    help="each module's bytes; without --recipe, every quantizable module's name, "
+                    "kind and FP32 bytes (the names a search space's groups match)")
     sp.set_defaults(func=cmd_size)
 
     sp = sub.add_parser("check", help="validate a recipe (and statistics) against a task's model")

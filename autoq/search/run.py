@@ -118,6 +118,10 @@ def run_search(cfg: SearchConfig) -> list[dict]:
          "fp32_size_bytes": attrs["fp32_size_bytes"],
          **{k: attrs[k] for k in ("chance_metric", "chance_confirm_metric", "fp32_beats_chance")
             if k in attrs}}, indent=1) + "\n")
+    if searcher.fidelity_search and str(attrs.get("pool", "")).startswith("calibration"):
+        tqdm.write(f"autoq: the fidelity objective's pool is the task's calibration batches "
+                   f"({attrs['pool']}); give the task a larger unlabelled pool (Task.pool_batches "
+                   f"or --pool) for a steadier objective", file=sys.stderr)
     if attrs.get("fp32_beats_chance") is False:
         tqdm.write(f"autoq: warning: on the search split FP32 ({attrs['fp32_metric']:.4g}) cannot be "
                    f"told from a constant answer ({attrs['chance_metric']:.4g}; paired bootstrap, "
