@@ -171,3 +171,13 @@ def test_pool_and_min_agreement_refused_where_they_do_not_apply(tmp_path, capsys
     assert "--pool feeds the fidelity objective" in capsys.readouterr().err
     assert main(base + ["--fidelity", "0.25"]) == 2
     assert "applies to --objective metric" in capsys.readouterr().err
+
+
+def test_a_metric_that_breaks_on_the_front_does_not_end_the_study(tmp_path):
+    cfg = config(tmp_path, task="plugin_task:nan_task", n_trials=10)
+    run_search(cfg)  # fidelity trials run; the NaN metric is met only where it decides
+    meta, rows = load_front(cfg.out)
+    study = optuna.load_study(study_name="fid", storage=f"sqlite:///{cfg.out / 'study.db'}")
+    broken = [k for k in study.user_attrs if k.startswith("metric_error:")]
+    assert broken and all("nan" in study.user_attrs[k] for k in broken)
+    assert all(r["metric"] is not None for r in rows) and rows[-1]["seed"] == "fp32"

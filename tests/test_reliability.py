@@ -40,7 +40,7 @@ def states(cfg):
 def test_nan_and_raising_trials_fail_with_reason_and_the_study_stops(tmp_path):
     for task, words in (("plugin_task:nan_task", "the metric is nan"),
                         ("plugin_task:raising_task", "user code broke")):
-        cfg = config(tmp_path / task.split(":")[1], task=task, n_trials=30)
+        cfg = config(tmp_path / task.split(":")[1], task=task, n_trials=30, objective="metric")
         with pytest.raises(AutoqError, match=f"every searched trial failed.*{words}"):
             run_search(cfg)
         study, st = states(cfg)
@@ -99,7 +99,8 @@ def check_study(results, storage):
     meta, rows = load_front(results / "killed")
     for r in rows:
         t = trials[r["trial"]]
-        assert t.state == optuna.trial.TrialState.COMPLETE and r["metric"] == t.values[0]
+        value = r["fidelity"] if meta.get("objective") == "fidelity" else r["metric"]
+        assert t.state == optuna.trial.TrialState.COMPLETE and value == pytest.approx(t.values[0], abs=1e-8)
         assert Recipe.load(results / "killed" / r["recipe"]).to_yaml() == t.user_attrs["recipe"]
     completed = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     for t in completed:

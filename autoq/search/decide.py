@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import optuna
 from tqdm import tqdm
 
+from ..errors import AutoqError
 from .front import REF_DROP, pareto_indices
 from .outputs import completed, front_of, recipe_path
 
@@ -37,12 +38,19 @@ def drop(s: Searcher, metric: float) -> float:
     return fp32 - metric if s.task.direction == "maximize" else metric - fp32
 
 
-def search_metric(s: Searcher, t: optuna.trial.FrozenTrial, attrs: dict) -> float:
-    """A trial's metric on the whole search split, scored once and kept in the study."""
+def search_metric(s: Searcher, t: optuna.trial.FrozenTrial, attrs: dict) -> float | None:
+    """A trial's metric on the whole search split, scored once and kept in the study (None:
+    the metric broke, NaN or the task's code raised; the reason is kept beside it)."""
     key = f"metric:{t.number}"
     if key not in attrs:
         recipe = s.recipe_of(t)
-        attrs[key] = attrs["fp32_metric"] if recipe is None else s.evaluate(recipe).metric
+        try:
+            attrs[key] = attrs["fp32_metric"] if recipe is None else s.evaluate(recipe).metric
+        except AutoqError:
+            raise
+        except Exception as e:  # one broken recipe must not end the study's last step
+            attrs[key] = None
+            s.study.set_user_attr(f"metric_error:{t.number}", f"{type(e).__name__}: {e}")
         s.study.set_user_attr(key, attrs[key])
     return attrs[key]
 
@@ -78,7 +86,8 @@ def candidates(s: Searcher, attrs: dict, score: bool, bar=None) -> list[optuna.t
     def ok(i: int) -> bool:
         if bar is not None:
             bar.set_postfix_str(f"bisect trial {front[i].number}", refresh=True)
-        return drop(s, search_metric(s, front[i], attrs)) <= limit(s)
+        metric = search_metric(s, front[i], attrs)
+        return metric is not None and drop(s, metric) <= limit(s)
 
     lo, hi = 0, len(front) - 1
     if ok(hi):
@@ -97,8 +106,7 @@ def decided_rows(s: Searcher, score: bool = True) -> list[dict]:
         picked = candidates(s, attrs, score, bar)
         bar.reset(total=len(picked))
         for t in picked:
-            if score:
-                search_metric(s, t, attrs)
+            if score and search_metric(s, t, attrs) is not None:
                 confirmed(s, t, attrs)
             bar.update()
     scored = [t for t in picked if f"confirm_delta:{t.number}" in attrs]
