@@ -203,6 +203,7 @@ def cmd_pareto(args) -> None:
     import shutil
     from pathlib import Path
     from .search.config import LATENCY
+    from .search.outputs import delta_text
     from .search.pick import format_front, load_front, pick
     study_dir = Path(args.results) / args.study
     meta, rows = load_front(study_dir)
@@ -212,7 +213,13 @@ def cmd_pareto(args) -> None:
         out = Path(args.out or study_dir / "picked.yaml")
         shutil.copyfile(study_dir / chosen["recipe"], out)
         speed = f", {chosen[LATENCY]:.3f} x FP32's time" if LATENCY in chosen else ""
-        print(f"picked trial {chosen['trial']} ({chosen['size_bytes'] / 1e6:.3f} MB{speed}): {out}")
+        name = meta.get("metric_name", "metric")
+        scores = f"{name} {chosen['metric']:.4g} on search (FP32 {meta['fp32_metric']:.4g})"
+        if chosen.get("confirm_metric") is not None:
+            scores += f", {chosen['confirm_metric']:.4g} on confirm (FP32 {meta['fp32_confirm_metric']:.4g}"
+            scores += f"; difference {delta_text(chosen)}, 95%)" if delta_text(chosen) else ")"
+        print(f"picked trial {chosen['trial']} ({chosen['size_bytes'] / 1e6:.3f} MB, "
+              f"{chosen['size_ratio']:.3f} of FP32's size{speed}): {scores}; written to {out}")
 
 
 def cmd_report(args) -> None:
@@ -275,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--space", help="search space YAML (default: search_spaces/<task>.yaml)")
     sp.add_argument("--study", help="study name (default: the task's)")
     sp.add_argument("--results", default=str(D.results),
-                    help="folder of study folders (default: results; the study's is <results>/<study>)")
+                    help=f"folder of study folders (default: {D.results}; the study's is <results>/<study>)")
     sp.add_argument("--storage", help="Optuna RDB URL, e.g. postgresql://user@host/db "
                     "(default: sqlite file in the study folder)")
     sp.add_argument("--n-trials", type=_positive_int, default=D.n_trials,
@@ -332,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("demo", help="a short search on gnmt-multi30k, ending in a report")
     sp.add_argument("--n-trials", type=_positive_int, default=12,
                     help="trials, seeds included (default 12)")
-    sp.add_argument("--results", default="results")
+    sp.add_argument("--results", default=str(D.results),
+                    help=f"folder of study folders (default: {D.results})")
     sp.add_argument("--device", type=_device, default=None)
     sp.set_defaults(func=cmd_demo)
 
@@ -341,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     task_arg(sp)
     sp.add_argument("--space", help="search space YAML (default: search_spaces/<task>.yaml)")
     sp.add_argument("--study", help="study folder to save it in (default: the task's)")
-    sp.add_argument("--results", default="results")
+    sp.add_argument("--results", default=str(D.results),
+                    help=f"folder of study folders (default: {D.results})")
     sp.add_argument("--objective", choices=OBJECTIVES, default=D.objective,
                     help="fidelity (default: each unit's KL from FP32 on the pool, at each width) "
                     "or metric (its metric drop on the search split)")
@@ -353,8 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("pareto", help="print a study's front; --max-drop picks a recipe")
     sp.add_argument("--study", required=True)
-    sp.add_argument("--results", default="results")
-    sp.add_argument("--max-drop", type=_nonneg)
+    sp.add_argument("--results", default=str(D.results),
+                    help=f"folder of study folders (default: {D.results})")
+    sp.add_argument("--max-drop", type=_nonneg,
+                    help="pick the smallest recipe within this drop from FP32 on both splits, in "
+                    "the metric's units (F1: 0.01 is one point; BLEU: 1.0 is one point); writes it "
+                    "to --out")
     sp.add_argument("--by", choices=["size", "latency"], default="size",
                     help="with --max-drop: the smallest recipe (default) or the fastest")
     sp.add_argument("--out", help="where to write the picked recipe (default: <study>/picked.yaml)")
@@ -362,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("report", help="write a study's report.html (interactive) and pareto.png")
     sp.add_argument("--study", required=True)
-    sp.add_argument("--results", default="results")
+    sp.add_argument("--results", default=str(D.results),
+                    help=f"folder of study folders (default: {D.results})")
     sp.add_argument("--storage", help="the search's Optuna RDB URL, if it used one")
     sp.set_defaults(func=cmd_report)
 

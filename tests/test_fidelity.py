@@ -181,3 +181,14 @@ def test_a_metric_that_breaks_on_the_front_does_not_end_the_study(tmp_path):
     broken = [k for k in study.user_attrs if k.startswith("metric_error:")]
     assert broken and all("nan" in study.user_attrs[k] for k in broken)
     assert all(r["metric"] is not None for r in rows) and rows[-1]["seed"] == "fp32"
+
+
+def test_a_resume_with_other_settings_is_refused_and_writes_nothing(study, capsys):
+    before = {p: p.read_bytes() for p in study.out.glob("*.json")}
+    args = ["search", "--task", "plugin_task:make_task", "--space", SPACE, "--study", "fid",
+            "--results", str(study.results), "--n-trials", "40"]
+    for extra, word in ((["--max-drop", "0.5"], "max_drop"), (["--sampler", "random"], "sampler")):
+        assert main(args + extra) == 2
+        err = capsys.readouterr().err
+        assert f"was made with {word}" in err and "Traceback" not in err
+    assert {p: p.read_bytes() for p in study.out.glob("*.json")} == before

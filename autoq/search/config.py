@@ -17,7 +17,7 @@ class SearchConfig:
     task: str
     space: str
     study: str
-    results: Path = Path("results")
+    results: Path = Path("autoq-results")  # a user's own folder: never the repository's results/
     storage: str | None = None
     n_trials: int = 100
     timeout_s: float | None = None

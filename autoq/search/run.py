@@ -118,6 +118,10 @@ def run_search(cfg: SearchConfig) -> list[dict]:
          "fp32_size_bytes": attrs["fp32_size_bytes"],
          **{k: attrs[k] for k in ("chance_metric", "chance_confirm_metric", "fp32_beats_chance")
             if k in attrs}}, indent=1) + "\n")
+    if searcher.fidelity_search and searcher.space.min_agreement:
+        tqdm.write(f"autoq: the space's min_agreement {searcher.space.min_agreement:g} constrains a "
+                   f"metric study only (--objective metric); a fidelity study measures agreement "
+                   f"with FP32 by its objective", file=sys.stderr)
     if searcher.fidelity_search and str(attrs.get("pool", "")).startswith("calibration"):
         tqdm.write(f"autoq: the fidelity objective's pool is the task's calibration batches "
                    f"({attrs['pool']}); give the task a larger unlabelled pool (Task.pool_batches "

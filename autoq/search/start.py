@@ -3,6 +3,7 @@ trials (FP32, uniform int8, the space's seed recipes, the sensitivity ladder) an
 refinement of the seed recipes, queued once."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,7 @@ def record_reference(s: Searcher) -> None:
         raise AutoqError(f"study {s.cfg.study!r} was made with the pool "
                          f"{s.study.user_attrs.get('pool')!r}, here {s.objective.reference.key!r}: "
                          f"resume it with the --pool it was made with, or give a new --study")
+    check_settings(s)
     s.check_model(s.study.user_attrs.get("model_key"), f"study {s.cfg.study!r}",
                   "run every worker on the model it was made with (a built-in task's "
                   "fine-tune lies in AUTOQ_CACHE, by default ~/.cache/autoq: copy or share "
@@ -68,6 +70,26 @@ def record_reference(s: Searcher) -> None:
             raise AutoqError(f"study {s.cfg.study!r} was made by an earlier autoq, which "
                              f"scored the split's first examples for a fraction: resume it "
                              f"with --fidelity 1, or give a new --study")
+
+
+def made_with(s: Searcher) -> dict:
+    """The settings a study's trials and front are judged by, which a resume must keep."""
+    space = hashlib.sha256(Path(s.cfg.space).read_bytes()).hexdigest()[:12]
+    return {"task": s.cfg.task, "space": f"{Path(s.cfg.space).name}@{space}", "sampler": s.cfg.sampler,
+            "max_drop": s.cfg.max_drop, "objective": s.objective.name}
+
+
+def check_settings(s: Searcher) -> None:
+    """Record what the study is made with, once; refuse a resume with other settings (one
+    message naming each, exit 2), before anything of the study is rewritten."""
+    now, kept = made_with(s), s.study.user_attrs.get("settings")
+    if kept is None:
+        s.study.set_user_attr("settings", now)
+        return
+    other = [f"{k} {kept[k]!r} (here {now[k]!r})" for k in now if k in kept and kept[k] != now[k]]
+    if other:
+        raise AutoqError(f"study {s.cfg.study!r} was made with {', '.join(other)}: resume it with "
+                         f"the settings it was made with, or give a new --study")
 
 
 def seed_study(s: Searcher, bar=None) -> None:

@@ -1,0 +1,88 @@
+"""Fidelity studies side by side: each front's hypervolume on the confirm split and its
+pick, and the search against random search seed by seed.
+
+    python -m experiments.fidelity_fronts --task gnmt-multi30k --max-drop 1.0 \
+        --study tpe-s0=/work/runs/gnmt-fid-s0 --study random-s0=/work/runs/gnmt-random-s0 \
+        --out results/gnmt-multi30k/fidelity_vs_random.md
+
+A study is ``label=folder`` (a results folder of ``autoq search``); labels ``tpe-sN`` and
+``random-sN`` of one N are compared. The hypervolume is that of the front's (confirm
+metric, size) points in units of FP32's (``relative_hypervolume``: reference FP32's confirm
+metric less 10%, FP32's size); the pick is what ``autoq pareto --max-drop`` picks.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import optuna
+
+from autoq.errors import AutoqError
+from autoq.io import write_atomic
+from autoq.search.front import relative_hypervolume
+from autoq.search.pick import load_front, pick
+
+
+def summary(folder: Path, max_drop: float) -> dict:
+    meta, rows = load_front(folder)
+    storage = f"sqlite:///{(folder / 'study.db').resolve()}"
+    name = optuna.get_all_study_names(storage)[0]
+    trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    points = [(r["confirm_metric"], r["size_bytes"]) for r in rows if r.get("confirm_metric") is not None]
+    out = {"trials": len(done), "front": len(rows), "sampler": meta.get("sampler"),
+           "hv_confirm": relative_hypervolume(points, meta["fp32_confirm_metric"], meta["fp32_size_bytes"]),
+           "fp32_confirm": meta["fp32_confirm_metric"], "fp32_search": meta["fp32_metric"]}
+    try:
+        p = pick(meta, rows, max_drop)
+        out.update(pick_trial=p["trial"], pick_ratio=p["size_ratio"], pick_search=p["metric"],
+                   pick_confirm=p["confirm_metric"], pick_drop=meta["fp32_confirm_metric"] - p["confirm_metric"],
+                   pick_interval=(p["confirm_delta_low"], p["confirm_delta_high"]), pick_fidelity=p.get("fidelity"))
+    except AutoqError:
+        out["pick_trial"] = None
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--task", required=True)
+    p.add_argument("--max-drop", type=float, required=True)
+    p.add_argument("--study", action="append", required=True, help="label=folder")
+    p.add_argument("--note", default="")
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    studies = {s.split("=", 1)[0]: summary(Path(s.split("=", 1)[1]), args.max_drop) for s in args.study}
+    cmd = " ".join(f"--study {s}" for s in args.study)
+    lines = [f"# {args.task}: fidelity studies, their fronts on the confirm split and their picks", "",
+             f"Made by `python -m experiments.fidelity_fronts --task {args.task} --max-drop "
+             f"{args.max_drop:g} {cmd} --out {args.out}`. {args.note}", "",
+             "Hypervolume: the front's (confirm metric, size) points in units of FP32's, reference "
+             "FP32's confirm metric less 10% and FP32's size. Pick: the smallest front recipe within "
+             f"{args.max_drop:g} of FP32 on both splits (`autoq pareto --max-drop {args.max_drop:g}`); "
+             "its confirm drop and the paired 95% interval of its confirm difference from FP32.", "",
+             "| study | trials | front | hypervolume (confirm) | pick | size x FP32 | fidelity | search | confirm | confirm drop | 95% interval |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for label, s in studies.items():
+        if s["pick_trial"] is None:
+            pick_cells = "none | | | | | | "
+        else:
+            low, high = s["pick_interval"]
+            pick_cells = (f"{s['pick_trial']} | {s['pick_ratio']:.3f} | {s['pick_fidelity']:.4g} | "
+                          f"{s['pick_search']:.4f} | {s['pick_confirm']:.4f} | {s['pick_drop']:.4f} | "
+                          f"{low:+.4f} to {high:+.4f}")
+        lines.append(f"| {label} | {s['trials']} | {s['front']} | {s['hv_confirm']:.4f} | {pick_cells} |")
+    pairs = sorted({k.split("-s")[-1] for k in studies if k.startswith("tpe-")}
+                   & {k.split("-s")[-1] for k in studies if k.startswith("random-")})
+    if pairs:
+        lines += ["", "| seed | search hypervolume | random search hypervolume | met |", "|---|---|---|---|"]
+        for n in pairs:
+            a, b = studies[f"tpe-s{n}"]["hv_confirm"], studies[f"random-s{n}"]["hv_confirm"]
+            lines.append(f"| {n} | {a:.4f} | {b:.4f} | {'yes' if a >= b else 'no'} |")
+    write_atomic(args.out, "\n".join(lines) + "\n")
+    write_atomic(Path(args.out).with_suffix(".json"), json.dumps(studies, indent=1) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
