@@ -16,6 +16,7 @@ from autoq.search.pick import format_front, load_front, pick
 from autoq.quant import stats as stats_io
 from autoq.search.sensitivity import load as sensitivity_load
 from autoq.search.space import SearchSpace
+from autoq.search.proposals import queue_local, queue_neighbour
 from autoq.search.start import ladder, seed_study, sensitivity_path, sensitivity_table
 from autoq.search import SearchConfig, Searcher, parse_duration, run_search
 from autoq.tasks.paired import agreement, paired_difference
@@ -82,7 +83,7 @@ def test_the_front_says_which_points_beat_the_tasks_chance_score(tmp_path, capsy
 def test_a_study_gains_its_task_s_chance_score_on_resume_and_no_other_is_scored_again(tmp_path, monkeypatch):
     run_search(config(tmp_path, n_trials=6))  # a task without a chance score
     scored = []
-    monkeypatch.setattr(Searcher, "confirm", lambda self, t: scored.append(t.number) or (0.0, None, None))
+    monkeypatch.setattr(Searcher, "confirm", lambda self, t: scored.append(t.number))
     run_search(config(tmp_path, n_trials=7))
     assert scored == []  # its front's confirm scores are all kept
     monkeypatch.undo()  # the same model, now with a chance score: each front point is judged once
@@ -486,8 +487,8 @@ def test_pruning_compares_a_fraction_with_the_same_fraction(tmp_path, monkeypatc
     assert not searcher.clearly_dominated(0.1 - 0.5 + margin / 2, [0])  # the margin's doubt
     assert searcher.clearly_dominated(0.1 - 0.5 - 2 * margin, [0])
     with pytest.raises(AutoqError, match="made with fidelity 0.25: resume it with --fidelity 0.25"):
-        seed_study(Searcher(config(tmp_path, ladder=0, fidelity=0.5)))
-    seed_study(Searcher(config(tmp_path, ladder=0, fidelity=1.0)))  # no partial scores: any study
+        seed_study(Searcher(config(tmp_path, ladder=0, fidelity=0.5, max_drop=0.5)))
+    seed_study(Searcher(config(tmp_path, ladder=0, fidelity=1.0, max_drop=0.5)))  # no partial scores: any study
     assert searcher.study.user_attrs["fidelity"] == 0.25  # kept for a later resume with it
 
 
@@ -538,7 +539,7 @@ def test_every_worker_quantizes_with_the_study_s_statistics(tmp_path, monkeypatc
     kept = stats_io.load(cfg.out / "stats.yaml")  # with a recipe, all that rebuilds a trial's model
     assert kept == Searcher(cfg).stats
     assert "stats" not in Searcher(cfg).study.user_attrs  # kept apart: those are read every trial
-    import autoq.search.searcher as searcher_module
+    import autoq.search.scorer as searcher_module
     own = searcher_module.task_stats
     nudged = lambda task, model: {name: {**e, "inputs": {i: {**t, "max": t["max"] * 1.01}
                                                          for i, t in e["inputs"].items()}}
@@ -557,7 +558,7 @@ def test_a_repeated_proposal_queues_a_neighbour(tmp_path):
     searcher = Searcher(config(tmp_path, ladder=0))
     seed_study(searcher)
     first = searcher.run_trial()
-    searcher.enqueue_neighbour(first, 2, "neighbour_of")  # as after a proposal that repeated it
+    queue_neighbour(searcher, first, 2, "neighbour_of")  # as after a proposal that repeated it
     nxt = searcher.run_trial()
     assert nxt.user_attrs["neighbour_of"] == first.number
     changed = [k for k in first.params if nxt.params[k] != first.params[k]]
@@ -636,7 +637,7 @@ def test_a_seed_recipe_the_space_can_express_becomes_a_local_search_parent(tmp_p
     assert Recipe.from_yaml(tried.user_attrs["recipe"]).to_yaml() == Recipe.load(tmp_path / "seed.yaml").to_yaml()
     parents = set()
     for _ in range(12):
-        searcher.enqueue_local()
+        queue_local(searcher)
         parents.add(searcher.run_trial().user_attrs.get("local_of"))
     assert tried.number in parents  # drawn whether or not it is on the front
 

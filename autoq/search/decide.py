@@ -19,49 +19,37 @@ from tqdm import tqdm
 
 from ..errors import AutoqError
 from .front import REF_DROP, pareto_indices
-from .outputs import completed, front_of, recipe_path
+from .outputs import completed, front_of, row
+from .record import StudyRecord
 
 if TYPE_CHECKING:
     from .searcher import Searcher
 
 
-def limit(s: Searcher) -> float:
+def limit(s: Searcher, record: StudyRecord) -> float:
     """The largest search-split drop worth scoring further: --max-drop, else 10% of FP32's."""
-    fp32 = s.study.user_attrs["fp32_metric"]
-    return s.cfg.max_drop if s.cfg.max_drop is not None else REF_DROP * abs(fp32)
+    return s.cfg.max_drop if s.cfg.max_drop is not None else REF_DROP * abs(record.fp32_metric)
 
 
-def drop(s: Searcher, metric: float) -> float:
+def drop(s: Searcher, record: StudyRecord, metric: float) -> float:
     """How much worse than FP32's ``metric`` is, in the metric's units (a metric that is
     minimized, such as an error rate, drops as it rises)."""
-    fp32 = s.study.user_attrs["fp32_metric"]
+    fp32 = record.fp32_metric
     return fp32 - metric if s.task.direction == "maximize" else metric - fp32
 
 
-def search_metric(s: Searcher, t: optuna.trial.FrozenTrial, attrs: dict) -> float | None:
+def search_metric(s: Searcher, t: optuna.trial.FrozenTrial, record: StudyRecord) -> float | None:
     """A trial's metric on the whole search split, scored once and kept in the study (None:
     the metric broke, NaN or the task's code raised; the reason is kept beside it)."""
-    key = f"metric:{t.number}"
-    if key not in attrs:
+    if not record.scored(t.number):
         recipe = s.recipe_of(t)
         try:
-            attrs[key] = attrs["fp32_metric"] if recipe is None else s.evaluate(recipe).metric
+            record.put_metric(t.number, record.fp32_metric if recipe is None else s.evaluate(recipe).metric)
         except AutoqError:
             raise
         except Exception as e:  # one broken recipe must not end the study's last step
-            attrs[key] = None
-            s.study.set_user_attr(f"metric_error:{t.number}", f"{type(e).__name__}: {e}")
-        s.study.set_user_attr(key, attrs[key])
-    return attrs[key]
-
-
-def confirmed(s: Searcher, t: optuna.trial.FrozenTrial, attrs: dict) -> None:
-    """A trial's confirm metric, interval and chance test, scored once and kept."""
-    keys = tuple(f"{k}:{t.number}" for k in ("confirm", "confirm_delta", "confirm_chance"))
-    if keys[1] not in attrs:
-        for name, value in zip(keys, s.confirm(t)):
-            s.study.set_user_attr(name, value)
-            attrs[name] = value
+            record.put_metric(t.number, None, f"{type(e).__name__}: {e}")
+    return record.metric(t.number)
 
 
 def fidelity_front(s: Searcher) -> list[optuna.trial.FrozenTrial]:
@@ -76,18 +64,18 @@ def spread(count: int, k: int) -> list[int]:
     return sorted({round(i * (count - 1) / (k - 1)) for i in range(k)})
 
 
-def candidates(s: Searcher, attrs: dict, score: bool, bar=None) -> list[optuna.trial.FrozenTrial]:
+def candidates(s: Searcher, record: StudyRecord, score: bool, bar=None) -> list[optuna.trial.FrozenTrial]:
     """The fidelity front's recipes the metric is scored on (see the module's text). Without
     ``score``, those of them scored before."""
     front = fidelity_front(s)
     if not score:
-        return [t for t in front if f"metric:{t.number}" in attrs]
+        return [t for t in front if record.scored(t.number)]
 
     def ok(i: int) -> bool:
         if bar is not None:
             bar.set_postfix_str(f"bisect trial {front[i].number}", refresh=True)
-        metric = search_metric(s, front[i], attrs)
-        return metric is not None and drop(s, metric) <= limit(s)
+        metric = search_metric(s, front[i], record)
+        return metric is not None and drop(s, record, metric) <= limit(s, record)
 
     lo, hi = 0, len(front) - 1
     if ok(hi):
@@ -100,29 +88,19 @@ def candidates(s: Searcher, attrs: dict, score: bool, bar=None) -> list[optuna.t
 
 def decided_rows(s: Searcher, score: bool = True) -> list[dict]:
     """The front a user reads (see the module's text); ``score``: score what it needs."""
-    attrs = dict(s.study.user_attrs)
+    record = s.record()
     with tqdm(desc="metric on the front", unit="recipe", disable=not (score and s.cfg.progress),
               dynamic_ncols=True) as bar:
-        picked = candidates(s, attrs, score, bar)
+        picked = candidates(s, record, score, bar)
         bar.reset(total=len(picked))
         for t in picked:
-            if score and search_metric(s, t, attrs) is not None:
-                confirmed(s, t, attrs)
+            if score and search_metric(s, t, record) is not None and record.confirmed(t.number) is None:
+                record.put_confirmed(t.number, s.confirm(t))
             bar.update()
-    scored = [t for t in picked if f"confirm_delta:{t.number}" in attrs]
+    scored = [t for t in picked if record.metric(t.number) is not None and record.confirmed(t.number)]
     sign = 1.0 if s.task.direction == "maximize" else -1.0
-    points = [(sign * attrs[f"metric:{t.number}"], t.values[1]) for t in scored]
+    points = [(sign * record.metric(t.number), t.values[1]) for t in scored]
     strict = set(pareto_indices(points))
-    fp32_size = attrs.get("fp32_size_bytes")
-    rows = []
-    for i in pareto_indices(points, s.front_margin):
-        t = scored[i]
-        low, high = attrs.get(f"confirm_delta:{t.number}") or (None, None)
-        rows.append({"trial": t.number, "fidelity": round(t.values[0], 8),
-                     "metric": attrs[f"metric:{t.number}"], "confirm_metric": attrs.get(f"confirm:{t.number}"),
-                     "confirm_delta_low": low, "confirm_delta_high": high,
-                     "beats_chance": attrs.get(f"confirm_chance:{t.number}"),
-                     "size_bytes": int(t.values[1]),
-                     "size_ratio": round(t.values[1] / fp32_size, 4) if fp32_size else None,
-                     "near": i not in strict, "seed": t.user_attrs.get("seed"), "recipe": recipe_path(t)})
-    return rows
+    return [row(scored[i], record, near=i not in strict, metric=record.metric(scored[i].number),
+                fidelity=round(scored[i].values[0], 8))
+            for i in pareto_indices(points, s.front_margin)]

@@ -48,15 +48,17 @@ def neighbour(params: Mapping[str, Any], knobs: Mapping[str, tuple], changes: in
     return out
 
 
-def draw_parent(front: Sequence, seeds: Sequence, ref: Sequence[float], rng: random.Random):
+def draw_parent(front: Sequence, seeds: Sequence, ref: Sequence[float], rng: random.Random,
+                sign: float = 1.0):
     """A local-search parent (an Optuna trial), or None. A front point is drawn by the
     hypervolume it alone holds up within ``ref`` (worst metric, largest costs): the edge
     points below the drop worth keeping hold up none, and a point with a wide gap beside
     it holds up much, so that gap is searched. A seed recipe off the front is drawn as
-    often as the average front point. All alike when no point holds up any volume. Only
+    often as the average front point. All alike when no point holds up any volume. ``sign``
+    -1: the objective (values[0]) is minimized, and ``ref`` is oriented as -value. Only
     trials with params (recipes the space can express) are drawn. (Drawing by crowding
     distance scored lower: results/gnmt-multi30k/ablation-crowding/.)"""
-    held = contributions([t.values for t in front], ref)  # the whole front, FP32's point too
+    held = contributions([(sign * t.values[0], *t.values[1:]) for t in front], ref)  # FP32's point too
     weighted = [(t, w) for t, w in zip(front, held) if t.params]
     if not any(w for _, w in weighted):
         weighted = [(t, 1.0) for t, _ in weighted]

@@ -12,6 +12,7 @@ import optuna
 from ..io import write_atomic
 from .config import LATENCY
 from .front import pareto_indices
+from .record import StudyRecord
 
 FIELDS = ("trial", "fidelity", "metric", "confirm_metric", "confirm_delta_low", "confirm_delta_high",
           "beats_chance", "size_bytes", "size_ratio", "near", "seed", "recipe")
@@ -48,39 +49,36 @@ def recipe_path(trial: optuna.trial.FrozenTrial) -> str:
     return f"recipes/{trial.number:05d}.yaml"
 
 
-Confirm = Callable[[optuna.trial.FrozenTrial], tuple[float, "list[float] | None", "bool | None"]]
-
-
-def front_rows(study: optuna.Study, confirm: Confirm | None, margin: float = 0.0):
+def front_rows(study: optuna.Study, confirm: Callable | None, margin: float = 0.0):
     """One row per front point, and with a ``margin`` per point within it of the front
     (``near``: the search split cannot tell it from the front, so it is scored on confirm
-    as well). ``confirm`` scores a point on the confirm split, giving its metric, the
-    interval of its difference from FP32's and whether it beats the task's chance score
-    there (all kept in the study)."""
-    attrs = study.user_attrs  # one read; what is scored below is added to it
-    fp32_size = attrs.get("fp32_size_bytes")
+    as well). ``confirm`` scores a point on the confirm split (a ``Confirmed``, kept in the
+    study)."""
+    record = StudyRecord(study)  # one read; what is scored below is added to it
     done = completed(study)
     strict = {t.number for t in front_of(done)}
     rows = []
     for t in front_of(done, margin):
-        key, delta, chance = (f"{k}:{t.number}" for k in ("confirm", "confirm_delta", "confirm_chance"))
-        stale = delta not in attrs or (  # scored before intervals, or before the task's chance
-            "chance_metric" in attrs and attrs.get(chance) is None and attrs[delta] is not None)
-        if stale and confirm is not None:
-            for name, value in zip((key, delta, chance), confirm(t)):
-                study.set_user_attr(name, value)
-                attrs[name] = value
-        low, high = attrs.get(delta) or (None, None)
-        rows.append({"trial": t.number, "metric": t.values[0],
-                     "confirm_metric": attrs.get(key),
-                     "confirm_delta_low": low, "confirm_delta_high": high,
-                     "beats_chance": attrs.get(chance),
-                     "size_bytes": int(t.values[1]),
-                     "size_ratio": round(t.values[1] / fp32_size, 4) if fp32_size else None,
-                     "near": t.number not in strict,
-                     "seed": t.user_attrs.get("seed"), "recipe": recipe_path(t),
-                     **({LATENCY: round(t.values[2], 4)} if len(t.values) > 2 else {})})
+        if record.stale(t.number) and confirm is not None:
+            record.put_confirmed(t.number, confirm(t))
+        rows.append(row(t, record, near=t.number not in strict, metric=t.values[0]))
     return rows
+
+
+def row(t: optuna.trial.FrozenTrial, record: StudyRecord, near: bool, metric: float,
+        fidelity: float | None = None) -> dict[str, Any]:
+    """A front point as pareto.csv/json hold it."""
+    c = record.confirmed(t.number)
+    low, high = (c.delta if c is not None and c.delta else (None, None))
+    fp32_size = record.get("fp32_size_bytes")
+    return {"trial": t.number, "fidelity": fidelity, "metric": metric,
+            "confirm_metric": c.metric if c else None,
+            "confirm_delta_low": low, "confirm_delta_high": high,
+            "beats_chance": c.beats_chance if c else None,
+            "size_bytes": int(t.values[1]),
+            "size_ratio": round(t.values[1] / fp32_size, 4) if fp32_size else None,
+            "near": near, "seed": t.user_attrs.get("seed"), "recipe": recipe_path(t),
+            **({LATENCY: round(t.values[2], 4)} if len(t.values) > 2 else {})}
 
 
 def delta_text(row: dict[str, Any], digits: int = 3) -> str:

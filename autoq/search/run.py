@@ -2,7 +2,6 @@
 several worker processes."""
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import replace
@@ -11,10 +10,11 @@ import optuna
 from tqdm import tqdm
 
 from ..errors import AutoqError
-from ..io import write_atomic
 from .config import LATENCY, SearchConfig
 from .searcher import Searcher
-from .start import refine_seeds, seed_study
+from .meta import notices, write_meta
+from .proposals import queue_local, queue_neighbour, refine_seeds
+from .start import seed_study
 
 GIVE_UP_AFTER = 200  # repeated proposals in a row: the space holds nothing new
 NEIGHBOUR_CHANGES = 2  # knobs changed in a repeated proposal's neighbour
@@ -40,10 +40,10 @@ def loop(searcher: Searcher, bar: tqdm | None = None) -> None:
         if cfg.timeout_s is not None and time.monotonic() - start > cfg.timeout_s:
             break
         if searcher.rng.random() < cfg.local:
-            searcher.enqueue_local()
+            queue_local(searcher)
         t = searcher.run_trial()
         if "same_as" in t.user_attrs:  # TPE re-proposes a front point when nothing beats it
-            searcher.enqueue_neighbour(t, NEIGHBOUR_CHANGES, "neighbour_of")
+            queue_neighbour(searcher, t, NEIGHBOUR_CHANGES, "neighbour_of")
             repeats += 1
             if repeats >= GIVE_UP_AFTER:
                 tqdm.write(f"autoq: stopped: the last {repeats} proposals were all recipes "
@@ -105,32 +105,9 @@ def run_search(cfg: SearchConfig) -> list[dict]:
     seed_study(searcher, bar)
     refine_seeds(searcher)
     searcher.write()
-    attrs = searcher.study.user_attrs
-    write_atomic(cfg.out / "search.json", json.dumps(
-        {"task": cfg.task, "space": str(cfg.space), "sampler": cfg.sampler, "seed": cfg.seed,
-         "max_drop": cfg.max_drop, "min_agreement": searcher.min_agreement,
-         "front_margin": searcher.front_margin, "fidelity": cfg.fidelity, "ladder": cfg.ladder, "refine": searcher.refine,
-         "local": cfg.local, "objective": cfg.objective, "front_size": cfg.front_size,
-         **({"pool": attrs.get("pool")} if cfg.objective == "fidelity" else {}),
-         "objectives": list(cfg.objectives),
-         "metric_name": searcher.task.metric_name, "direction": searcher.task.direction, "fp32_metric": attrs["fp32_metric"],
-         "fp32_confirm_metric": attrs["fp32_confirm_metric"],
-         "fp32_size_bytes": attrs["fp32_size_bytes"],
-         **{k: attrs[k] for k in ("chance_metric", "chance_confirm_metric", "fp32_beats_chance")
-            if k in attrs}}, indent=1) + "\n")
-    if searcher.fidelity_search and searcher.space.min_agreement:
-        tqdm.write(f"autoq: the space's min_agreement {searcher.space.min_agreement:g} constrains a "
-                   f"metric study only (--objective metric); a fidelity study measures agreement "
-                   f"with FP32 by its objective", file=sys.stderr)
-    if searcher.fidelity_search and str(attrs.get("pool", "")).startswith("calibration"):
-        tqdm.write(f"autoq: the fidelity objective's pool is the task's calibration batches "
-                   f"({attrs['pool']}); give the task a larger unlabelled pool (Task.pool_batches "
-                   f"or --pool) for a steadier objective", file=sys.stderr)
-    if attrs.get("fp32_beats_chance") is False:
-        tqdm.write(f"autoq: warning: on the search split FP32 ({attrs['fp32_metric']:.4g}) cannot be "
-                   f"told from a constant answer ({attrs['chance_metric']:.4g}; paired bootstrap, "
-                   f"95%), so the search split's differences are mostly luck: judge the front "
-                   f"by its confirm column", file=sys.stderr)
+    write_meta(searcher)
+    for line in notices(searcher):
+        tqdm.write(f"autoq: {line}", file=sys.stderr)
     if cfg.workers == 1:
         loop(searcher, bar)
     else:

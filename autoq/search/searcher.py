@@ -1,32 +1,25 @@
-"""One search worker: the task's prepared model and statistics, the study, and what a
-trial does: build a recipe from the space, quantize the model with the study's one set of
-statistics, score it on a fraction of the search split first and stop there when it is
-already clearly dominated or breaks the drop constraint."""
+"""One search worker: the study, and what a trial does: build a recipe from the space,
+quantize the model with the study's one set of statistics and score it by the study's
+objective (a metric study: on a fraction of the search split first, stopping there when
+it is already clearly dominated or breaks the drop constraint)."""
 from __future__ import annotations
 
-import math
 import random
 import traceback
 from functools import cached_property
 
 import optuna
-import torch
 
 from ..errors import AutoqError
-from ..evaluate import default_device, prepare_task, task_stats
-from ..quant import calibration_key, quantize, size_report
 from ..quant import stats as stats_io
-from ..quant.plan import make_plan
-from ..recipe import Recipe
-from ..tasks import Score, get_task
-from ..tasks.paired import agreement, beats, paired_difference
-from .config import SearchConfig
+from ..tasks import Score
+from ..tasks.paired import agreement
 from .objective import Objective, make_objective
+from .record import StudyRecord
+from .scorer import Scorer
 from .samplers import make_sampler
-from .front import REF_DROP, dominates
-from .neighbours import draw_parent, neighbour
-from .outputs import completed, front_of, front_rows, front_trials, write_results
-from .space import SearchSpace
+from .front import dominates
+from .outputs import front_rows, front_trials, write_results
 from .storage import heartbeat, open_storage
 
 # The study's calibration statistics: a system attribute, read once per worker, since the
@@ -36,22 +29,9 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
 
 
-class Searcher:
-    """One worker: the task, its prepared model and statistics, and the study."""
-
-    def __init__(self, cfg: SearchConfig, worker: int = 0):
-        self.cfg, self.worker = cfg, worker
-        self.device = cfg.device or default_device()
-        if self.device == "cuda" and torch.cuda.device_count() > 1:
-            self.device = f"cuda:{worker % torch.cuda.device_count()}"
-        self.task = get_task(cfg.task)
-        if cfg.pool is not None:
-            self.task.pool_from_file(cfg.pool)
-        self.space = SearchSpace.load(cfg.space)
-        self.model = prepare_task(self.task, self.space.graph)
-        self.space.bind([n for n, _ in self.model.named_modules()])
-        self.stats = task_stats(self.task, self.model)  # until the study's own: see study
-        self._last: tuple[str, torch.nn.Module, dict] | None = None  # see quantized()
+class Searcher(Scorer):
+    """One worker: a ``Scorer`` (the task, its prepared model and statistics) and the study:
+    what a trial does, and the front files."""
 
     @property
     def min_agreement(self) -> float | None:
@@ -84,19 +64,6 @@ class Searcher:
     @property
     def fidelity_search(self) -> bool:
         return self.cfg.objective == "fidelity"
-
-    @cached_property
-    def model_key(self) -> str:
-        """What the study's scores depend on besides the recipe: the model's weights and
-        its calibration data (``calibration_key``)."""
-        return calibration_key(self.model, self.task.calibration_batches())
-
-    def check_model(self, made: str | None, what: str, remedy: str) -> None:
-        """Refuse to carry on ``what`` (a study, a table) made with another model: a model
-        fine-tuned again on another machine scores recipes otherwise, its FP32 metric alike."""
-        if made is not None and made != self.model_key:
-            raise AutoqError(f"{what} was made with another model or calibration data (key {made}, "
-                             f"here {self.model_key}): {remedy}")
 
     @cached_property
     def storage(self):
@@ -144,9 +111,6 @@ class Searcher:
         """Local search's choices: a fresh stream on resume, as for the sampler."""
         return random.Random(hash((self.cfg.seed, self.worker, len(self.study.get_trials(deepcopy=False)))))
 
-    def plan_key(self, recipe: Recipe) -> str:
-        return make_plan(self.model, recipe).key
-
     def evaluated(self, key: str, text: str) -> optuna.trial.FrozenTrial | None:
         """A finished trial that quantized the model the same way: the sampler proposed
         it again. (Trials of studies made before the plan key match on recipe text.)"""
@@ -157,69 +121,12 @@ class Searcher:
                 return t
         return None
 
-    # --- scoring ------------------------------------------------------------
-    def quantized(self, recipe: Recipe) -> tuple[torch.nn.Module, dict]:
-        """The model quantized by ``recipe``, on the device, and the memo of its batches'
-        outputs. The last one is kept: a trial that is not pruned scores it twice (a fraction
-        of the split first, then the whole, which runs only the batches not yet run)."""
-        text = recipe.to_yaml()
-        if self._last is None or self._last[0] != text:
-            self._last = None  # the old model goes before the new one is built
-            self._last = (text, quantize(self.model, recipe, self.stats).to(self.device), {})
-        return self._last[1], self._last[2]
-
-    def evaluate(self, recipe: Recipe | None, fraction: float = 1.0, split: str = "search") -> Score:
-        """The task's score of ``recipe`` (None: FP32) on ``split``, or a fraction of it."""
-        if recipe is None:
-            model, memo = self.task.build_model().to(self.device), None
-        else:
-            model, memo = self.quantized(recipe)
-        kwargs = {"memo": memo} if memo is not None and self.task.reuses_outputs else {}
-        while True:
-            try:
-                score = self.task.evaluate(model, split=split, fraction=fraction, device=self.device, **kwargs)
-                break
-            except torch.cuda.OutOfMemoryError:  # retry with half the batch, down to one
-                batch = getattr(self.task, "batch_size", 1)
-                if batch <= 1:
-                    raise
-                self.task.batch_size = batch // 2
-                torch.cuda.empty_cache()
-        if not math.isfinite(score.metric):
-            raise FloatingPointError(f"the metric is {score.metric}")
-        return score
-
-    def score(self, recipe: Recipe | None, fraction: float = 1.0, split: str = "search") -> float:
-        return self.evaluate(recipe, fraction, split).metric
-
-    def size(self, recipe: Recipe | None) -> int:
-        return size_report(self.model, recipe, self.stats).total_bytes
-
-    def costs(self, recipe: Recipe | None) -> list[float]:
-        """The objectives after the metric: size, and latency over FP32's when asked for."""
-        return [self.size(recipe)] + ([self.latency(recipe)] if self.cfg.latency else [])
-
-    @cached_property
-    def timing(self):
-        """(FP32's model on the device, the batch it and each recipe are timed on)."""
-        return self.task.build_model().eval().to(self.device), self.task.calibration_batches()[0]
-
-    def latency(self, recipe: Recipe | None) -> float:
-        if recipe is None:
-            return 1.0
-        from ..deploy.latency import relative_latency  # the kernels load only when asked for
-        try:
-            model, sample = self.timing
-            return relative_latency(model, recipe, self.stats, sample, self.device)
-        except AutoqError as e:  # this recipe does not deploy: its trial fails, the night goes on
-            raise RuntimeError(f"deploy for latency: {e}") from None
-
     def constraints(self, score: Score | None) -> dict[str, float]:
         """A scored recipe's constraints (None: FP32's), each met at 0 or below: its drop
         from FP32 past --max-drop, and its agreement with FP32 short of --min-agreement."""
         if self.fidelity_search:  # the metric is judged on the front only (decide.py)
             return {}
-        fp32 = self.study.user_attrs["fp32_metric"]
+        fp32 = self.record().fp32_metric
         metric = fp32 if score is None else score.metric
         out = {"max_drop": (fp32 - metric) - self.cfg.max_drop if self.cfg.max_drop is not None else 0.0}
         if self.min_agreement is not None:
@@ -227,67 +134,16 @@ class Searcher:
             out["min_agreement"] = self.min_agreement - share
         return out
 
-    @staticmethod
-    def recipe_of(trial: optuna.trial.FrozenTrial) -> Recipe | None:
-        """The recipe a trial scored (None: FP32)."""
-        return None if trial.user_attrs.get("seed") == "fp32" else Recipe.from_yaml(trial.user_attrs["recipe"])
+    def record(self) -> StudyRecord:
+        """What the study stores beside its trials, read now."""
+        return StudyRecord(self.study)
 
-    @cached_property
-    def fp32_search(self) -> Score:
-        return self.evaluate(None)
-
-    @cached_property
-    def fp32_confirm(self) -> Score:
-        return self.evaluate(None, split="confirm")
-
-    @cached_property
-    def chance_confirm(self) -> Score | None:
-        return self.task.chance("confirm")
-
-    def confirm(self, trial: optuna.trial.FrozenTrial) -> tuple[float, list[float] | None, bool | None]:
-        """A front point's confirm-split metric, the 95% interval of its difference from
-        FP32's there, and whether it beats the task's chance score there (None: the task
-        gives no per-example statistics, or no chance score)."""
-        recipe = self.recipe_of(trial)
-        score = self.fp32_confirm if recipe is None else self.evaluate(recipe, split="confirm")
-        if score.examples is None or self.fp32_confirm.examples is None:
-            return score.metric, None, None
-        d = paired_difference(self.task, score, self.fp32_confirm)
-        return score.metric, [round(d.low, 6), round(d.high, 6)], beats(self.task, score, self.chance_confirm)
-
-    # --- the loop -----------------------------------------------------------
     def finished(self) -> int:
         """Trials that scored a recipe or found it broken. A repeated proposal does not
         count, nor a trial cut short (its worker killed: it is run again)."""
         return sum("same_as" not in t.user_attrs and
                    (t.state != optuna.trial.TrialState.FAIL or "fail_reason" in t.user_attrs)
                    for t in self.study.get_trials(deepcopy=False, states=FINISHED))
-
-    def enqueue_neighbour(self, trial: optuna.trial.FrozenTrial, changes: int, why: str) -> None:
-        """Queue a neighbour of ``trial`` (``changes`` knobs moved) as the next trial."""
-        if trial.params:
-            params = neighbour(trial.params, self.space.knobs(), changes, self.rng)
-            self.study.enqueue_trial(params, user_attrs={why: trial.number})
-
-    def reference(self) -> tuple[float, ...]:
-        """The corner a front point's hypervolume is measured from: the worst metric worth
-        keeping (FP32's less ``--max-drop``, else less REF_DROP of it) and FP32's costs."""
-        attrs = self.study.user_attrs
-        fp32 = attrs["fp32_metric"]
-        drop = self.cfg.max_drop if self.cfg.max_drop is not None else REF_DROP * abs(fp32)
-        return (fp32 - drop, attrs["fp32_size_bytes"]) + ((1.0,) if self.cfg.latency else ())
-
-    def enqueue_local(self) -> None:
-        """Pareto local search: a neighbour of a front point or of one of the space's seed
-        recipes (hand-tuned starting points stay parents when the front passes them)."""
-        done = completed(self.study)
-        front = front_of(done)
-        on_front = {t.number for t in front}
-        seeds = [t for t in done if t.user_attrs.get("seed") in self.space.seed_names
-                 and t.number not in on_front]
-        parent = draw_parent(front, seeds, self.reference(), self.rng)
-        if parent is not None:
-            self.enqueue_neighbour(parent, self.rng.choice((1, 2)), "local_of")
 
     def partial(self, trial: optuna.trial.FrozenTrial | None) -> float:
         """A trial's metric (None: FP32's) on the first ``fidelity`` of the search split:
@@ -296,11 +152,11 @@ class Searcher:
         if trial is not None and "partial_metric" in trial.user_attrs:
             return trial.user_attrs["partial_metric"]
         recipe = None if trial is None else self.recipe_of(trial)
-        key = "partial:fp32" if recipe is None else f"partial:{trial.number}"
-        value = self.study.user_attrs.get(key)
+        record, n = self.record(), None if recipe is None else trial.number
+        value = record.partial(n)
         if value is None:
             value = self.score(recipe, self.cfg.fidelity)
-            self.study.set_user_attr(key, value)
+            record.put_partial(n, value)
         return value
 
     def clearly_dominated(self, partial: float, costs: list[float]) -> bool:
@@ -310,7 +166,7 @@ class Searcher:
         can be harder or easier than the whole split."""
         margin = self.cfg.prune_margin
         if margin is None:
-            margin = 0.02 * abs(self.study.user_attrs["fp32_metric"])
+            margin = 0.02 * abs(self.record().fp32_metric)
         if self.cfg.max_drop is not None and self.partial(None) - (partial + margin) > self.cfg.max_drop:
             return True
         return any(all(c <= mine for c, mine in zip(t.values[1:], costs))  # before scoring it

@@ -14,7 +14,7 @@ from ..errors import AutoqError
 from ..recipe import Recipe
 from ..tasks.paired import beats
 from . import sensitivity
-from .neighbours import moves
+from .record import StudyRecord
 
 if TYPE_CHECKING:
     from .searcher import Searcher
@@ -27,46 +27,51 @@ def record_reference(s: Searcher) -> None:
         raise AutoqError(f"min_agreement {s.min_agreement:g} (--min-agreement, else the "
                          f"space's) needs a task whose scores carry per-example statistics "
                          f"(Score.examples); {s.cfg.task} gives none: give --min-agreement 0")
-    if "fp32_metric" not in s.study.user_attrs:
-        s.study.set_user_attr("model_key", s.model_key)
-        s.study.set_user_attr("fp32_metric", s.fp32_search.metric)
-        s.study.set_user_attr("fp32_size_bytes", s.size(None))
-        s.study.set_user_attr("fp32_confirm_metric", s.fp32_confirm.metric)
-        s.study.set_user_attr("task", s.cfg.task)
-        s.study.set_user_attr("min_agreement", s.min_agreement)
-        s.study.set_user_attr("objective", s.objective.name)
+    r = s.record()
+    if not r.has("fp32_metric"):
+        for name, value in (("model_key", s.model_key), ("fp32_metric", s.fp32_search.metric),
+                            ("fp32_size_bytes", s.size(None)), ("fp32_confirm_metric", s.fp32_confirm.metric),
+                            ("task", s.cfg.task), ("min_agreement", s.min_agreement),
+                            ("objective", s.objective.name)):
+            r.put(name, value)
         if s.fidelity_search:
-            s.study.set_user_attr("pool", s.objective.reference.key)
-    if s.fidelity_search and s.study.user_attrs.get("pool") != s.objective.reference.key:
-        raise AutoqError(f"study {s.cfg.study!r} was made with the pool "
-                         f"{s.study.user_attrs.get('pool')!r}, here {s.objective.reference.key!r}: "
-                         f"resume it with the --pool it was made with, or give a new --study")
-    check_settings(s)
-    s.check_model(s.study.user_attrs.get("model_key"), f"study {s.cfg.study!r}",
+            r.put("pool", s.objective.reference.key)
+    if s.fidelity_search and r.get("pool") != s.objective.reference.key:
+        raise AutoqError(f"study {s.cfg.study!r} was made with the pool {r.get('pool')!r}, here "
+                         f"{s.objective.reference.key!r}: resume it with the --pool it was made "
+                         f"with, or give a new --study")
+    check_settings(s, r)
+    s.check_model(r.get("model_key"), f"study {s.cfg.study!r}",
                   "run every worker on the model it was made with (a built-in task's "
                   "fine-tune lies in AUTOQ_CACHE, by default ~/.cache/autoq: copy or share "
                   "it), or give a new --study")
-    made = s.study.user_attrs.get("min_agreement")  # trials judged otherwise would mix
+    made = r.get("min_agreement")  # trials judged otherwise would mix
     if made != s.min_agreement:
         raise AutoqError(f"study {s.cfg.study!r} was made with --min-agreement {made or 0:g}: "
                          f"resume it with --min-agreement {made or 0:g}, or give a new --study")
-    chance = None if "chance_metric" in s.study.user_attrs else s.task.chance("search")
+    chance = None if r.has("chance_metric") else s.task.chance("search")
     if chance is not None:  # can the search split tell FP32 from a constant answer?
-        s.study.set_user_attr("chance_metric", chance.metric)
-        s.study.set_user_attr("chance_confirm_metric", s.chance_confirm.metric)
-        s.study.set_user_attr("fp32_beats_chance", beats(s.task, s.fp32_search, chance))
+        r.put("chance_metric", chance.metric)
+        r.put("chance_confirm_metric", s.chance_confirm.metric)
+        r.put("fp32_beats_chance", beats(s.task, s.fp32_search, chance))
     if s.kept_stats() is None:
         s.keep_stats()
-    made = s.study.user_attrs.get("fidelity")
+    check_fraction(s, r)
+
+
+def check_fraction(s: Searcher, r: StudyRecord) -> None:
+    """A metric study's fraction of the search split scored first: kept on resume, since
+    partial scores on other examples must not be compared."""
+    made = r.get("fidelity")
     if made is None:
-        s.study.set_user_attr("fidelity", s.cfg.fidelity)
-        s.study.set_user_attr("fraction_parts", "spread batches")
-    elif s.cfg.fidelity < 1.0:  # partial scores on other examples must not be compared
+        r.put("fidelity", s.cfg.fidelity)
+        r.put("fraction_parts", "spread batches")
+    elif s.cfg.fidelity < 1.0:
         if made != s.cfg.fidelity:
             raise AutoqError(f"study {s.cfg.study!r} was made with fidelity {made:g}: resume "
                              f"it with --fidelity {made:g} (or 1, scoring every trial in full), "
                              f"or give a new --study")
-        if "fraction_parts" not in s.study.user_attrs and s.task.reuses_outputs:
+        if not r.has("fraction_parts") and s.task.reuses_outputs:
             raise AutoqError(f"study {s.cfg.study!r} was made by an earlier autoq, which "
                              f"scored the split's first examples for a fraction: resume it "
                              f"with --fidelity 1, or give a new --study")
@@ -75,16 +80,16 @@ def record_reference(s: Searcher) -> None:
 def made_with(s: Searcher) -> dict:
     """The settings a study's trials and front are judged by, which a resume must keep."""
     space = hashlib.sha256(Path(s.cfg.space).read_bytes()).hexdigest()[:12]
-    return {"task": s.cfg.task, "space": f"{Path(s.cfg.space).name}@{space}", "sampler": s.cfg.sampler,
+    return {"task": f"{s.task.name} ({s.task.metric_name})", "space": f"{Path(s.cfg.space).name}@{space}", "sampler": s.cfg.sampler,
             "max_drop": s.cfg.max_drop, "objective": s.objective.name}
 
 
-def check_settings(s: Searcher) -> None:
+def check_settings(s: Searcher, r: StudyRecord) -> None:
     """Record what the study is made with, once; refuse a resume with other settings (one
     message naming each, exit 2), before anything of the study is rewritten."""
-    now, kept = made_with(s), s.study.user_attrs.get("settings")
+    now, kept = made_with(s), r.get("settings")
     if kept is None:
-        s.study.set_user_attr("settings", now)
+        r.put("settings", now)
         return
     other = [f"{k} {kept[k]!r} (here {now[k]!r})" for k in now if k in kept and kept[k] != now[k]]
     if other:
@@ -141,32 +146,9 @@ def seed_value(s: Searcher, recipe: Recipe | None):
     if s.fidelity_search:
         return s.objective.measure(recipe).value, None
     if recipe is None:
-        return s.study.user_attrs["fp32_metric"], None
+        return s.record().fp32_metric, None
     score = s.evaluate(recipe)
     return score.metric, score
-
-
-def refine_seeds(s: Searcher) -> None:
-    """Queue, once per study, ``refine`` trials among the recipes one knob from the
-    space's seed recipes that are no larger and quantize otherwise (what a person does
-    with a hand-tuned recipe: try one change, keep what holds), spread over the seeds."""
-    trials = s.study.get_trials(deepcopy=False)
-    if s.refine <= 0 or any("refine_of" in t.user_attrs for t in trials):
-        return
-    seeds = [t for t in trials if t.user_attrs.get("seed") in s.space.seed_names
-             and t.params and t.state == optuna.trial.TrialState.COMPLETE]
-    for i, seed in enumerate(seeds):
-        recipe = s.space.recipe(seed.params)
-        size, key = s.size(recipe), s.plan_key(recipe)
-        options, keys = [], {key}
-        for params in moves(seed.params, s.space.knobs()):
-            other = s.space.recipe(params)
-            if s.size(other) <= size and (k := s.plan_key(other)) not in keys:
-                options.append(params)
-                keys.add(k)
-        share = s.refine // len(seeds) + (i < s.refine % len(seeds))
-        for params in s.rng.sample(options, min(share, len(options))):
-            s.study.enqueue_trial(params, user_attrs={"refine_of": seed.number})
 
 
 def distributions(space, params: dict) -> dict:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import threading
 import warnings
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages._rdb import models
 from sqlalchemy import event
 
 from ..errors import AutoqError
+from ._optuna import Storage
 
 # ask/tell drives heartbeats itself (see heartbeat below), which Optuna warns about
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
@@ -23,23 +22,6 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 HEARTBEAT_S = 10  # a running trial's worker records a heartbeat this often
 STALE_AFTER = 3  # heartbeats missed before a trial counts as dead and is re-run
 MAX_RETRY = 2  # a recipe whose worker dies this often is not run again (it may be what kills it)
-
-
-class Storage(RDBStorage):
-    """Optuna's RDB storage, where a running trial that never recorded a heartbeat also
-    goes stale once it is older than the grace period: its worker died inside ``ask()``,
-    before the first beat, and Optuna alone would leave it running for ever."""
-
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        stale = super()._get_stale_trial_ids(study_id)
-        with self.scoped_session() as session:
-            silent = session.query(models.TrialModel.trial_id).filter(
-                models.TrialModel.study_id == study_id,
-                models.TrialModel.state == optuna.trial.TrialState.RUNNING,
-                ~models.TrialModel.heartbeats.any()).all()
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=self.grace_period)
-        return stale + [trial_id for (trial_id,) in silent
-                        if self.get_trial(trial_id).datetime_start.astimezone(timezone.utc) < cutoff]
 
 
 def open_storage(url: str | None, study_dir: Path, heartbeat_s: float = HEARTBEAT_S) -> Storage:

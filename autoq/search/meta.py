@@ -1,0 +1,49 @@
+"""A study's search.json (what it was asked and FP32's figures, for the front's readers)
+and the notices a search prints when it starts."""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from ..io import write_atomic
+
+if TYPE_CHECKING:
+    from .searcher import Searcher
+
+
+def write_meta(s: Searcher) -> None:
+    cfg, r = s.cfg, s.record()
+    meta = {"task": cfg.task, "space": str(cfg.space), "sampler": cfg.sampler, "seed": cfg.seed,
+            "max_drop": cfg.max_drop, "min_agreement": s.min_agreement,
+            "front_margin": s.front_margin, "fidelity": cfg.fidelity, "ladder": cfg.ladder,
+            "refine": s.refine, "local": cfg.local, "objective": cfg.objective,
+            "front_size": cfg.front_size, "objectives": list(cfg.objectives),
+            "metric_name": s.task.metric_name, "direction": s.task.direction,
+            "fp32_metric": r.fp32_metric, "fp32_confirm_metric": r.fp32_confirm_metric,
+            "fp32_size_bytes": r.fp32_size}
+    if s.fidelity_search:
+        meta["pool"] = r.get("pool")
+    for k in ("chance_metric", "chance_confirm_metric", "fp32_beats_chance"):
+        if r.has(k):
+            meta[k] = r.get(k)
+    write_atomic(cfg.out / "search.json", json.dumps(meta, indent=1) + "\n")
+
+
+def notices(s: Searcher) -> list[str]:
+    """What a user should know before the night: settings that do not apply, a small
+    pool, a search split that cannot tell FP32 from a constant answer."""
+    r, out = s.record(), []
+    if s.fidelity_search and s.space.min_agreement:
+        out.append(f"the space's min_agreement {s.space.min_agreement:g} constrains a metric study "
+                   f"only (--objective metric); a fidelity study measures agreement with FP32 by "
+                   f"its objective")
+    if s.fidelity_search and str(r.get("pool", "")).startswith("calibration"):
+        out.append(f"the fidelity objective's pool is the task's calibration batches "
+                   f"({r.get('pool')}); give the task a larger unlabelled pool (Task.pool_batches "
+                   f"or --pool) for a steadier objective")
+    if r.get("fp32_beats_chance") is False:
+        out.append(f"warning: on the search split FP32 ({r.fp32_metric:.4g}) cannot be told from "
+                   f"a constant answer ({r.get('chance_metric'):.4g}; paired bootstrap, 95%), so "
+                   f"the search split's differences are mostly luck: judge the front by its "
+                   f"confirm column")
+    return out
