@@ -103,6 +103,9 @@ def cmd_check(args) -> None:
 
 def cmd_prepare(args) -> None:
     from .tasks import get_task
+    args.task = args.task or args.task_name
+    if not args.task:
+        raise AutoqError("prepare needs a task: autoq prepare --task minilm-mrpc")
     task = get_task(args.task)
     prepare_fn = getattr(task, "prepare", None)
     if prepare_fn is None:
@@ -263,9 +266,34 @@ def cmd_deploy(args) -> None:
           f"manifest.json, recipe.yaml, torchao_config.json, layers.json")
 
 
+ENVIRONMENT = """environment:
+  AUTOQ_DATA   folder holding the data sets (multi30k/, mrpc/); unset: downloaded into AUTOQ_CACHE
+  AUTOQ_CACHE  fine-tuned models, statistics and downloads (default ~/.cache/autoq)
+
+Start with `autoq demo`, then `autoq search --help`."""
+DEVICE_HELP = "cpu, cuda or cuda:N (default: cuda if present)"
+EXAMPLES = {
+    "search": "example:\n  autoq search --task minilm-mrpc --n-trials 100 --max-drop 0.01\n"
+              "  autoq search --task gnmt-multi30k --pool my_sentences.txt --timeout 8h",
+    "demo": "example:\n  AUTOQ_DATA=../shared/data autoq demo",
+    "sensitivity": "example:\n  autoq sensitivity --task gnmt-multi30k",
+    "pareto": "example:\n  autoq pareto --study minilm-mrpc --max-drop 0.01   (F1: one point)\n"
+              "  autoq pareto --study gnmt-multi30k --max-drop 1.0   (BLEU: one point)",
+    "report": "example:\n  autoq report --study minilm-mrpc",
+    "deploy": "example:\n  autoq deploy --task minilm-mrpc --recipe autoq-results/minilm-mrpc/picked.yaml "
+              "--out deployed/ --threads 1,2",
+    "eval": "example:\n  autoq eval --task gnmt-multi30k --recipe autoq-results/demo/picked.yaml",
+    "stats": "example:\n  autoq stats --task minilm-mrpc --out stats.yaml",
+    "size": "example:\n  autoq size --task minilm-mrpc --per-layer   (the module names a space matches)",
+    "check": "example:\n  autoq check --task gnmt-multi30k --recipe search_spaces/gnmt_distiller_seed.yaml",
+    "prepare": "example:\n  autoq prepare --task minilm-mrpc",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="autoq", description="Automated mixed-precision "
-                                "quantization search for PyTorch models.")
+                                "quantization search for PyTorch models.", epilog=ENVIRONMENT,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def task_arg(sp):
@@ -341,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="trials, seeds included (default 12)")
     sp.add_argument("--results", default=str(D.results),
                     help=f"folder of study folders (default: {D.results})")
-    sp.add_argument("--device", type=_device, default=None)
+    sp.add_argument("--device", type=_device, default=None, help=DEVICE_HELP)
     sp.set_defaults(func=cmd_demo)
 
     sp = sub.add_parser("sensitivity", help="metric drop (and disagreement with FP32) of each "
@@ -357,11 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--fraction", type=_positive_fraction, default=D.sensitivity_fraction,
                     help=f"of the pool, or of the search split (default {D.sensitivity_fraction}, "
                     f"as a search measures it)")
-    sp.add_argument("--device", type=_device, default=None)
+    sp.add_argument("--device", type=_device, default=None, help=DEVICE_HELP)
     sp.set_defaults(func=cmd_sensitivity)
 
     sp = sub.add_parser("pareto", help="print a study's front; --max-drop picks a recipe")
-    sp.add_argument("--study", required=True)
+    sp.add_argument("--study", required=True, help="the study's name (its folder in --results)")
     sp.add_argument("--results", default=str(D.results),
                     help=f"folder of study folders (default: {D.results})")
     sp.add_argument("--max-drop", type=_nonneg,
@@ -374,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_pareto)
 
     sp = sub.add_parser("report", help="write a study's report.html (interactive) and pareto.png")
-    sp.add_argument("--study", required=True)
+    sp.add_argument("--study", required=True, help="the study's name (its folder in --results)")
     sp.add_argument("--results", default=str(D.results),
                     help=f"folder of study folders (default: {D.results})")
     sp.add_argument("--storage", help="the search's Optuna RDB URL, if it used one")
@@ -397,20 +425,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("eval", help="evaluate the float model or a recipe; prints one JSON line")
     task_arg(sp)
     sp.add_argument("--recipe", help="recipe YAML (Distiller format); default: the float model")
-    sp.add_argument("--split", choices=["search", "confirm"], default="confirm")
-    sp.add_argument("--fraction", type=_positive_fraction, default=1.0)
+    sp.add_argument("--split", choices=["search", "confirm"], default="confirm",
+                    help="the labelled split scored (default confirm)")
+    sp.add_argument("--fraction", type=_positive_fraction, default=1.0,
+                    help="share of the split scored, a spread part of its batches (default 1: all)")
     sp.add_argument("--device", type=_device, default=None, help="cpu or cuda (default: cuda if present)")
     stats_arg(sp)
     sp.set_defaults(func=cmd_eval)
 
     sp = sub.add_parser("stats", help="collect calibration statistics (Distiller's YAML)")
     task_arg(sp)
-    sp.add_argument("--out", default="acts_quantization_stats.yaml")
+    sp.add_argument("--out", default="acts_quantization_stats.yaml",
+                    help="YAML file to write (default acts_quantization_stats.yaml)")
     sp.set_defaults(func=cmd_stats)
 
-    sp = sub.add_parser("size", help="exact size of the model under a recipe")
+    sp = sub.add_parser("size", help="exact size of the model under a recipe; with --per-layer "
+                        "and no recipe, the model's quantizable modules")
     task_arg(sp)
-    sp.add_argument("--recipe")
+    sp.add_argument("--recipe", help="recipe YAML (default: FP32)")
     stats_arg(sp)
     sp.add_argument("--per-layer", action="store_true",
                     help="each module's bytes; without --recipe, every quantizable module's name, "
@@ -419,14 +451,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("check", help="validate a recipe (and statistics) against a task's model")
     task_arg(sp)
-    sp.add_argument("--recipe", required=True)
+    sp.add_argument("--recipe", required=True, help="recipe YAML (Distiller format)")
     stats_arg(sp)
     sp.set_defaults(func=cmd_check)
 
     sp = sub.add_parser("prepare", help="build a task's model once (e.g. fine-tune minilm-mrpc)")
-    sp.add_argument("task")
-    sp.add_argument("--force", action="store_true")
+    sp.add_argument("--task", help="gnmt-multi30k, minilm-mrpc, or package.module:factory")
+    sp.add_argument("task_name", nargs="?", metavar="TASK", help="the task, as the older form "
+                    "`autoq prepare TASK` gives it")
+    sp.add_argument("--force", action="store_true", help="build it again even if cached")
     sp.set_defaults(func=cmd_prepare)
+    for name, sp in sub.choices.items():
+        sp.epilog, sp.formatter_class = EXAMPLES[name], argparse.RawDescriptionHelpFormatter
     return p
 
 
