@@ -192,3 +192,26 @@ def test_a_resume_with_other_settings_is_refused_and_writes_nothing(study, capsy
         err = capsys.readouterr().err
         assert f"was made with {word}" in err and "Traceback" not in err
     assert {p: p.read_bytes() for p in study.out.glob("*.json")} == before
+
+
+def test_the_mrpc_pool_is_unlabelled_fine_tuning_pairs_and_a_pair_file_is_checked(tmp_path):
+    from autoq.tasks.minilm.data import HEADER, read_tsv
+    from autoq.tasks.minilm.model import pretrained_dir
+    from autoq.tasks.minilm.task import MiniLMMRPC
+    task = MiniLMMRPC(model_dir=pretrained_dir(), pool_size=256)
+    batches = task.pool_batches()
+    assert sum(len(b["input_ids"]) for b in batches) == 256
+    pairs = {(p.a, p.b) for p in task._pool}
+    assert not pairs & task._judged()
+    calib = {task._splits["finetune"][i] for i in task._calibration_picks()}
+    assert not {(p.a, p.b) for p in calib} & pairs
+    dev = read_tsv("dev.tsv")  # an MRPC file, header and all: its sentences are judged
+    path = tmp_path / "pool.tsv"
+    rows = ["\t".join(HEADER)] + [f"1\t1\t2\t{p.a}\t{p.b}" for p in dev[:40]]
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(AutoqError, match="40 sentence pair.*judged"):
+        task.pool_from_file(path)
+    train = [p for p in task._splits["finetune"]][:40]
+    path.write_text("\n".join(f"{p.a}\t{p.b}" for p in train) + "\n")
+    task.pool_from_file(path)
+    assert task.pool_name.startswith("file:pool.tsv|n=40") and len(task.pool_batches()) == 4

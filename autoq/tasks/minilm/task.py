@@ -94,7 +94,8 @@ class MiniLMMRPC(Task):
             if self._tokenizer is None:
                 self._tokenizer = load_tokenizer(self.model_dir)
             enc = data.Encoded(self._tokenizer, self._pool)
-            self._pool_batches = [enc.batch(b) for b in enc.sorted_batches(self.batch_size)]
+            size = min(self.batch_size, max(1, len(self._pool) // 4))  # a fraction: several batches
+            self._pool_batches = [enc.batch(b) for b in enc.sorted_batches(size)]
         return self._pool_batches
 
     def _splits_now(self) -> dict:
