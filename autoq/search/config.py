@@ -38,7 +38,7 @@ class SearchConfig:
     seeds: tuple[str, ...] = ("fp32", "int8")
     ladder: int = 5  # seeds from sensitivity analysis (0: none)
     # share of trials that are a front point's neighbour (Pareto local search); 0, the sampler
-    # alone, set a higher hypervolume on both tasks (results/README.md, 2026-12-03)
+    # alone, set a higher hypervolume on both tasks (results/HISTORY.md, 2026-12-03)
     local: float = 0.0
     # trials spent first on no-larger one-knob changes of the space's seed recipes (None:
     # the space's refine, else 0)
