@@ -12,7 +12,7 @@ from ..errors import AutoqError
 from ..search.front import pareto_indices
 from ..search.config import LATENCY
 from ..search.outputs import delta_text, feasible, front_rows
-from ..search.pick import load_front
+from ..search.pick import load_front, pick
 from ..search.storage import open_storage
 from .settings import settings_lines
 
@@ -68,6 +68,19 @@ class StudyData:
         if m.get("chance_metric") is not None:
             out.append((m["chance_metric"], "constant answer", "chance"))
         return out
+
+    @property
+    def tolerance(self) -> float:
+        """The drop a pick allows: the study's --max-drop, else 1% of FP32's metric."""
+        m = self.meta
+        return m["max_drop"] if m.get("max_drop") is not None else 0.01 * abs(m["fp32_metric"])
+
+    def recommended(self) -> dict[str, Any] | None:
+        """The front row ``autoq pareto --max-drop`` picks at ``tolerance`` (None: none fits)."""
+        try:
+            return pick(self.meta, self.front, self.tolerance)
+        except AutoqError:
+            return None
 
     def size_front(self) -> list[Point]:
         """Front points that no front point beats on metric and size alone, smallest first:

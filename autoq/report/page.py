@@ -84,6 +84,13 @@ def figure(d: StudyData) -> go.Figure:
                                    textfont=dict(color=COLOR[kind]),
                                    marker=dict(color=COLOR[kind], size=14, symbol=symbol,
                                                line=dict(color="white", width=1))))
+    chosen = d.recommended()
+    pts = [p for p in d.points if chosen and p.trial == chosen["trial"]]
+    if pts:
+        fig.add_trace(_scatter(pts, d, f"recommended (within {d.tolerance:g} of FP32)", mode="markers+text",
+                               text=["pick"], textposition="bottom center",
+                               marker=dict(color="rgba(0,0,0,0)", size=22, symbol="circle",
+                                           line=dict(color=COLOR["pick"], width=3))))
     for y, label, kind in d.marks():
         fig.add_hline(y=y, line_dash="dash" if kind == "limit" else "dot", line_color="#999",
                       annotation_text=label)
@@ -112,6 +119,16 @@ def summary(d: StudyData) -> str:
     if m.get("chance_metric") is not None:
         rows.insert(4, ("constant answer", f"{escape(d.metric_name)} {_num(m['chance_metric'])} (search), "
                                            f"{_num(m.get('chance_confirm_metric'))} (confirm)"))
+    chosen = d.recommended()
+    rows.append(("recommended", "none within the tolerance" if chosen is None else
+                 f"trial {chosen['trial']}: {d.ratio(chosen['size_bytes']):.3f} of FP32's size, "
+                 f"{escape(d.metric_name)} {_num(chosen['metric'])} (search), "
+                 f"{_num(chosen.get('confirm_metric'))} (confirm; {escape(delta_text(chosen))} "
+                 f"against FP32, 95%): the smallest recipe within {d.tolerance:g} of FP32 on both "
+                 f"splits (<code>autoq pareto --max-drop {d.tolerance:g}</code>)"))
+    if m.get("objective") == "fidelity":
+        rows.append(("objective", f"fidelity to FP32 on the pool {escape(str(m.get('pool')))}; "
+                                  f"the metric scored on the fidelity front only"))
     if len(m.get("objectives", ())) > 2:
         rows.append(("objectives", escape(", ".join(m["objectives"]))))
     for key in ("sampler", "max_drop", "min_agreement", "fidelity"):
@@ -131,13 +148,15 @@ def front_table(d: StudyData) -> str:
     head = ("<tr><th>trial</th><th>" + name + " (search)</th><th>" + name + " (confirm)</th>"
             "<th>confirm less FP32, 95%</th><th>size MB</th><th>x FP32</th>" + ("<th>time x FP32</th>" if timed else "")
             + "<th class=l>recipe</th></tr>")
-    body = []
+    body, chosen = [], d.recommended()
     for r in d.front:
         tag = f' <span class=tag>[{escape(str(r["seed"]))}]</span>' if r.get("seed") else ""
         if r.get("near"):
             tag += " <span class=tag>[near]</span>"
         if r.get("beats_chance") is False:
             tag += " <span class=tag>[chance]</span>"
+        if chosen is not None and r["trial"] == chosen["trial"]:
+            tag += " <b class=tag>[recommended]</b>"
         path = escape(str(r["recipe"]))
         body.append(f"<tr><td>{r['trial']}{tag}</td><td>{_num(r['metric'])}</td>"
                     f"<td>{_num(r.get('confirm_metric'))}</td><td>{escape(delta_text(r))}</td>"
