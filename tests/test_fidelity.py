@@ -215,3 +215,13 @@ def test_the_mrpc_pool_is_unlabelled_fine_tuning_pairs_and_a_pair_file_is_checke
     path.write_text("\n".join(f"{p.a}\t{p.b}" for p in train) + "\n")
     task.pool_from_file(path)
     assert task.pool_name.startswith("file:pool.tsv|n=40") and len(task.pool_batches()) == 4
+
+
+def test_the_report_of_a_fidelity_study_recommends_its_pick(study):
+    from autoq.report import write_report
+    html, png = write_report(study.out)
+    page = html.read_text()
+    meta, rows = load_front(study.out)
+    chosen = pick(meta, rows, 0.01 * meta["fp32_metric"])
+    assert f"trial {chosen['trial']}: " in page and "[recommended]" in page
+    assert "fidelity to FP32 on the pool" in page and png.stat().st_size > 10_000
