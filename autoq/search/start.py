@@ -101,6 +101,8 @@ def seed_study(s: Searcher, bar=None) -> None:
     """FP32's figures once, then the seeded first trials not yet in the study: FP32, uniform
     int8, the space's seed recipes and the sensitivity ladder (a fidelity study: the budget
     sweep). ``bar`` (tqdm) moves as each is scored."""
+    if bar is not None:
+        bar.set_postfix_str("scoring FP32 on the search and confirm splits", refresh=True)
     record_reference(s)
     if bar is not None:
         bar.n = min(s.finished(), s.cfg.n_trials)
@@ -118,6 +120,8 @@ def seed_study(s: Searcher, bar=None) -> None:
     for name, recipe, params in seeds:
         if name in done:
             continue
+        if bar is not None:
+            bar.set_postfix_str(f"seed {name}", refresh=True)
         text = (recipe or Recipe.build({"bits_weights": None, "bits_activations": None})).to_yaml()
         try:
             value, score = seed_value(s, recipe)
