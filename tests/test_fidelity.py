@@ -225,3 +225,41 @@ def test_the_report_of_a_fidelity_study_recommends_its_pick(study):
     chosen = pick(meta, rows, 0.01 * meta["fp32_metric"])
     assert f"trial {chosen['trial']}: " in page and "[recommended]" in page
     assert "fidelity to FP32 on the pool" in page and png.stat().st_size > 10_000
+
+
+def make_error_task():
+    """The plugin task scored by its relative error: a metric that is better lower."""
+    import math
+    from plugin_task import ClosenessTask
+    from autoq.tasks import Score
+
+    class ErrorTask(ClosenessTask):
+        name, metric_name, direction = "tiny-error", "error", "minimize"
+
+        def evaluate(self, model, split="confirm", fraction=1.0, device="cpu"):
+            s = super().evaluate(model, split, fraction, device)
+            return Score(1 - s.metric, "error", s.signature, s.n, examples=s.examples)
+
+        def summed_metric(self, sums):
+            return math.sqrt(sums[0] / sums[1])
+    return ErrorTask()
+
+
+@pytest.mark.parametrize("objective", ["fidelity", "metric"])
+def test_an_error_rate_is_searched_downward_end_to_end(tmp_path, objective):
+    cfg = config(tmp_path, task="test_fidelity:make_error_task", n_trials=14, objective=objective,
+                 fidelity=1.0, max_drop=0.05)
+    run_search(cfg)
+    meta, rows = load_front(cfg.out)
+    assert meta["direction"] == "minimize" and rows
+    errors = [r["metric"] for r in sorted(rows, key=lambda r: r["size_bytes"])]
+    if objective == "metric":  # the front: smaller recipes err more, never less
+        assert errors == sorted(errors, reverse=True) and min(errors) == pytest.approx(0.0, abs=1e-9)
+    chosen = pick(meta, rows, 0.05)
+    assert chosen["metric"] - meta["fp32_metric"] <= 0.05 and chosen["confirm_metric"] <= 0.05
+    assert all(r["metric"] >= 0 for r in rows)
+    study = optuna.load_study(study_name="fid", storage=f"sqlite:///{cfg.out / 'study.db'}")
+    if objective == "metric":
+        assert study.directions[0] == optuna.study.StudyDirection.MINIMIZE
+        assert all(t.constraints["max_drop"] <= 0 for t in study.trials
+                   if t.number in {r["trial"] for r in rows})

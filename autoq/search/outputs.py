@@ -55,10 +55,10 @@ def front_rows(study: optuna.Study, confirm: Callable | None, margin: float = 0.
     as well). ``confirm`` scores a point on the confirm split (a ``Confirmed``, kept in the
     study)."""
     record = StudyRecord(study)  # one read; what is scored below is added to it
-    done = completed(study)
-    strict = {t.number for t in front_of(done)}
+    done, sign = completed(study), sign_of(study)
+    strict = {t.number for t in front_of(done, sign=sign)}
     rows = []
-    for t in front_of(done, margin):
+    for t in front_of(done, margin, sign):
         if record.stale(t.number) and confirm is not None:
             record.put_confirmed(t.number, confirm(t))
         rows.append(row(t, record, near=t.number not in strict, metric=t.values[0]))

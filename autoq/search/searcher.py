@@ -128,7 +128,8 @@ class Searcher(Scorer):
             return {}
         fp32 = self.record().fp32_metric
         metric = fp32 if score is None else score.metric
-        out = {"max_drop": (fp32 - metric) - self.cfg.max_drop if self.cfg.max_drop is not None else 0.0}
+        drop = self.objective.sign * (fp32 - metric)  # an error rate drops as it rises
+        out = {"max_drop": drop - self.cfg.max_drop if self.cfg.max_drop is not None else 0.0}
         if self.min_agreement is not None:
             share = 1.0 if score is None else agreement(score, self.fp32_search)
             out["min_agreement"] = self.min_agreement - share
@@ -167,10 +168,12 @@ class Searcher(Scorer):
         margin = self.cfg.prune_margin
         if margin is None:
             margin = 0.02 * abs(self.record().fp32_metric)
-        if self.cfg.max_drop is not None and self.partial(None) - (partial + margin) > self.cfg.max_drop:
+        sign = self.objective.sign  # compared as higher-is-better
+        mine = sign * partial + margin
+        if self.cfg.max_drop is not None and sign * self.partial(None) - mine > self.cfg.max_drop:
             return True
-        return any(all(c <= mine for c, mine in zip(t.values[1:], costs))  # before scoring it
-                   and dominates((self.partial(t), *t.values[1:]), (partial + margin, *costs))
+        return any(all(c <= own for c, own in zip(t.values[1:], costs))  # before scoring it
+                   and dominates((sign * self.partial(t), *t.values[1:]), (mine, *costs))
                    for t in front_trials(self.study))
 
     def run_trial(self) -> optuna.trial.FrozenTrial:
