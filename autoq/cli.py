@@ -115,14 +115,16 @@ def cmd_prepare(args) -> None:
 
 
 def default_space(task: str) -> str:
+    """The built-in space of a task, shipped inside the package (autoq/search_spaces/)."""
     from pathlib import Path
     from .tasks.registry import check_task
     check_task(task)  # a misspelt task is named as such, not as a missing space
-    for root in (Path("search_spaces"), Path(__file__).resolve().parents[1] / "search_spaces"):
-        if (root / f"{task}.yaml").is_file():
-            return str(root / f"{task}.yaml")
-    raise AutoqError(f"no search space given and none found for task {task!r} "
-                     f"(looked for search_spaces/{task}.yaml): pass --space FILE")
+    root = Path(__file__).resolve().parent / "search_spaces"
+    if not (root / f"{task}.yaml").is_file():
+        known = ", ".join(sorted(p.stem for p in root.glob("*.yaml")))
+        raise AutoqError(f"no search space given and none built in for task {task!r} (built in: "
+                         f"{known}): pass --space FILE")
+    return str(root / f"{task}.yaml")
 
 
 def cmd_search(args) -> None:
