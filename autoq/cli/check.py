@@ -1,0 +1,28 @@
+"""autoq check."""
+from __future__ import annotations
+
+from .args import load_stats, stats_arg, task_arg
+
+
+def run(args) -> None:
+    from ..evaluate import prepare_task
+    from ..quant.plan import check_stats, make_plan
+    from ..recipe import Recipe
+    from ..tasks import get_task
+    recipe = Recipe.load(args.recipe)
+    model = prepare_task(get_task(args.task), recipe.graph)
+    plan = make_plan(model, recipe)
+    stats = load_stats(args.stats)
+    if stats is not None:
+        check_stats(plan, model, stats)
+    quantized = sum(not c.is_float for c in plan.configs.values())
+    print(f"ok: {args.recipe} quantizes {quantized} of {len(plan.configs)} quantizable modules")
+
+
+def add(sub) -> None:
+    sp = sub.add_parser("check", help="validate a recipe (and statistics) against a task's model")
+    task_arg(sp)
+    sp.add_argument("--recipe", required=True, help="recipe YAML (Distiller format)")
+    stats_arg(sp)
+    sp.set_defaults(func=run)
+    sp.epilog = "example:\n  autoq check --task gnmt-multi30k --recipe search_spaces/gnmt_distiller_seed.yaml"

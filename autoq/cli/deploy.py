@@ -1,0 +1,59 @@
+"""autoq deploy."""
+from __future__ import annotations
+
+import sys
+
+from ..errors import AutoqError
+from .args import device, positive_fraction, positive_int, load_stats, stats_arg, task_arg
+
+
+def run(args) -> None:
+    from ..deploy import deploy
+    from ..recipe import Recipe
+    from ..tasks import get_task
+    try:
+        threads = [int(t) for t in args.threads.split(",")]
+    except ValueError:
+        threads = []
+    if not threads or min(threads) < 1:
+        raise AutoqError(f"--threads {args.threads!r}: expected whole numbers >= 1, e.g. 1,2")
+    backends = args.backends.split(",") if args.backends else None
+    if backends:
+        from ..deploy import backend_names
+        unknown = sorted(set(backends) - set(backend_names()))
+        if unknown:
+            raise AutoqError(f"--backends: unknown {unknown} (allowed: {', '.join(backend_names())})")
+    r = deploy(get_task(args.task), Recipe.load(args.recipe), args.out, threads, args.repeats,
+               args.fraction, args.device or "cpu", backends, load_stats(args.stats),
+               log=lambda m: print(f"deploy: {m}", file=sys.stderr))
+    has_peer = r["peer_bytes"] is not None
+    for t in map(str, r["threads"]):
+        peer = (f", peer {r['peer_latency_s'][t] * 1e3:.1f} ms ({r['peer_speedup'][t]:.2f}x)"
+                if has_peer else "")
+        print(f"{t} thread(s): fp32 {r['fp32_latency_s'][t] * 1e3:.1f} ms, deployed "
+              f"{r['latency_s'][t] * 1e3:.1f} ms ({r['speedup'][t]:.2f}x){peer}")
+    print(f"size: {r['bytes'] / 1e6:.2f} MB = {r['ratio']:.3f} of fp32 {r['fp32_bytes'] / 1e6:.2f} MB"
+          + (f" (peer {r['peer_ratio']:.3f})" if has_peer else ""))
+    print(f"{r['metric_name']}: fp32 {r['fp32_metric']:.4f}, deployed {r['metric']:.4f}, "
+          f"fake-quant {r['predicted_metric']:.4f}"
+          + (f", peer {r['peer_metric']:.4f}" if has_peer else ""))
+    print(f"fallbacks: {len(r['fallbacks'])}; written: {args.out}/deploy.json, model.safetensors, "
+          f"manifest.json, recipe.yaml, torchao_config.json, layers.json")
+
+
+def add(sub) -> None:
+    sp = sub.add_parser("deploy", help="build a recipe on real low-precision kernels, save it, "
+                        "measure it against fp32")
+    task_arg(sp)
+    sp.add_argument("--recipe", required=True, help="recipe YAML (Distiller format)")
+    sp.add_argument("--out", required=True, help="folder for the deployed model and deploy.json")
+    sp.add_argument("--threads", default="1", help="thread counts to measure, e.g. 1,2")
+    sp.add_argument("--repeats", type=positive_int, default=20, help="latency rounds per model")
+    sp.add_argument("--fraction", type=positive_fraction, default=1.0,
+                    help="fraction of the confirm split scored")
+    sp.add_argument("--backends", help="allowed backends, comma-separated (default: all)")
+    sp.add_argument("--device", type=device, default=None, help="cpu (default) or cuda")
+    stats_arg(sp)
+    sp.set_defaults(func=run)
+    sp.epilog = ("example:\n  autoq deploy --task minilm-mrpc --recipe autoq-results/minilm-mrpc/picked.yaml "
+                 "--out deployed/ --threads 1,2")

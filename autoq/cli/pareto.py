@@ -1,0 +1,45 @@
+"""autoq pareto."""
+from __future__ import annotations
+
+from .args import nonneg
+
+
+def run(args) -> None:
+    import shutil
+    from pathlib import Path
+    from ..search.config import LATENCY
+    from ..search.outputs import delta_text
+    from ..search.pick import format_front, load_front, pick
+    study_dir = Path(args.results) / args.study
+    meta, rows = load_front(study_dir)
+    print(format_front(meta, rows))
+    if args.max_drop is not None:
+        chosen = pick(meta, rows, args.max_drop, args.by)
+        out = Path(args.out or study_dir / "picked.yaml")
+        shutil.copyfile(study_dir / chosen["recipe"], out)
+        speed = f", {chosen[LATENCY]:.3f} x FP32's time" if LATENCY in chosen else ""
+        name = meta.get("metric_name", "metric")
+        scores = f"{name} {chosen['metric']:.4g} on search (FP32 {meta['fp32_metric']:.4g})"
+        if chosen.get("confirm_metric") is not None:
+            scores += f", {chosen['confirm_metric']:.4g} on confirm (FP32 {meta['fp32_confirm_metric']:.4g}"
+            scores += f"; difference {delta_text(chosen)}, 95%)" if delta_text(chosen) else ")"
+        print(f"picked trial {chosen['trial']} ({chosen['size_bytes'] / 1e6:.3f} MB, "
+              f"{chosen['size_ratio']:.3f} of FP32's size{speed}): {scores}; written to {out}")
+
+
+def add(sub) -> None:
+    from ..search.config import SearchConfig as D  # the defaults
+    sp = sub.add_parser("pareto", help="print a study's front; --max-drop picks a recipe")
+    sp.add_argument("--study", required=True, help="the study's name (its folder in --results)")
+    sp.add_argument("--results", default=str(D.results),
+                    help=f"folder of study folders (default: {D.results})")
+    sp.add_argument("--max-drop", type=nonneg,
+                    help="pick the smallest recipe within this drop from FP32 on both splits, in "
+                    "the metric's units (F1: 0.01 is one point; BLEU: 1.0 is one point); writes it "
+                    "to --out")
+    sp.add_argument("--by", choices=["size", "latency"], default="size",
+                    help="with --max-drop: the smallest recipe (default) or the fastest")
+    sp.add_argument("--out", help="where to write the picked recipe (default: <study>/picked.yaml)")
+    sp.set_defaults(func=run)
+    sp.epilog = ("example:\n  autoq pareto --study minilm-mrpc --max-drop 0.01   (F1: one point)\n"
+                 "  autoq pareto --study gnmt-multi30k --max-drop 1.0   (BLEU: one point)")

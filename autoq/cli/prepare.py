@@ -1,0 +1,27 @@
+"""autoq prepare."""
+from __future__ import annotations
+
+from ..errors import AutoqError
+
+
+def run(args) -> None:
+    from ..tasks import get_task
+    args.task = args.task or args.task_name
+    if not args.task:
+        raise AutoqError("prepare needs a task: autoq prepare --task minilm-mrpc")
+    task = get_task(args.task)
+    prepare_fn = getattr(task, "prepare", None)
+    if prepare_fn is None:
+        print(f"{args.task}: nothing to prepare")
+        return
+    print(f"{args.task}: ready at {prepare_fn(force=args.force)}")
+
+
+def add(sub) -> None:
+    sp = sub.add_parser("prepare", help="build a task's model once (e.g. fine-tune minilm-mrpc)")
+    sp.add_argument("--task", help="gnmt-multi30k, minilm-mrpc, or package.module:factory")
+    sp.add_argument("task_name", nargs="?", metavar="TASK", help="the task, as the older form "
+                    "`autoq prepare TASK` gives it")
+    sp.add_argument("--force", action="store_true", help="build it again even if cached")
+    sp.set_defaults(func=run)
+    sp.epilog = "example:\n  autoq prepare --task minilm-mrpc"

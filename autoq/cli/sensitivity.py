@@ -1,0 +1,46 @@
+"""autoq sensitivity."""
+from __future__ import annotations
+
+from .args import DEVICE_HELP, device, positive_fraction, default_space, task_arg
+
+
+def run(args) -> None:
+    from pathlib import Path
+    from tqdm import tqdm
+    from ..search import sensitivity
+    from ..search import SearchConfig, Searcher
+    cfg = SearchConfig(task=args.task, space=args.space or default_space(args.task),
+                       study=args.study or args.task.replace(":", "-"), results=Path(args.results),
+                       device=args.device, objective=args.objective)
+    searcher = Searcher(cfg)
+    fidelity = cfg.objective == "fidelity"
+    measure, jobs = ((sensitivity.measure_fidelity, sensitivity.fidelity_jobs) if fidelity
+                     else (sensitivity.measure, sensitivity.jobs))
+    with tqdm(total=len(jobs(searcher.space)), unit="eval") as bar:
+        result = measure(searcher, args.fraction, bar.update)
+    out = cfg.out / ("sensitivity-fidelity.json" if fidelity else "sensitivity.json")
+    sensitivity.save(result, out)
+    print(sensitivity.format_table(result, "costs" if fidelity else "drops"))
+    if "disagree" in result:  # what a search with --min-agreement walks its ladder by
+        print("\n" + sensitivity.format_table(result, "disagree"))
+    print(f"saved: {out} (seed a search from it with --sensitivity {out})")
+
+
+def add(sub) -> None:
+    from ..search.config import OBJECTIVES, SearchConfig as D  # the defaults
+    sp = sub.add_parser("sensitivity", help="metric drop (and disagreement with FP32) of each "
+                                            "module alone at low bit widths")
+    task_arg(sp)
+    sp.add_argument("--space", help="search space YAML (default: search_spaces/<task>.yaml)")
+    sp.add_argument("--study", help="study folder to save it in (default: the task's)")
+    sp.add_argument("--results", default=str(D.results),
+                    help=f"folder of study folders (default: {D.results})")
+    sp.add_argument("--objective", choices=OBJECTIVES, default=D.objective,
+                    help="fidelity (default: each unit's KL from FP32 on the pool, at each width) "
+                    "or metric (its metric drop on the search split)")
+    sp.add_argument("--fraction", type=positive_fraction, default=D.sensitivity_fraction,
+                    help=f"of the pool, or of the search split (default {D.sensitivity_fraction}, "
+                    f"as a search measures it)")
+    sp.add_argument("--device", type=device, default=None, help=DEVICE_HELP)
+    sp.set_defaults(func=run)
+    sp.epilog = "example:\n  autoq sensitivity --task gnmt-multi30k"
