@@ -170,9 +170,12 @@ def png(d: StudyData) -> bytes:
     else:
         ax.text(0.5, 0.5, "no completed trials yet", ha="center", va="center", transform=ax.transAxes)
         ax.set_xlabel("model size (MB)")
-    ax.set_ylabel(f"{metric} (search split, higher is better)")
+    better = "lower" if d.meta.get("direction") == "minimize" else "higher"
+    ax.set_ylabel(f"{metric} (search split, {better} is better)")
+    scored = (f"{len(d.points)} of them scored by {metric} (fidelity front), "
+              if d.meta.get("objective") == "fidelity" else f"{d.states['pruned']} pruned, ")
     ax.set_title(f"{_tex(d.name)}: {metric} vs size  ({d.states['complete']} completed, "
-                 f"{d.states['pruned']} pruned, {len(d.front) - d.near_count} on the front"
+                 f"{scored}{len(d.front) - d.near_count} on the front"
                  + (f", {d.near_count} near it" if d.near_count else "") + ")", fontsize=11)
     ax.grid(True, which="major", alpha=0.3)
     if d.points:
