@@ -7,8 +7,9 @@ first recipe whose drop on the search split passes the study's limit (``--max-dr
 else 10% of FP32's metric), found by bisection, since the drop grows along that front;
 at most ``front_size`` of them, spread evenly along it. Each is scored on the search and
 confirm splits, with the paired interval of its confirm difference from FP32. The front
-the user reads is metric against size among those (with the front margin), each row
-with its fidelity.
+the user reads is those recipes, metric against size, each with its fidelity: all lie on
+the fidelity front, and none is dropped because another scored higher on the search
+split, which is where the labels' luck would choose again.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import optuna
 from tqdm import tqdm
 
 from ..errors import AutoqError
-from .front import REF_DROP, pareto_indices
+from .front import REF_DROP
 from .outputs import completed, front_of, row
 from .record import StudyRecord
 
@@ -98,9 +99,5 @@ def decided_rows(s: Searcher, score: bool = True) -> list[dict]:
                 record.put_confirmed(t.number, s.confirm(t))
             bar.update()
     scored = [t for t in picked if record.metric(t.number) is not None and record.confirmed(t.number)]
-    sign = 1.0 if s.task.direction == "maximize" else -1.0
-    points = [(sign * record.metric(t.number), t.values[1]) for t in scored]
-    strict = set(pareto_indices(points))
-    return [row(scored[i], record, near=i not in strict, metric=record.metric(scored[i].number),
-                fidelity=round(scored[i].values[0], 8))
-            for i in pareto_indices(points, s.front_margin)]
+    return [row(t, record, near=False, metric=record.metric(t.number), fidelity=round(t.values[0], 8))
+            for t in sorted(scored, key=lambda t: t.values[1])]
