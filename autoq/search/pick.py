@@ -80,6 +80,9 @@ def format_front(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     if any(r.get("beats_chance") is False for r in rows):
         lines.append(f"[chance]: on the confirm split, not told apart from a constant answer "
                      f"({name} {meta.get('chance_confirm_metric', float('nan')):.4g}): never picked")
+    if rows and not any(delta_text(r) for r in rows):
+        lines.append("less FP32, 95%: empty, since the task's scores carry no per-example "
+                     "statistics (Score.examples) to resample; see docs/tasks.md")
     if any(delta_text(r) for r in rows):
         lines.append("less FP32, 95%: the confirm metric less FP32's there, a paired bootstrap over "
                      "the split's examples; an interval holding 0 does not tell the two apart")
