@@ -10,6 +10,8 @@ with the study's stats.yaml, measured by the fidelity objective and scored on th
 split. The page gives Spearman's rank correlation of each figure with the confirm metric,
 over all of them and over those within 10% of FP32's search metric (the ones a front
 holds). The study is read, never resumed.
+
+The committed studies it reads are in git history: `git checkout 2742e32 -- results/`.
 """
 from __future__ import annotations
 

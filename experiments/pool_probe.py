@@ -9,6 +9,8 @@ metric over the same trials as fidelity_signal.md (whose table it reads).
 
 A probe, not a search setting: it swaps the task's pool in place (a private attribute),
 since a pool that shares inputs with a judged split is refused by --pool.
+
+The committed studies it reads are in git history: `git checkout 2742e32 -- results/`.
 """
 import re
 import sys
