@@ -56,9 +56,7 @@ class MiniLMMRPC(Task):
         if split not in self._encoded:
             if self._tokenizer is None:
                 self._tokenizer = load_tokenizer(self.model_dir)
-            if self._splits is None:
-                self._splits = data.splits()
-            self._encoded[split] = data.Encoded(self._tokenizer, self._splits[split])
+            self._encoded[split] = data.Encoded(self._tokenizer, self._splits_now()[split])
         return self._encoded[split]
 
     def build_model(self) -> nn.Module:
@@ -78,8 +76,7 @@ class MiniLMMRPC(Task):
         return random.Random(seed).sample(range(len(self._encode("finetune"))), count * size)
 
     def _judged(self) -> set[tuple[str, str]]:
-        self._encode("search")
-        return {(p.a, p.b) for split in SPLITS for p in self._splits[split]}
+        return {(p.a, p.b) for split in SPLITS for p in self._splits_now()[split]}
 
     def pool_batches(self) -> list[dict[str, torch.Tensor]]:
         """Pairs without their labels, in batches of similar length: by default
@@ -99,7 +96,9 @@ class MiniLMMRPC(Task):
         return self._pool_batches
 
     def _splits_now(self) -> dict:
-        self._encode("search")
+        """The splits, read once (data.splits)."""
+        if self._splits is None:
+            self._splits = data.splits()
         return self._splits
 
     def pool_from_file(self, path: Path) -> None:
