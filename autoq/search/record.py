@@ -73,10 +73,6 @@ class StudyRecord:
         if error is not None:
             self._put(f"metric_error:{n}", error)
 
-    def errors(self) -> dict[int, str]:
-        """Why the metric broke, by trial."""
-        return {int(k.split(":")[1]): v for k, v in self._attrs.items() if k.startswith("metric_error:")}
-
     def confirmed(self, n: int) -> Confirmed | None:
         if f"confirm_delta:{n}" not in self._attrs:
             return None
