@@ -48,7 +48,8 @@ class Reference:
     @property
     def key(self) -> str:
         """What the pool is, for a study's record: its name and its size in batches."""
-        name = getattr(self.task, "pool_name", "calibration")
+        own = type(self.task).pool_batches is not Task.pool_batches
+        name = getattr(self.task, "pool_name", "pool_batches" if own else "calibration")
         return f"{name}|batches={len(self.batches)}"
 
     def fp32(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:

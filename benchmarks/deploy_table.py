@@ -28,7 +28,7 @@ def describe(yaml_path: Path) -> str:
 
 
 def speedups(d: dict) -> str:
-    return ", ".join(f"{t}T {d['speedup'][t]:.2f}x ({d['peer_speedup'][t]:.2f}x)" for t in d["speedup"])
+    return ", ".join(f"{t}T {v['speedup']:.2f}x ({v['peer_speedup']:.2f}x)" for t, v in d["latency"].items())
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
     if not runs:
         sys.exit(f"no deploy JSON under {folder / 'deploy'}")
     any_run = next(iter(runs.values()))
-    name = any_run["metric_name"]
+    name = any_run["metric"]["name"]
     lines = [f"# {args.task}: recipes deployed on real kernels", "",
              f"Each row is the `deploy.json` beside it (`deploy/<recipe>.json`), written by "
              f"`autoq deploy --task {args.task} --recipe deploy/<recipe>.yaml --out DIR "
@@ -54,20 +54,21 @@ def main() -> None:
               f"{name} deployed | {name} fake-quant | gap | {name} peer | fallbacks |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for recipe, d in runs.items():
-        peer = "" if d["peer_metric"] is None else f"{d['peer_metric']:.4g}"
-        lines.append(f"| {recipe} | {d['ratio']:.3f} | {d['peer_ratio']:.3f} | {speedups(d)} | "
-                     f"{d['fp32_metric']:.4g} | {d['metric']:.4g} | {d['predicted_metric']:.4g} | "
-                     f"{d['gap_to_prediction']:+.3g} | {peer} | {len(d['fallbacks'])} |")
+        z, m = d["size"], d["metric"]
+        peer = "" if m["peer"] is None else f"{m['peer']:.4g}"
+        lines.append(f"| {recipe} | {z['ratio']:.3f} | {z['peer_ratio']:.3f} | {speedups(d)} | "
+                     f"{m['fp32']:.4g} | {m['deployed']:.4g} | {m['predicted']:.4g} | "
+                     f"{m['gap_to_prediction']:+.3g} | {peer} | {len(d['fallbacks'])} |")
     lines += [""]
     for recipe, d in runs.items():
         kernels = ", ".join(f"{k} x{n}" for k, n in d["kernels"].items())
         lines.append(f"- `{recipe}`: {describe(folder / 'deploy' / f'{recipe}.yaml')} Kernels: {kernels}.")
     limit = GAP.get(name)
     if limit is not None:
-        within = [r for r, d in runs.items() if abs(d["gap_to_prediction"]) <= limit]
+        within = [r for r, d in runs.items() if abs(d["metric"]["gap_to_prediction"]) <= limit]
         lines += ["", f"Deployed within {limit} {name} of the fake-quant prediction: "
                   f"{', '.join(within) or 'none'} (of {len(runs)})."]
-    lines += ["", f"Signature: `{any_run['signature']}`", ""]
+    lines += ["", f"Signature: `{any_run['metric']['signature']}`", ""]
     write_atomic(folder / "deploy.md", "\n".join(lines))
     print((folder / "deploy.md").read_text())
 

@@ -10,7 +10,8 @@ from torch import nn
 
 from autoq import Recipe, size_report
 from autoq.cli import main
-from autoq.deploy import build, deployable_choices, load_deployed, read_manifest, save_deployed
+from autoq.deploy import (DeployReport, build, deployable_choices, load_deployed, read_manifest,
+                          save_deployed)
 from autoq.deploy.packing import decode, encode, pack_bits, unpack_bits
 from autoq.deploy.registry import Deviation, Kernel, Offer
 from autoq.deploy.select import choose
@@ -263,13 +264,18 @@ def test_cli_deploy_writes_results(tmp_path, capsys):
     assert main(["deploy", "--task", "plugin_task:make_task", "--recipe", str(recipe), "--out",
                  str(out), "--threads", "1,2", "--repeats", "2"]) == 0
     result = json.loads((out / "deploy.json").read_text())
-    for key in ("fp32_bytes", "bytes", "fp32_latency_s", "latency_s", "speedup", "fp32_metric",
-                "metric", "predicted_metric", "fallbacks", "threads", "peer_bytes",
-                "peer_latency_s", "peer_speedup"):
-        assert key in result, key
-    assert result["threads"] == [1, 2] and set(result["latency_s"]) == {"1", "2"}
-    assert result["bytes"] < result["fp32_bytes"]
-    assert abs(result["metric"] - result["predicted_metric"]) < 0.05
+    assert set(result) >= {"task", "device", "size", "latency", "metric", "kernels", "fallbacks"}
+    assert set(result["latency"]) == {"1", "2"}
+    for t in result["latency"].values():
+        assert abs(t["speedup"] - t["fp32_s"] / t["deployed_s"]) < 2e-3
+        assert t["peer_s"] > 0 and len(repr(t["fp32_s"])) <= 14  # rounded, not 17 digits
+    size, metric = result["size"], result["metric"]
+    assert size["disk_bytes"] < size["fp32_bytes"] and size["search_bytes"] < size["fp32_bytes"]
+    assert "bytes" not in result and "size_report_bytes" not in result  # one size per meaning
+    assert metric["drop"] == round(metric["fp32"] - metric["deployed"], 4)
+    assert abs(metric["deployed"] - metric["predicted"]) < 0.05
+    back = DeployReport.load(out)  # the file reads back as the record
+    assert back.size.disk_bytes == size["disk_bytes"] and back.metric.n == metric["n"]
     assert {"recipe.yaml", "torchao_config.json", "layers.json", "manifest.json",
             "model.safetensors"} <= {p.name for p in out.iterdir()}
     assert Recipe.load(out / "recipe.yaml").to_dict() == INT8_DYNAMIC.to_dict()

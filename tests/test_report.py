@@ -182,3 +182,20 @@ def test_seed_names_at_one_point_do_not_cover_each_other():
                for b in boxes)  # none pushed out over the title or the top axis
     assert not any(b.contains(x, y) for b in boxes for x, y in dots)  # nor over a point
     assert labels[-1].xyann == (0, 9)  # a name with room is left where it was
+
+
+def test_a_folder_with_the_front_but_no_study_is_reported_from_its_files(tmp_path):
+    """Committed results keep the front, not the study.db: the report is made from them."""
+    src = TESTS.parent / "results" / "minilm-mrpc" / "fidelity-s0"
+    folder = tmp_path / "night"
+    folder.mkdir()
+    for name in ("search.json", "pareto.json"):
+        shutil.copy(src / name, folder / name)
+    rows = json.loads((folder / "pareto.json").read_text())
+    html_path, png_path = write_report(folder)
+    html = html_path.read_text()
+    assert "read from pareto.json" in html and "<th>fidelity (KL)</th>" in html
+    assert html.count("<tr><td>") == len(rows)  # one table row per front row
+    for r in rows:
+        assert f"{r['fidelity']:.3g}" in html
+    assert "[recommended]" in html and matplotlib.image.imread(png_path).shape[0] > 100

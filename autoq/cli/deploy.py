@@ -26,18 +26,17 @@ def run(args) -> None:
     r = deploy(get_task(args.task), Recipe.load(args.recipe), args.out, threads, args.repeats,
                args.fraction, args.device or "cpu", backends, load_stats(args.stats),
                log=lambda m: print(f"deploy: {m}", file=sys.stderr))
-    has_peer = r["peer_bytes"] is not None
-    for t in map(str, r["threads"]):
-        peer = (f", peer {r['peer_latency_s'][t] * 1e3:.1f} ms ({r['peer_speedup'][t]:.2f}x)"
-                if has_peer else "")
-        print(f"{t} thread(s): fp32 {r['fp32_latency_s'][t] * 1e3:.1f} ms, deployed "
-              f"{r['latency_s'][t] * 1e3:.1f} ms ({r['speedup'][t]:.2f}x){peer}")
-    print(f"size: {r['bytes'] / 1e6:.2f} MB = {r['ratio']:.3f} of fp32 {r['fp32_bytes'] / 1e6:.2f} MB"
-          + (f" (peer {r['peer_ratio']:.3f})" if has_peer else ""))
-    print(f"{r['metric_name']}: fp32 {r['fp32_metric']:.4f}, deployed {r['metric']:.4f}, "
-          f"fake-quant {r['predicted_metric']:.4f}"
-          + (f", peer {r['peer_metric']:.4f}" if has_peer else ""))
-    print(f"fallbacks: {len(r['fallbacks'])}; written: {args.out}/deploy.json, model.safetensors, "
+    for t, v in r.latency.items():
+        peer = f", peer {v.peer_s * 1e3:.1f} ms ({v.fp32_s / v.peer_s:.2f}x)" if v.peer_s else ""
+        print(f"{t} thread(s): fp32 {v.fp32_s * 1e3:.1f} ms, deployed {v.deployed_s * 1e3:.1f} ms "
+              f"({v.fp32_s / v.deployed_s:.2f}x){peer}")
+    z, m = r.size, r.metric
+    print(f"size on disk: {z.disk_bytes / 1e6:.2f} MB = {z.disk_bytes / z.fp32_bytes:.3f} of FP32's "
+          f"{z.fp32_bytes / 1e6:.2f} MB (the search's size: {z.search_bytes / 1e6:.2f} MB"
+          + (f"; peer {z.peer_bytes / z.fp32_bytes:.3f} of FP32" if z.peer_bytes else "") + ")")
+    print(f"{m.name} on the {m.split} split: fp32 {m.fp32:.4f}, deployed {m.deployed:.4f}, "
+          f"fake-quant {m.predicted:.4f}" + (f", peer {m.peer:.4f}" if m.peer is not None else ""))
+    print(f"fallbacks: {len(r.fallbacks)}; written: {args.out}/deploy.json, model.safetensors, "
           f"manifest.json, recipe.yaml, torchao_config.json, layers.json")
 
 

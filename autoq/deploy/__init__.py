@@ -14,8 +14,9 @@ from .artifact import load_deployed, read_manifest, save_deployed
 from .build import Deployed, build
 from .choices import deployable_choices
 from .registry import Deviation, Kernel, Offer, backend_names, register_kernel
+from .report import DeployReport
 from .run import deploy
 
-__all__ = ["Deployed", "Deviation", "Kernel", "Offer", "backend_names", "build", "deploy",
+__all__ = ["DeployReport", "Deployed", "Deviation", "Kernel", "Offer", "backend_names", "build", "deploy",
            "deployable_choices", "load_deployed", "read_manifest", "register_kernel",
            "save_deployed"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import io
-import json
 import time
 import warnings
 from pathlib import Path
@@ -16,7 +15,6 @@ import torch
 from torch import nn
 
 from ..evaluate import task_stats
-from ..io import write_atomic
 from ..quant import prepare, quantize, size_report
 from ..quant.plan import make_plan
 from ..recipe import Recipe
@@ -24,8 +22,12 @@ from ..tasks import Task
 from .artifact import MANIFEST, MODEL, load_deployed, save_deployed
 from .build import build, dedupe
 from .exports import write_exports
+from .report import DeployReport, Metrics, Sizes, Timing
 from .measure import alternate, num_threads, run_batch, to_device
 from .select import shapes
+
+
+PEER = "torch.ao.quantization.quantize_dynamic({nn.Linear, nn.LSTM}, qint8), torch.save size"
 
 
 def peer(model: nn.Module) -> nn.Module:
@@ -52,8 +54,8 @@ def torch_save_bytes(model: nn.Module) -> int:
 def deploy(task: Task, recipe: Recipe, out: str | Path, threads: list[int] = (1,),
            repeats: int = 20, fraction: float = 1.0, device: str = "cpu",
            backends: list[str] | None = None, stats: dict | None = None,
-           log: Callable[[str], None] = print) -> dict:
-    """Deploy ``recipe`` for ``task`` into ``out`` and measure it; returns deploy.json's content."""
+           log: Callable[[str], None] = print) -> DeployReport:
+    """Deploy ``recipe`` for ``task`` into ``out`` and measure it; writes and returns deploy.json."""
     out = Path(out)
     threads = list(threads)
     float_model = task.build_model().eval()
@@ -86,33 +88,19 @@ def deploy(task: Task, recipe: Recipe, out: str | Path, threads: list[int] = (1,
         for k, m in models.items():
             log(f"scoring {k} on the confirm split")
             metrics[k] = task.evaluate(m, "confirm", fraction, device)
-    files = [out / MODEL, out / MANIFEST]
-    size = size_report(prepared, recipe, stats)
     kernels: dict[str, int] = {}
     for e in deployed.manifest["units"].values():
         if "kernel" in e:
             kernels[e["kernel"]] = kernels.get(e["kernel"], 0) + 1
-    result = {
-        "task": task.name, "metric_name": metrics["fp32"].metric_name, "split": "confirm",
-        "fraction": fraction, "n": metrics["deployed"].n, "device": device, "threads": threads,
-        "fp32_bytes": fp32_bytes(float_model), "bytes": sum(f.stat().st_size for f in files),
-        "size_report_bytes": size.total_bytes,
-        "fp32_latency_s": {t: v["fp32"] for t, v in latency.items()},
-        "latency_s": {t: v["deployed"] for t, v in latency.items()},
-        "speedup": {t: v["fp32"] / v["deployed"] for t, v in latency.items()},
-        "fp32_metric": metrics["fp32"].metric, "metric": metrics["deployed"].metric,
-        "predicted_metric": metrics["predicted"].metric,
-        "gap_to_prediction": metrics["deployed"].metric - metrics["predicted"].metric,
-        "drop": metrics["fp32"].metric - metrics["deployed"].metric,
-        "peer": "torch.ao.quantization.quantize_dynamic({nn.Linear, nn.LSTM}, qint8), torch.save size",
-        "peer_bytes": torch_save_bytes(models["peer"]) if "peer" in models else None,
-        "peer_latency_s": {t: v.get("peer") for t, v in latency.items()},
-        "peer_speedup": {t: v["fp32"] / v["peer"] if "peer" in v else None for t, v in latency.items()},
-        "peer_metric": metrics["peer"].metric if "peer" in metrics else None,
-        "fallbacks": deployed.fallbacks, "kernels": kernels, "build_s": round(build_s, 2),
-        "repeats": repeats, "batch": shapes(sample), "signature": metrics["deployed"].signature,
-    }
-    result["ratio"] = result["bytes"] / result["fp32_bytes"]
-    result["peer_ratio"] = result["peer_bytes"] / result["fp32_bytes"] if result["peer_bytes"] else None
-    write_atomic(out / "deploy.json", json.dumps(result, indent=1) + "\n")
-    return result
+    sizes = Sizes(fp32_bytes(float_model), sum((out / f).stat().st_size for f in (MODEL, MANIFEST)),
+                  size_report(prepared, recipe, stats).total_bytes,
+                  torch_save_bytes(models["peer"]) if "peer" in models else None)
+    report = DeployReport(
+        task.name, device, sizes,
+        {t: Timing(v["fp32"], v["deployed"], v.get("peer")) for t, v in latency.items()},
+        Metrics(metrics["fp32"].metric_name, "confirm", fraction, metrics["deployed"].n,
+                metrics["deployed"].signature, metrics["fp32"].metric, metrics["deployed"].metric,
+                metrics["predicted"].metric, metrics["peer"].metric if "peer" in metrics else None),
+        kernels, deployed.fallbacks, PEER, build_s, repeats, shapes(sample))
+    report.write(out)
+    return report

@@ -63,7 +63,7 @@ def draw_points(ax: Axes, d: StudyData, limits: tuple[float, float] | None) -> l
     if faster:
         ax.scatter([p.size_bytes / 1e6 for p in faster], [p.metric for p in faster], s=64,
                    facecolors="none", edgecolors=COLOR["front"], linewidths=2,
-                   label=LABEL["faster"], zorder=4)
+                   label=LABEL[d.off_line_label], zorder=4)
     chosen = d.recommended()
     for p in (q for q in d.points if chosen and q.trial == chosen["trial"] and q not in below):
         ax.scatter([p.size_bytes / 1e6], [p.metric], s=330, facecolors="none", edgecolors=COLOR["pick"],
@@ -174,8 +174,9 @@ def png(d: StudyData) -> bytes:
     ax.set_ylabel(f"{metric} (search split, {better} is better)")
     scored = (f"{len(d.points)} of them scored by {metric} (fidelity front), "
               if d.meta.get("objective") == "fidelity" else f"{d.states['pruned']} pruned, ")
-    ax.set_title(f"{_tex(d.name)}: {metric} vs size  ({d.states['complete']} completed, "
-                 f"{scored}{len(d.front) - d.near_count} on the front"
+    counts = f"{d.states['complete']} completed, {scored}" if d.stored else \
+        f"{len(d.points)} scored by {metric}, "
+    ax.set_title(f"{_tex(d.name)}: {metric} vs size  ({counts}{len(d.front) - d.near_count} on the front"
                  + (f", {d.near_count} near it" if d.near_count else "") + ")", fontsize=11)
     ax.grid(True, which="major", alpha=0.3)
     if d.points:

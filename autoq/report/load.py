@@ -42,10 +42,17 @@ class StudyData:
     front: list[dict[str, Any]]  # rows as in pareto.json, smallest first
     states: Counter  # trial state name (lower case) -> count
     failures: Counter  # fail reason -> count
+    stored: bool = True  # False: read from the front files alone (no storage in the folder)
 
     @property
     def metric_name(self) -> str:
         return str(self.meta.get("metric_name") or "metric")
+
+    @property
+    def off_line_label(self) -> str:
+        """What a front point off the metric-size line is: on the fidelity front (a fidelity
+        study), else on the front by its latency."""
+        return "fidelity" if self.meta.get("objective") == "fidelity" else "faster"
 
     @property
     def near_count(self) -> int:
@@ -105,10 +112,13 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
     missing = [k for k in ("fp32_metric", "fp32_size_bytes") if not isinstance(meta, dict) or k not in meta]
     if missing:
         raise AutoqError(f"study folder {study_dir}: search.json lacks {', '.join(missing)}")
-    if storage is None and not (study_dir / "study.db").is_file():
-        raise AutoqError(f"study folder {study_dir} has no study.db (if the search used "
-                         f"--storage URL, pass the same URL with --storage)")
     name = study_dir.resolve().name
+    if storage is None and not (study_dir / "study.db").is_file():
+        if not rows:
+            raise AutoqError(f"study folder {study_dir} has no study.db and an empty front (if "
+                             f"the search used --storage URL, pass the same URL with --storage)")
+        return StudyData(name, meta, [front_point(r) for r in rows], rows, Counter(), Counter(),
+                         stored=False)
     store = open_storage(storage, study_dir)
     try:
         study = optuna.load_study(study_name=name, storage=store)
@@ -151,3 +161,11 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
         elif t.state == State.FAIL:
             failures[str(t.user_attrs.get("fail_reason", "no reason recorded (interrupted?)"))] += 1
     return StudyData(name, meta, points, front, states, failures)
+
+
+def front_point(r: dict[str, Any]) -> Point:
+    """A point from a pareto.json row, for a folder that holds the front but not the study."""
+    seed = None if r.get("seed") is None else str(r["seed"])
+    kind = "fp32" if seed == "fp32" else "seed" if seed else "searched"
+    return Point(r["trial"], kind, r["size_bytes"], r["metric"], seed, r.get("confirm_metric"), True,
+                 latency=r.get(LATENCY), confirm_delta=delta_text(r), near=bool(r.get("near")))

@@ -5,6 +5,8 @@ legend text alike (plotly renders a few tags in those).
 """
 from __future__ import annotations
 
+import math
+
 from html import escape
 
 import plotly.graph_objects as go
@@ -75,7 +77,7 @@ def figure(d: StudyData) -> go.Figure:
                                marker=dict(front_marker, size=9, line=dict(width=1.2)), opacity=0.7))
     faster = [p for p in d.points if p.on_front and not p.near and p not in line]
     if faster:  # on the front by latency alone
-        fig.add_trace(_scatter(faster, d, LABEL["faster"], mode="markers", marker=front_marker))
+        fig.add_trace(_scatter(faster, d, LABEL[d.off_line_label], mode="markers", marker=front_marker))
     for kind, symbol in (("seed", "diamond"), ("fp32", "star")):
         pts = by_kind[kind]
         if pts:
@@ -87,29 +89,47 @@ def figure(d: StudyData) -> go.Figure:
     chosen = d.recommended()
     pts = [p for p in d.points if chosen and p.trial == chosen["trial"]]
     if pts:
-        fig.add_trace(_scatter(pts, d, f"recommended (within {d.tolerance:g} of FP32)", mode="markers+text",
-                               text=["pick"], textposition="bottom center",
+        fig.add_trace(_scatter(pts, d, f"recommended (within {d.tolerance:g} of FP32)", mode="markers",
                                marker=dict(color="rgba(0,0,0,0)", size=22, symbol="circle",
                                            line=dict(color=COLOR["pick"], width=3))))
-    for y, label, kind in d.marks():
+    for y, label, kind in d.marks():  # the two labels at opposite ends, so they never meet
         fig.add_hline(y=y, line_dash="dash" if kind == "limit" else "dot", line_color="#999",
-                      annotation_text=label)
+                      annotation_text=label,
+                      annotation_position="top right" if kind == "limit" else "bottom right")
     metric = escape(d.metric_name)
     fig.update_layout(
         template="plotly_white", height=600, hovermode="closest",
         title=f"{escape(d.name)}: {metric} vs model size",
-        xaxis=dict(title="model size (MB, log scale)", type="log"),
+        xaxis=dict(title="model size (MB, log scale)", type="log", **size_ticks(d)),
         yaxis=dict(title=f"{metric} (search split)"),
         legend=dict(bgcolor="rgba(255,255,255,0.8)"), hoverlabel=dict(align="left"))
     return fig
 
 
+def size_ticks(d: StudyData) -> dict:
+    """Labelled ticks at 1, 2 and 5 of each decade the sizes span (1, 1.5, 2, 3, 5, 7 within
+    one decade), each with its share of FP32."""
+    if not d.points:
+        return {}
+    lo, hi = (f(p.size_bytes for p in d.points) / 1e6 for f in (min, max))
+    steps = (1, 1.5, 2, 3, 5, 7) if hi / lo < 10 else (1, 2, 5)
+    ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+             for m in steps]
+    ticks = [t for t in ticks if lo / 1.25 <= t <= hi * 1.15]
+    fp32 = d.fp32_size / 1e6
+    return {"tickvals": ticks, "ticktext": [f"{t:g}<br>({t / fp32:.2g}x)" for t in ticks],
+            "range": [math.log10(lo / 1.25), math.log10(hi * 1.15)]}
+
+
 def summary(d: StudyData) -> str:
     m, s = d.meta, d.states
     seeds = sum(p.kind in ("fp32", "seed") for p in d.points)
+    trials = (f"{s['complete']} completed ({seeds} seeds), {s['pruned']} pruned, {s['fail']} failed"
+              + (f", {s['running']} running" if s["running"] else "")) if d.stored else \
+        (f"{len(d.points)} recipes scored by the metric, read from pareto.json (the study's "
+         f"storage is not in this folder, so its other trials are not shown)")
     rows = [("task", escape(str(m.get("task", "?")))), ("metric", escape(d.metric_name)),
-            ("trials", f"{s['complete']} completed ({seeds} seeds), {s['pruned']} pruned, "
-                       f"{s['fail']} failed" + (f", {s['running']} running" if s["running"] else "")),
+            ("trials", trials),
             ("FP32", f"{escape(d.metric_name)} {_num(m['fp32_metric'])} (search), "
                      f"{_num(m.get('fp32_confirm_metric'))} (confirm); "
                      f"{d.fp32_size / 1e6:.4g} MB"),
@@ -131,7 +151,8 @@ def summary(d: StudyData) -> str:
                                   f"the metric scored on the fidelity front only"))
     if len(m.get("objectives", ())) > 2:
         rows.append(("objectives", escape(", ".join(m["objectives"]))))
-    for key in ("sampler", "max_drop", "min_agreement", "fidelity"):
+    keys = ("sampler", "max_drop", "min_agreement") + (() if m.get("objective") == "fidelity" else ("fidelity",))
+    for key in keys:
         if m.get(key) is not None:
             rows.append((key.replace("_", " "), escape(str(m[key]))))
     out = "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
@@ -145,7 +166,9 @@ def summary(d: StudyData) -> str:
 def front_table(d: StudyData) -> str:
     name = escape(d.metric_name)
     timed = any(LATENCY in r for r in d.front)
-    head = ("<tr><th>trial</th><th>" + name + " (search)</th><th>" + name + " (confirm)</th>"
+    fid = any("fidelity" in r for r in d.front)
+    head = ("<tr><th>trial</th>" + ("<th>fidelity (KL)</th>" if fid else "") + "<th>" + name
+            + " (search)</th><th>" + name + " (confirm)</th>"
             "<th>confirm less FP32, 95%</th><th>size MB</th><th>x FP32</th>" + ("<th>time x FP32</th>" if timed else "")
             + "<th class=l>recipe</th></tr>")
     body, chosen = [], d.recommended()
@@ -158,7 +181,9 @@ def front_table(d: StudyData) -> str:
         if chosen is not None and r["trial"] == chosen["trial"]:
             tag += " <b class=tag>[recommended]</b>"
         path = escape(str(r["recipe"]))
-        body.append(f"<tr><td>{r['trial']}{tag}</td><td>{_num(r['metric'])}</td>"
+        body.append(f"<tr><td>{r['trial']}{tag}</td>"
+                    + (f"<td>{_num(r.get('fidelity'), '.3g')}</td>" if fid else "")
+                    + f"<td>{_num(r['metric'])}</td>"
                     f"<td>{_num(r.get('confirm_metric'))}</td><td>{escape(delta_text(r))}</td>"
                     f"<td>{r['size_bytes'] / 1e6:.4g}</td>"
                     f"<td>{d.ratio(r['size_bytes']):.3f}</td>"

@@ -2,7 +2,6 @@
 several worker processes."""
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import replace
 
@@ -12,7 +11,7 @@ from tqdm import tqdm
 from ..errors import AutoqError
 from .config import LATENCY, SearchConfig
 from .searcher import Searcher
-from .meta import notices, write_meta
+from .meta import write_meta
 from .proposals import queue_local, queue_neighbour, refine_seeds
 from .start import seed_study
 
@@ -106,8 +105,6 @@ def run_search(cfg: SearchConfig) -> list[dict]:
     refine_seeds(searcher)
     searcher.write()
     write_meta(searcher)
-    for line in notices(searcher):
-        tqdm.write(f"autoq: {line}", file=sys.stderr)
     if cfg.workers == 1:
         loop(searcher, bar)
     else:

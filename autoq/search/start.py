@@ -4,6 +4,7 @@ refinement of the seed recipes, queued once."""
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from tqdm import tqdm
 from ..errors import AutoqError
 from ..recipe import Recipe
 from ..tasks.paired import beats
+from .meta import notices
 from . import sensitivity
 from .record import StudyRecord
 
@@ -107,6 +109,8 @@ def seed_study(s: Searcher, bar=None) -> None:
     if bar is not None:
         bar.n = min(s.finished(), s.cfg.n_trials)
         bar.refresh()
+    for line in notices(s):  # before the night, not after it
+        tqdm.write(f"autoq: {line}", file=sys.stderr)
     done = {t.user_attrs.get("seed") for t in s.study.get_trials(deepcopy=False)}
     seeds: list[tuple[str, Recipe | None, dict | None]] = []  # (name, recipe, choices)
     if "fp32" in s.cfg.seeds:
@@ -117,9 +121,12 @@ def seed_study(s: Searcher, bar=None) -> None:
               for n, r in zip(s.space.seed_names, s.space.seeds) if n not in done]
     if s.cfg.ladder > 0:  # points of the space: the sampler learns from them
         seeds += [(n, s.space.recipe(p), p) for n, p in ladder(s)]
-    for name, recipe, params in seeds:
-        if name in done:
-            continue
+    pending = [x for x in seeds if x[0] not in done]
+    if bar is not None and bar.n + len(pending) > bar.total:
+        bar.total = bar.n + len(pending)
+        tqdm.write(f"autoq: --n-trials {s.cfg.n_trials} is fewer than the study's {len(seeds)} seed "
+                   f"trials; all of them are scored, and no trial from the sampler", file=sys.stderr)
+    for name, recipe, params in pending:
         if bar is not None:
             bar.set_postfix_str(f"seed {name}", refresh=True)
         text = (recipe or Recipe.build({"bits_weights": None, "bits_activations": None})).to_yaml()
