@@ -157,7 +157,7 @@ def test_a_plugin_task_with_its_own_pool(tmp_path):
     cfg = config(tmp_path, task="test_fidelity:make_pool_task", n_trials=10)
     run_search(cfg)
     meta, rows = load_front(cfg.out)
-    assert meta["pool"] == "calibration|batches=6" and rows
+    assert meta["pool"] == "pool_batches|batches=6" and rows  # its own pool, named so
     plain = config(tmp_path, study="plain", n_trials=10)
     run_search(plain)
     assert load_front(plain.out)[0]["pool"] == "calibration|batches=2"

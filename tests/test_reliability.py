@@ -10,10 +10,12 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState
 
 from autoq import AutoqError, Recipe
 from autoq.search.pick import load_front
-from autoq.search.storage import MAX_RETRY
+from autoq.search.storage import MAX_RETRY, open_storage, recover_stale
 from autoq.search import SearchConfig, Searcher, run_search
 
 TESTS = Path(__file__).parent
@@ -57,11 +59,11 @@ def test_out_of_memory_retries_with_a_smaller_batch(tmp_path):
     assert searcher.task.batch_size == 2
 
 
-def _search_cmd(results, storage=None, n_trials=24, workers=2):
+def _search_cmd(results, storage=None, n_trials=24, workers=2, ladder=0):
     cmd = [sys.executable, "-m", "autoq", "search", "--task", "plugin_task:make_task", "--space", SPACE,
            "--study", "killed", "--results", str(results), "--n-trials", str(n_trials),
            "--workers", str(workers), "--fidelity", "1", "--heartbeat", "1", "--device", "cpu",
-           "--ladder", "0"]
+           "--ladder", str(ladder)]
     return cmd + (["--storage", storage] if storage else [])
 
 
@@ -91,8 +93,8 @@ def check_study(results, storage):
     seeds = [t.user_attrs.get("seed") for t in trials if t.user_attrs.get("seed")]
     assert len(seeds) == len(set(seeds))  # each seed recorded once
     # trials killed while running were failed by the heartbeat check and re-run
-    stale = [t for t in trials if t.state == optuna.trial.TrialState.FAIL
-             and "fail_reason" not in t.user_attrs and "same_as" not in t.user_attrs]
+    stale = [t for t in trials if t.state == optuna.trial.TrialState.FAIL and t.params  # no params:
+             and "fail_reason" not in t.user_attrs and "same_as" not in t.user_attrs]  # nothing to re-run
     retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}  # retries of retries too
     given_up = {t.number for t in stale if len(t.system_attrs.get("retry_history", [])) >= MAX_RETRY}
     assert {t.number for t in stale} - given_up <= retried  # killed 3 times: not run again
@@ -107,26 +109,63 @@ def check_study(results, storage):
         assert (results / "killed" / f"recipes/{t.number:05d}.yaml").is_file()
 
 
-def add_dead_trial(study: optuna.Study) -> None:
-    """A trial RUNNING for 10 s with no heartbeat: its worker died."""
+def add_dead_trial(study: optuna.Study, params: dict | None = None) -> int:
+    """A trial RUNNING for 10 s with no heartbeat: its worker died (inside ``ask()`` when
+    it has no ``params``, while scoring them otherwise). Returns its number."""
     from datetime import datetime, timedelta
-    study._storage.create_new_trial(study._study_id, template_trial=optuna.trial.FrozenTrial(
+    params = params or {}
+    dists = {k: CategoricalDistribution([v]) for k, v in params.items()}
+    trial_id = study._storage.create_new_trial(study._study_id, template_trial=optuna.trial.FrozenTrial(
         number=0, state=optuna.trial.TrialState.RUNNING, value=None,
-        datetime_start=datetime.now() - timedelta(seconds=10), datetime_complete=None, params={},
-        distributions={}, user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=0))
+        datetime_start=datetime.now() - timedelta(seconds=10), datetime_complete=None, params=params,
+        distributions=dists, user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=0))
+    return study._storage.get_trial_number_from_id(trial_id)
 
 
 def test_a_worker_killed_before_its_first_heartbeat_leaves_no_running_trial(tmp_path):
-    from autoq.search.storage import open_storage
     storage = open_storage(None, tmp_path, heartbeat_s=1)
     study = optuna.create_study(study_name="s", storage=storage)
-    add_dead_trial(study)  # asked, then killed inside ask()
+    in_ask = add_dead_trial(study)  # asked, then killed inside ask(): nothing to run again
+    scoring = add_dead_trial(study, {"x": 1})  # killed while scoring its recipe
     live = study.ask()  # asked just now, no heartbeat yet: not stale
-    optuna.storages.fail_stale_trials(study)
-    states = [t.state for t in study.trials]
-    assert states[:2] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING]
-    assert study.trials[live.number].state == optuna.trial.TrialState.RUNNING
-    assert states[2:] == [optuna.trial.TrialState.WAITING]  # the killed one, queued again
+    recover_stale(study)
+    by_number = {t.number: t for t in study.trials}
+    assert by_number[in_ask].state == by_number[scoring].state == TrialState.FAIL
+    assert by_number[live.number].state == TrialState.RUNNING
+    waiting = [t for t in study.trials if t.state == TrialState.WAITING]
+    assert [(t.params, t.system_attrs["retry_history"]) for t in waiting] == [({"x": 1}, [scoring])]
+
+
+def test_a_trial_failed_but_not_yet_queued_again_is_queued_by_the_next_look(tmp_path):
+    """A worker killed between failing a stale trial and queuing it again (two commits)
+    strands nothing: every later look queues what has no retry, once."""
+    storage = open_storage(None, tmp_path, heartbeat_s=1)
+    study = optuna.create_study(study_name="s", storage=storage)
+    number = add_dead_trial(study, {"x": 2})
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    storage.set_trial_state_values(trial_id, state=TrialState.FAIL)  # failed; the kill came here
+    for _ in range(3):  # every look after it, by any worker
+        recover_stale(study)
+    waiting = [t for t in study.trials if t.state == TrialState.WAITING]
+    assert len(waiting) == 1 and waiting[0].params == {"x": 2}
+    assert waiting[0].system_attrs["retry_history"] == [number]
+
+
+def test_a_trial_killed_too_often_is_not_queued_again(tmp_path):
+    storage = open_storage(None, tmp_path, heartbeat_s=1)
+    study = optuna.create_study(study_name="s", storage=storage)
+    add_dead_trial(study, {"x": 3})
+    for _ in range(MAX_RETRY + 2):  # its retry is asked and killed too, again and again
+        recover_stale(study)
+        waiting = [t for t in study.trials if t.state == TrialState.WAITING]
+        if not waiting:
+            break
+        trial = study.ask()  # pops the retry
+        tid = storage.get_trial_id_from_study_id_trial_number(study._study_id, trial.number)
+        storage.set_trial_state_values(tid, state=TrialState.FAIL)
+    recover_stale(study)
+    runs = [t for t in study.trials if t.params == {"x": 3}]
+    assert len(runs) == MAX_RETRY + 1 and all(t.state == TrialState.FAIL for t in runs)
 
 
 def test_a_rerun_of_a_finished_study_fails_its_dead_trials(tmp_path):
@@ -134,11 +173,12 @@ def test_a_rerun_of_a_finished_study_fails_its_dead_trials(tmp_path):
                        n_trials=2, ladder=0, seeds=(), fidelity=1.0, progress=False, device="cpu",
                        heartbeat_s=1)
     run_search(cfg)
-    add_dead_trial(Searcher(cfg).study)  # killed just before the last run finished the study
-    run_search(cfg)  # nothing left to run, but the dead trial is failed (and queued again)
-    states = [t.state for t in optuna.load_study(study_name="done", storage=f"sqlite:///{tmp_path / 'done' / 'study.db'}").trials]
-    assert optuna.trial.TrialState.RUNNING not in states
-    assert states[-1] == optuna.trial.TrialState.WAITING
+    dead = add_dead_trial(Searcher(cfg).study, {"x": 4})  # killed before the last run ended
+    run_search(cfg)  # nothing left to run, but the dead trial is failed and queued again
+    study = optuna.load_study(study_name="done", storage=f"sqlite:///{tmp_path / 'done' / 'study.db'}")
+    assert TrialState.RUNNING not in [t.state for t in study.trials]
+    assert study.trials[dead].state == TrialState.FAIL
+    assert any(t.system_attrs.get("retry_history") == [dead] for t in study.trials)
 
 
 def test_sigkill_and_restart_local_storage(tmp_path):
@@ -161,18 +201,39 @@ def _fresh_postgres_study():
     return POSTGRES
 
 
-@pytest.mark.skipif(not POSTGRES, reason="AUTOQ_TEST_POSTGRES is not set (.ci/run starts a server)")
-def test_four_workers_share_one_postgres_study(tmp_path):
-    storage = _fresh_postgres_study()
-    done = subprocess.run(_search_cmd(tmp_path, storage, n_trials=20, workers=4), env=_env(),
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
+def shared_run(results, storage, processes: int, n_trials: int, workers: int = 1) -> None:
+    """``processes`` copies of one search command started at once (as on several machines),
+    then the study checked: exactly ``n_trials`` finished, no recipe scored twice, each seed
+    once, nothing left running."""
+    procs = [subprocess.Popen(_search_cmd(results, storage, n_trials, workers, ladder=2), env=_env(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(processes)]
+    for proc in procs:
+        assert proc.wait(timeout=600) == 0, proc.stderr.read()[-2000:]
     study = optuna.load_study(study_name="killed", storage=storage)
-    numbers = [t.number for t in study.trials]
-    counted = [t for t in study.trials if "same_as" not in t.user_attrs]  # repeats are free
-    assert len(numbers) == len(set(numbers)) and 20 <= len(counted) <= 20 + 3  # 3 others in flight
-    recipes = [t.user_attrs["recipe"] for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(recipes) >= 18
+    trials = study.trials
+    finished = [t for t in trials if "same_as" not in t.user_attrs and (
+        t.state in (TrialState.COMPLETE, TrialState.PRUNED) or "fail_reason" in t.user_attrs)]
+    assert len(finished) == n_trials
+    plans = [t.user_attrs["plan"] for t in trials if t.state == TrialState.COMPLETE and "plan" in t.user_attrs]
+    assert len(plans) == len(set(plans))  # no recipe scored twice
+    seeds = [t.user_attrs["seed"] for t in trials if "seed" in t.user_attrs]
+    assert len(seeds) == len(set(seeds)) and any(x.startswith("sweep-") for x in seeds)  # seeded once
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def test_two_searches_on_one_local_study_share_the_work(tmp_path):
+    shared_run(tmp_path, f"sqlite:///{tmp_path / 'killed' / 'study.db'}", processes=2, n_trials=20)
+
+
+def test_workers_on_one_local_study_share_the_work(tmp_path):
+    shared_run(tmp_path, f"sqlite:///{tmp_path / 'killed' / 'study.db'}", processes=1, n_trials=20,
+               workers=2)
+
+
+@pytest.mark.skipif(not POSTGRES, reason="AUTOQ_TEST_POSTGRES is not set (.ci/run starts a server)")
+def test_four_searches_on_one_postgres_study_share_the_work(tmp_path):
+    shared_run(tmp_path, _fresh_postgres_study(), processes=4, n_trials=40)
 
 
 def test_a_local_study_transaction_holds_the_write_lock_from_its_first_read(tmp_path):

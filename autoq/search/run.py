@@ -13,7 +13,8 @@ from .config import LATENCY, SearchConfig
 from .searcher import Searcher
 from .meta import write_meta
 from .proposals import queue_local, queue_neighbour, refine_seeds
-from .start import seed_study
+from .lock import study_lock
+from .start import preflight, seed_study
 
 GIVE_UP_AFTER = 200  # repeated proposals in a row: the space holds nothing new
 NEIGHBOUR_CHANGES = 2  # knobs changed in a repeated proposal's neighbour
@@ -32,15 +33,15 @@ def loop(searcher: Searcher, bar: tqdm | None = None) -> None:
     """Run trials until the study has ``n_trials`` finished ones (or the timeout), writing
     the front after each."""
     cfg, start = searcher.cfg, time.monotonic()
-    optuna.storages.fail_stale_trials(searcher.study)  # also when the study is already done
     bar = bar if bar is not None else trial_bar(searcher)
     failures_in_a_row = repeats = 0
-    while searcher.finished() < cfg.n_trials:
-        if cfg.timeout_s is not None and time.monotonic() - start > cfg.timeout_s:
-            break
+    while cfg.timeout_s is None or time.monotonic() - start <= cfg.timeout_s:
         if searcher.rng.random() < cfg.local:
             queue_local(searcher)
-        t = searcher.run_trial()
+        trial = searcher.next_trial()  # None: every trial the study needs is done or running
+        if trial is None:
+            break
+        t = searcher.run_trial(trial)
         if "same_as" in t.user_attrs:  # TPE re-proposes a front point when nothing beats it
             queue_neighbour(searcher, t, NEIGHBOUR_CHANGES, "neighbour_of")
             repeats += 1
@@ -101,8 +102,10 @@ def run_search(cfg: SearchConfig) -> list[dict]:
     """Run (or resume) a study to ``n_trials`` finished trials; return the front's rows."""
     searcher = Searcher(cfg)
     bar = trial_bar(searcher, opened=False)  # the study is checked before it is opened
-    seed_study(searcher, bar)
-    refine_seeds(searcher)
+    preflight(searcher)
+    with study_lock(searcher.storage, cfg.study):  # one process seeds; the others wait
+        seed_study(searcher, bar)
+        refine_seeds(searcher)
     searcher.write()
     write_meta(searcher)
     if cfg.workers == 1:

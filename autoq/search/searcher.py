@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import traceback
+import zlib
 from functools import cached_property
 
 import optuna
@@ -20,11 +21,13 @@ from .scorer import Scorer
 from .samplers import make_sampler
 from .front import dominates
 from .outputs import front_rows, front_trials, write_results
-from .storage import heartbeat, open_storage
+from .lock import study_lock
+from .storage import heartbeat, open_storage, recover_stale
 
 # The study's calibration statistics: a system attribute, read once per worker, since the
 # user attributes (FP32's figures, confirm scores) are read many times a trial
 STATS_ATTR = "autoq:calibration_stats"
+PROCESSES_ATTR = "autoq:processes"  # how many processes have opened the study
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
 
@@ -89,7 +92,7 @@ class Searcher(Scorer):
         study = optuna.create_study(
             study_name=self.cfg.study, storage=self.storage,
             directions=[self.objective.direction] + ["minimize"] * (len(self.cfg.objectives) - 1),
-            load_if_exists=True, sampler=make_sampler(self.cfg.sampler, self.cfg.seed + self.worker))
+            load_if_exists=True)
         if study.directions[0].name.lower() != self.objective.direction:
             made = "metric" if self.objective.name == "fidelity" else "fidelity"
             raise AutoqError(f"study {self.cfg.study!r} was made with --objective {made}: resume "
@@ -101,25 +104,41 @@ class Searcher(Scorer):
         kept = self.kept_stats()
         if kept is not None:  # every worker quantizes alike, on any machine
             self.stats, self._last = stats_io.from_record(kept), None
-        resumed = len(study.get_trials(deepcopy=False))
-        if resumed:  # a fresh stream, else the sampler replays the proposals it made before
-            study.sampler = make_sampler(self.cfg.sampler, hash((self.cfg.seed, self.worker, resumed)) % 2 ** 31)
+        study.sampler = make_sampler(self.cfg.sampler, self.sampler_seed(study))
         return study
+
+    def sampler_seed(self, study: optuna.Study) -> int:
+        """--seed for the first process ever on the study; for every later one (another
+        worker, machine or resume) a stream of its own, so that none replays another's
+        proposals: each process takes the next number from the study, under its lock."""
+        with study_lock(self.storage, self.cfg.study):
+            attrs = self.storage.get_study_system_attrs(study._study_id)
+            self.slot = attrs.get(PROCESSES_ATTR, 0)
+            self.storage.set_study_system_attr(study._study_id, PROCESSES_ATTR, self.slot + 1)
+        return self.cfg.seed if self.slot == 0 else zlib.crc32(repr((self.cfg.seed, self.slot)).encode())
 
     @cached_property
     def rng(self) -> random.Random:
         """Local search's choices: a fresh stream on resume, as for the sampler."""
-        return random.Random(hash((self.cfg.seed, self.worker, len(self.study.get_trials(deepcopy=False)))))
+        self.study  # opened first: that takes this process's number (slot)
+        return random.Random(repr((self.cfg.seed, self.slot)))
 
-    def evaluated(self, key: str, text: str) -> optuna.trial.FrozenTrial | None:
-        """A finished trial that quantized the model the same way: the sampler proposed
-        it again. (Trials of studies made before the plan key match on recipe text.)"""
-        done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-        for t in self.study.get_trials(deepcopy=False, states=done):
+    def evaluated(self, key: str, text: str, me: int = -1) -> optuna.trial.FrozenTrial | None:
+        """Another trial that quantizes the model the same way, finished or running now
+        (in this process or another): the sampler proposed it again. Both trials of a
+        pair set their key before they look, so at least one of them sees the other.
+        (Trials of studies made before the plan key match on recipe text.)"""
+        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+                  optuna.trial.TrialState.RUNNING)
+        for t in self.study.get_trials(deepcopy=False, states=states):
             attrs = t.user_attrs
-            if attrs["plan"] == key if "plan" in attrs else attrs.get("recipe") == text:
+            if t.number != me and (attrs["plan"] == key if "plan" in attrs else attrs.get("recipe") == text):
                 return t
         return None
+
+    def running(self) -> int:
+        """Trials running now, in every process on the study."""
+        return len(self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
 
     def constraints(self, score: Score | None) -> dict[str, float]:
         """A scored recipe's constraints (None: FP32's), each met at 0 or below: its drop
@@ -176,9 +195,22 @@ class Searcher(Scorer):
                    and dominates((sign * self.partial(t), *t.values[1:]), (mine, *costs))
                    for t in front_trials(self.study))
 
-    def run_trial(self) -> optuna.trial.FrozenTrial:
-        optuna.storages.fail_stale_trials(self.study)
-        trial = self.study.ask()
+    def next_trial(self) -> optuna.Trial | None:
+        """Start a trial if the study still needs one: under the study's lock, re-queue the
+        trials of dead workers, count the finished and running ones against --n-trials,
+        and ask. None: the study has, or will have, all its trials."""
+        with study_lock(self.storage, self.cfg.study):
+            recover_stale(self.study)
+            if self.finished() + self.running() >= self.cfg.n_trials:
+                return None
+            return self.study.ask()
+
+    def run_trial(self, trial: optuna.Trial | None = None) -> optuna.trial.FrozenTrial:
+        """Score one trial (by default a new one) and tell the study."""
+        if trial is None:
+            with study_lock(self.storage, self.cfg.study):
+                recover_stale(self.study)
+                trial = self.study.ask()
         with heartbeat(self.storage, self.study, trial):
             try:
                 recipe = self.space.suggest(trial)
@@ -186,7 +218,7 @@ class Searcher(Scorer):
                 trial.set_user_attr("recipe", text)
                 key = self.plan_key(recipe)
                 trial.set_user_attr("plan", key)
-                same = self.evaluated(key, text)
+                same = self.evaluated(key, text, trial.number)
                 if same is not None:  # scored already: not again, and not counted
                     trial.set_user_attr("same_as", same.number)  # FAIL: the sampler skips it
                     self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -207,7 +239,11 @@ class Searcher(Scorer):
                 for name, value in self.constraints(score).items():
                     trial.set_constraint(name, value)
                 self.study.tell(trial, [score.metric, *costs])
-            except (AutoqError, KeyboardInterrupt):
+            except AutoqError as e:  # the run stops; not re-run
+                trial.set_user_attr("stopped", str(e)[:300])
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                raise
+            except KeyboardInterrupt:  # cut short: re-run when the study resumes
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 raise
             except Exception as e:  # a trial's failure must not end the night

@@ -22,13 +22,18 @@ if TYPE_CHECKING:
     from .searcher import Searcher
 
 
-def record_reference(s: Searcher) -> None:
-    """FP32's figures and what the study is made with, recorded once; a resumed study, or
-    another worker's, is checked against them (trials judged otherwise must not mix)."""
-    if s.min_agreement is not None and s.fp32_search.examples is None:  # before a study is made
+def preflight(s: Searcher) -> None:
+    """What refuses a search before its study (or its folder) is made."""
+    if s.min_agreement is not None and s.fp32_search.examples is None:
         raise AutoqError(f"min_agreement {s.min_agreement:g} (--min-agreement, else the "
                          f"space's) needs a task whose scores carry per-example statistics "
                          f"(Score.examples); {s.cfg.task} gives none: give --min-agreement 0")
+
+
+def record_reference(s: Searcher) -> None:
+    """FP32's figures and what the study is made with, recorded once; a resumed study, or
+    another worker's, is checked against them (trials judged otherwise must not mix)."""
+    preflight(s)
     r = s.record()
     if not r.has("fp32_metric"):
         for name, value in (("model_key", s.model_key), ("fp32_metric", s.fp32_search.metric),
@@ -111,6 +116,8 @@ def seed_study(s: Searcher, bar=None) -> None:
         bar.refresh()
     for line in notices(s):  # before the night, not after it
         tqdm.write(f"autoq: {line}", file=sys.stderr)
+    if s.record().get("seeded"):  # by this process before, or by another on the study
+        return
     done = {t.user_attrs.get("seed") for t in s.study.get_trials(deepcopy=False)}
     seeds: list[tuple[str, Recipe | None, dict | None]] = []  # (name, recipe, choices)
     if "fp32" in s.cfg.seeds:
@@ -149,6 +156,7 @@ def seed_study(s: Searcher, bar=None) -> None:
             constraints=s.constraints(score)))
         if bar is not None:
             bar.update()
+    s.record().put("seeded", True)
 
 
 def seed_value(s: Searcher, recipe: Recipe | None):

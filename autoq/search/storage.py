@@ -3,12 +3,14 @@ for several machines; heartbeats so that trials of a killed worker are re-run.""
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState, create_trial
 from sqlalchemy import event
 
 from ..errors import AutoqError
@@ -31,13 +33,17 @@ def open_storage(url: str | None, study_dir: Path, heartbeat_s: float = HEARTBEA
                          f"postgresql://USER@HOST/DB, mysql://...)")
     study_dir.mkdir(parents=True, exist_ok=True)
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    try:
-        storage = Storage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(heartbeat_s)),
-                          grace_period=max(2, int(STALE_AFTER * heartbeat_s)),
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
-    except Exception as e:  # sqlalchemy raises many kinds; all mean the same to a user
-        raise AutoqError(f"storage {url!r} cannot be opened: {type(e).__name__}: "
-                         f"{str(e).splitlines()[0]}") from None
+    for attempt in range(4):
+        try:
+            storage = Storage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(heartbeat_s)),
+                              grace_period=max(2, int(STALE_AFTER * heartbeat_s)))
+            break
+        except Exception as e:  # sqlalchemy raises many kinds; all mean the same to a user
+            if attempt < 3 and type(e).__name__ == "IntegrityError":  # another process made
+                time.sleep(0.5 * (attempt + 1))  # the tables at this moment: they are there now
+                continue
+            raise AutoqError(f"storage {url!r} cannot be opened: {type(e).__name__}: "
+                             f"{str(e).splitlines()[0]}") from None
     if url.startswith("sqlite"):
         _serialize(storage.engine)
     return storage
@@ -82,3 +88,34 @@ def heartbeat(storage: RDBStorage, study: optuna.Study, trial: optuna.Trial):
     finally:
         stop.set()
         thread.join()
+
+
+def cut_short(t: optuna.trial.FrozenTrial) -> bool:
+    """A trial whose worker died (or was stopped) before it finished: failed with no
+    reason of its own, and not a repeated proposal."""
+    return (t.state == TrialState.FAIL and "fail_reason" not in t.user_attrs
+            and "same_as" not in t.user_attrs and "stopped" not in t.user_attrs)
+
+
+def recover_stale(study: optuna.Study) -> None:
+    """Fail the running trials whose worker stopped beating, then queue every trial cut
+    short that has no retry yet (up to MAX_RETRY times each). Run under the study lock: a
+    process killed between the two steps leaves a trial that the next call queues, so no
+    trial is stranded whatever the moment of the kill."""
+    storage = study._storage
+    for trial_id in storage._get_stale_trial_ids(study._study_id):
+        try:
+            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another process finished it
+    trials = study.get_trials(deepcopy=False)
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    for t in trials:
+        history = [*t.system_attrs.get("retry_history", ()), t.number]
+        if cut_short(t) and t.number not in retried and len(history) <= MAX_RETRY and t.params:
+            study.add_trial(create_trial(
+                state=TrialState.WAITING, params=t.params, distributions=t.distributions,
+                user_attrs={k: v for k, v in t.user_attrs.items() if k in ("refine_of", "local_of",
+                                                                          "neighbour_of")},
+                system_attrs={**t.system_attrs, "failed_trial": t.system_attrs.get("failed_trial", t.number),
+                              "retry_history": history}))
