@@ -10,6 +10,7 @@ from .quant import collect_stats, prepare, quantize, size_report
 from .quant.stats import Stats
 from .recipe import Recipe
 from .tasks import Task
+from .tasks.base import scored_as_reference
 from .tasks.data import CACHE
 
 
@@ -44,7 +45,9 @@ def evaluate(task: Task, recipe: Recipe | None = None, split: str = "confirm",
         qmodel = quantize(model, recipe, stats)
     size = size_report(model, recipe, stats)
     start = time.perf_counter()
-    score = task.evaluate(qmodel.to(device), split=split, fraction=fraction, device=device)
+    score = scored_as_reference(task, lambda: task.evaluate(qmodel.to(device), split=split,
+                                                             fraction=fraction, device=device),
+                                split, "FP32" if recipe is None else "the recipe")
     return {"task": task.name, "metric_name": score.metric_name, "metric": score.metric,
             "size_bytes": size.total_bytes, "fp32_size_bytes": size.fp32_bytes,
             "eval_s": round(time.perf_counter() - start, 3), "signature": score.signature}

@@ -40,8 +40,11 @@ class Reference:
         self.task, self.device = task, device
         self.batches = list(task.pool_batches())
         if not self.batches:
+            own = type(task).pool_batches is not Task.pool_batches
             raise AutoqError(f"task {task.name!r}: its pool (Task.pool_batches) is empty; give "
-                             f"unlabelled inputs (--pool FILE, or the task's pool_batches)")
+                             f"unlabelled inputs (--pool FILE, or the task's pool_batches)" if own else
+                             f"task {task.name!r}: calibration_batches() gave no batches, and "
+                             f"they are its pool and its statistics' inputs: give at least one")
         self._fp32: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
         self._model: nn.Module | None = None
 

@@ -26,12 +26,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
 from .errors import AutoqError
+from . import yaml_io
 from .io import write_atomic
 from .quant.config import KEYS
 
@@ -127,6 +127,9 @@ class Recipe:
         (name, q), = doc["quantizers"].items()
         if not isinstance(q, Mapping):
             raise AutoqError(f"{source}: quantizer {name!r} must be a mapping")
+        if not isinstance(doc.get("autoq") or {}, Mapping):
+            raise AutoqError(f"{source}: the autoq block must be a mapping (allowed keys: "
+                             f"{', '.join(AUTOQ_KEYS)}), not {doc['autoq']!r:.60}")
         ext = dict(doc.get("autoq") or {})
         if isinstance(ext.get("dynamic_activations"), list):  # autoq 0.1's first form
             ext["activations"] = {k: "dynamic" for k in ext.pop("dynamic_activations")}
@@ -149,22 +152,11 @@ class Recipe:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Recipe":
-        try:
-            text = Path(path).read_text()
-        except OSError as e:
-            raise AutoqError(f"recipe {path}: cannot read it ({e.strerror})") from None
-        return cls.from_yaml(text, str(path))
+        return cls.from_dict(yaml_io.load(path, "recipe"), f"recipe {path}")
 
     @classmethod
     def from_yaml(cls, text: str, source: str = "recipe") -> "Recipe":
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(e, "problem", None) or "not valid YAML"
-            raise AutoqError(f"{source}{where}: {problem}") from None
-        return cls.from_dict(doc, source)
+        return cls.from_dict(yaml_io.parse(text, source), source)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)

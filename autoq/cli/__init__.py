@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import AutoqError
+from ..errors import AutoqError, mask_secrets
 from . import check, demo, deploy, evaluate, pareto, prepare, report, search, sensitivity, size, stats
 from .args import default_space
 
@@ -40,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except AutoqError as e:
-        print(f"autoq: error: {e}", file=sys.stderr)
+        print(f"autoq: error: {mask_secrets(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk, a read-only folder: the study stays as it was
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"autoq: error: {mask_secrets(where)}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("autoq: interrupted", file=sys.stderr)

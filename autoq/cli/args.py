@@ -63,3 +63,13 @@ def task_arg(sp) -> None:
 def stats_arg(sp) -> None:
     sp.add_argument("--stats", help="statistics YAML, such as a study's <study>/stats.yaml "
                     "(default: collected once and cached)")
+
+
+def study_name(text: str) -> str:
+    """An argparse type: a study's name, checked as a name (never a path)."""
+    from ..search.config import check_study_name
+    try:
+        check_study_name(text)
+    except AutoqError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text

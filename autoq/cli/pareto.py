@@ -1,7 +1,7 @@
 """autoq pareto."""
 from __future__ import annotations
 
-from .args import nonneg
+from .args import nonneg, study_name
 
 
 def run(args) -> None:
@@ -30,7 +30,7 @@ def run(args) -> None:
 def add(sub) -> None:
     from ..search.config import SearchConfig as D  # the defaults
     sp = sub.add_parser("pareto", help="print a study's front; --max-drop picks a recipe")
-    sp.add_argument("--study", required=True, help="the study's name (its folder in --results)")
+    sp.add_argument("--study", type=study_name, required=True, help="the study's name (its folder in --results)")
     sp.add_argument("--results", default=str(D.results),
                     help=f"folder of study folders (default: {D.results})")
     sp.add_argument("--max-drop", type=nonneg,

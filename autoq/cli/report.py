@@ -1,6 +1,8 @@
 """autoq report."""
 from __future__ import annotations
 
+from .args import study_name
+
 
 
 def run(args) -> None:
@@ -13,7 +15,7 @@ def run(args) -> None:
 def add(sub) -> None:
     from ..search.config import SearchConfig as D  # the defaults
     sp = sub.add_parser("report", help="write a study's report.html (interactive) and pareto.png")
-    sp.add_argument("--study", required=True, help="the study's name (its folder in --results)")
+    sp.add_argument("--study", type=study_name, required=True, help="the study's name (its folder in --results)")
     sp.add_argument("--results", default=str(D.results),
                     help=f"folder of study folders (default: {D.results})")
     sp.add_argument("--storage", help="the search's Optuna RDB URL, if it used one")

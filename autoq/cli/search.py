@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ..errors import AutoqError
-from .args import count, device, fraction, nonneg, positive_fraction, positive_int, default_space, task_arg
+from .args import (count, default_space, device, fraction, nonneg, positive_fraction, positive_int,
+                   study_name, task_arg)
 
 
 def run(args) -> None:
@@ -11,7 +12,7 @@ def run(args) -> None:
     from ..search.pick import format_front, load_front
     cfg = SearchConfig(
         task=args.task, space=args.space or default_space(args.task),
-        study=args.study or args.task.replace(":", "-"), results=Path(args.results),
+        study=args.task.replace(":", "-") if args.study is None else args.study, results=Path(args.results),
         storage=args.storage, n_trials=args.n_trials,
         timeout_s=parse_duration(args.timeout) if args.timeout else None, sampler=args.sampler,
         seed=args.seed, max_drop=args.max_drop, min_agreement=args.min_agreement,
@@ -46,7 +47,7 @@ def add(sub) -> None:
     sp = sub.add_parser("search", help="run (or resume) a search; ends in a Pareto front of recipes")
     task_arg(sp)
     sp.add_argument("--space", help="search space YAML (default: search_spaces/<task>.yaml)")
-    sp.add_argument("--study", help="study name (default: the task's)")
+    sp.add_argument("--study", type=study_name, help="study name (default: the task's)")
     sp.add_argument("--results", default=str(D.results),
                     help=f"folder of study folders (default: {D.results}; the study's is <results>/<study>)")
     sp.add_argument("--storage", help="Optuna RDB URL, e.g. postgresql://user@host/db "

@@ -1,7 +1,7 @@
 """autoq sensitivity."""
 from __future__ import annotations
 
-from .args import DEVICE_HELP, device, positive_fraction, default_space, task_arg
+from .args import DEVICE_HELP, device, positive_fraction, default_space, task_arg, study_name
 
 
 def run(args) -> None:
@@ -10,7 +10,7 @@ def run(args) -> None:
     from ..search import sensitivity
     from ..search import SearchConfig, Searcher
     cfg = SearchConfig(task=args.task, space=args.space or default_space(args.task),
-                       study=args.study or args.task.replace(":", "-"), results=Path(args.results),
+                       study=args.task.replace(":", "-") if args.study is None else args.study, results=Path(args.results),
                        device=args.device, objective=args.objective)
     searcher = Searcher(cfg)
     fidelity = cfg.objective == "fidelity"
@@ -32,7 +32,7 @@ def add(sub) -> None:
                                             "module alone at low bit widths")
     task_arg(sp)
     sp.add_argument("--space", help="search space YAML (default: search_spaces/<task>.yaml)")
-    sp.add_argument("--study", help="study folder to save it in (default: the task's)")
+    sp.add_argument("--study", type=study_name, help="study folder to save it in (default: the task's)")
     sp.add_argument("--results", default=str(D.results),
                     help=f"folder of study folders (default: {D.results})")
     sp.add_argument("--objective", choices=OBJECTIVES, default=D.objective,

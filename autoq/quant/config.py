@@ -1,6 +1,8 @@
 """Per-module quantization settings: Distiller's knobs as one frozen dataclass."""
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Mapping
@@ -86,9 +88,9 @@ def build_config(settings: Mapping[str, Any], where: str, dynamic: bool = False)
     clip = _enum(where, "clip_acts", settings.get("clip_acts", "NONE"), ClipMode)
     n_stds = settings.get("clip_n_stds")
     if clip is ClipMode.N_STD:
-        if not isinstance(n_stds, (int, float)) or isinstance(n_stds, bool) or n_stds <= 0:
-            raise AutoqError(f"{where}: clip_acts N_STD needs clip_n_stds, a positive number "
-                             f"(got {n_stds!r})")
+        if not isinstance(n_stds, (int, float)) or isinstance(n_stds, bool) or not 0 < n_stds < math.inf:
+            raise AutoqError(f"{where}: clip_acts N_STD needs clip_n_stds, a positive finite "
+                             f"number (got {n_stds!r})")
     per_channel = settings.get("per_channel_wts", False)
     if not isinstance(per_channel, bool):
         raise AutoqError(f"{where}: per_channel_wts = {per_channel!r} is not allowed "

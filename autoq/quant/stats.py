@@ -14,6 +14,7 @@ forward (a layer's output and the next op's input) is reduced once.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from typing import Any, Iterable
 
@@ -21,6 +22,7 @@ import torch
 import yaml
 from torch import nn
 
+from .. import yaml_io
 from ..errors import AutoqError
 from ..io import write_atomic
 
@@ -167,23 +169,36 @@ def save(stats: Stats, path: str | os.PathLike) -> None:
 
 def load(path: str | os.PathLike) -> Stats:
     """Read a statistics YAML and check its layout."""
-    try:
-        with open(path) as f:
-            stats = yaml.safe_load(f)
-    except OSError as e:
-        raise AutoqError(f"statistics file {path}: cannot read it ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        line = getattr(getattr(e, "problem_mark", None), "line", None)
-        where = f" line {line + 1}" if line is not None else ""
-        raise AutoqError(f"statistics file {path}{where}: not valid YAML") from None
+    stats = yaml_io.load(path, "statistics file")
     if not isinstance(stats, dict):
         raise AutoqError(f"statistics file {path}: expected a mapping of module names")
+    layout = f"Distiller's layout: inputs/output with {', '.join(FIELDS)}"
     for name, entry in stats.items():
-        tensors = list((entry or {}).get("inputs", {}).values()) + [entry.get("output", {})]
-        for t in tensors:
-            missing = [k for k in FIELDS if not isinstance(t.get(k), (int, float))]
-            if missing:
-                raise AutoqError(f"statistics file {path}: module {name!r} lacks numeric "
-                                 f"{', '.join(missing)} (Distiller's layout: inputs/output with "
-                                 f"{', '.join(FIELDS)})")
+        if not isinstance(entry, dict) or not isinstance(entry.get("output"), dict) \
+                or not isinstance(entry.get("inputs", {}), dict):
+            raise AutoqError(f"statistics file {path}: module {str(name)[:200]!r} is not a mapping "
+                             f"with an output mapping ({layout})")
+        for where, t in [*((f"input {k}", v) for k, v in entry.get("inputs", {}).items()),
+                         ("output", entry["output"])]:
+            problem = _bad_tensor(t)
+            if problem:
+                raise AutoqError(f"statistics file {path}: module {str(name)[:200]!r}, {where}: "
+                                 f"{problem} ({layout}; finite, min <= max, std and b >= 0)")
     return stats
+
+
+def _bad_tensor(t: Any) -> str | None:
+    """What makes one tensor's statistics unusable (None: nothing)."""
+    if not isinstance(t, dict):
+        return "not a mapping"
+    missing = [k for k in FIELDS if isinstance(t.get(k), bool) or not isinstance(t.get(k), (int, float))]
+    if missing:
+        return f"lacks numeric {', '.join(missing)}"
+    bad = [k for k in FIELDS if not math.isfinite(t[k])]
+    if bad:
+        return f"{', '.join(f'{k} = {t[k]}' for k in bad)} is not finite"
+    if t["min"] > t["max"] or t["avg_min"] > t["avg_max"]:
+        return f"min {t['min']:g} / avg_min {t['avg_min']:g} above max {t['max']:g} / avg_max {t['avg_max']:g}"
+    if t["std"] < 0 or t["b"] < 0:
+        return f"std {t['std']:g} or b {t['b']:g} below 0"
+    return None

@@ -71,8 +71,15 @@ class SearchConfig:
             raise AutoqError("--pool feeds the fidelity objective: give --objective fidelity, or leave out --pool")
         if self.front_size < 2:
             raise AutoqError(f"front_size = {self.front_size} is not allowed (allowed: 2 or more)")
-        if self.workers < 1:
-            raise AutoqError(f"workers = {self.workers} is not allowed (allowed: 1 or more)")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise AutoqError(f"workers = {self.workers} is not allowed (allowed: 1 to {MAX_WORKERS})")
+        if not 0 <= self.seed < 2 ** 32:
+            raise AutoqError(f"seed = {self.seed} is not allowed (allowed: 0 to 2**32 - 1)")
+        if not 1 <= self.heartbeat_s <= 3600:
+            raise AutoqError(f"heartbeat = {self.heartbeat_s} s is not allowed (allowed: 1 to 3600 s)")
+        check_study_name(self.study)
+        if self.results.exists() and not self.results.is_dir():
+            raise AutoqError(f"--results {self.results} is a file, not a folder")
 
     @property
     def out(self) -> Path:
@@ -82,6 +89,18 @@ class SearchConfig:
     def objectives(self) -> tuple[str, ...]:
         """The study's values, in order: the metric (up), then costs (down)."""
         return ("metric", "size_bytes") + ((LATENCY,) if self.latency else ())
+
+
+MAX_WORKERS = 64
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_study_name(name: str) -> None:
+    """A study's name is a folder's name in --results, never a path."""
+    if not STUDY_NAME.fullmatch(str(name)):
+        raise AutoqError(f"study name {str(name)[:80]!r} is not allowed (allowed: letters, digits, "
+                         f"'.', '_' and '-', starting with a letter or digit, at most 128; a name, "
+                         f"not a path)")
 
 
 def parse_duration(text: str) -> float:

@@ -15,6 +15,7 @@ from ..quant import calibration_key, quantize, size_report
 from ..quant.plan import make_plan
 from ..recipe import Recipe
 from ..tasks import Score, get_task
+from ..tasks.base import checked_score, scored_as_reference
 from ..tasks.paired import beats, paired_difference
 from .config import SearchConfig
 from .record import Confirmed
@@ -73,7 +74,8 @@ class Scorer:
         kwargs = {"memo": memo} if memo is not None and self.task.reuses_outputs else {}
         while True:
             try:
-                score = self.task.evaluate(model, split=split, fraction=fraction, device=self.device, **kwargs)
+                score = checked_score(self.task, self.task.evaluate(
+                    model, split=split, fraction=fraction, device=self.device, **kwargs), split)
                 break
             except torch.cuda.OutOfMemoryError:  # retry with half the batch, down to one
                 batch = getattr(self.task, "batch_size", 1)
@@ -117,11 +119,11 @@ class Scorer:
 
     @cached_property
     def fp32_search(self) -> Score:
-        return self.evaluate(None)
+        return scored_as_reference(self.task, lambda: self.evaluate(None), "search")
 
     @cached_property
     def fp32_confirm(self) -> Score:
-        return self.evaluate(None, split="confirm")
+        return scored_as_reference(self.task, lambda: self.evaluate(None, split="confirm"), "confirm")
 
     @cached_property
     def chance_confirm(self) -> Score | None:

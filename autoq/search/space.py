@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
+from .. import yaml_io
 from ..errors import AutoqError
 from ..quant.config import build_config
 from ..quant.plan import make_plan
@@ -59,15 +59,7 @@ class SearchSpace:
     @classmethod
     def load(cls, path: str | Path) -> "SearchSpace":
         path = Path(path)
-        try:
-            doc = yaml.safe_load(path.read_text())
-        except OSError as e:
-            raise AutoqError(f"search space {path}: cannot read it ({e.strerror})") from None
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark is not None else ""
-            raise AutoqError(f"search space {path}{where}: not valid YAML") from None
-        return cls.from_dict(doc, str(path), path.parent)
+        return cls.from_dict(yaml_io.load(path, "search space"), f"search space {path}", path.parent)
 
     @classmethod
     def from_dict(cls, doc: Any, source: str = "search space", base: Path = Path(".")) -> "SearchSpace":
@@ -93,6 +85,15 @@ class SearchSpace:
         if isinstance(refine, bool) or not isinstance(refine, int) or refine < 0:
             raise AutoqError(f"{source}: refine {refine!r} is not allowed (allowed: a whole "
                              f"number of trials, 0 or more)")
+        if not isinstance(doc.get("defaults") or {}, Mapping):
+            raise AutoqError(f"{source}: defaults must be a mapping of recipe settings "
+                             f"(e.g. {{bits_weights: 8, bits_activations: 8}}), not {doc['defaults']!r:.80}")
+        seeds_given = doc.get("seeds") or []
+        if not isinstance(seeds_given, list) or not all(isinstance(x, str) for x in seeds_given):
+            raise AutoqError(f"{source}: seeds must be a list of recipe file names, relative to the "
+                             f"space's file (got {seeds_given!r:.80})")
+        if not isinstance(doc.get("graph", False), bool):
+            raise AutoqError(f"{source}: graph {doc['graph']!r:.40} is not allowed (allowed: true, false)")
         defaults = dict(doc.get("defaults") or {})
         build_config(defaults, f"{source} defaults")
         groups = [_group(g, i, source) for i, g in enumerate(doc["groups"])]
@@ -102,7 +103,7 @@ class SearchSpace:
         if len(set(names)) != len(names):
             raise AutoqError(f"{source}: group names must be unique (got {names})")
         seeds, seed_names = [], []
-        for s in doc.get("seeds") or []:
+        for s in seeds_given:
             seeds.append(Recipe.load(base / s))
             seed_names.append(Path(s).stem)
         return cls(defaults, groups, seeds, seed_names, graph=doc.get("graph", False),
@@ -250,6 +251,12 @@ def _group(g: Any, i: int, source: str) -> Group:
             else:
                 build_config({knob: option, "clip_n_stds": g.get("clip_n_stds")}
                              if knob == "clip_acts" else {knob: option}, f"{where} ({name!r})")
+        if len({repr(o) for o in options}) != len(options):
+            raise AutoqError(f"{where} ({name!r}): {knob} lists a choice twice ({options!r:.80}); "
+                             f"each choice once")
         choices[knob] = tuple(options)
+    if not isinstance(g.get("per_layer", False), bool):
+        raise AutoqError(f"{where} ({name!r}): per_layer {g['per_layer']!r:.40} is not allowed "
+                         f"(allowed: true, false)")
     fixed = {"clip_n_stds": g["clip_n_stds"]} if "clip_n_stds" in g else {}
-    return Group(name, str(g["modules"]), bool(g.get("per_layer", False)), choices, fixed)
+    return Group(name, str(g["modules"]), g.get("per_layer", False), choices, fixed)

@@ -13,7 +13,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState, create_trial
 from sqlalchemy import event
 
-from ..errors import AutoqError
+from ..errors import AutoqError, mask_secrets
 from ._optuna import Storage
 
 # ask/tell drives heartbeats itself (see heartbeat below), which Optuna warns about
@@ -28,9 +28,14 @@ MAX_RETRY = 2  # a recipe whose worker dies this often is not run again (it may 
 
 def open_storage(url: str | None, study_dir: Path, heartbeat_s: float = HEARTBEAT_S) -> Storage:
     url = url or f"sqlite:///{(study_dir / 'study.db').resolve()}"
+    shown = mask_secrets(url)
     if not url.startswith(("sqlite:///", "postgresql", "mysql")):
-        raise AutoqError(f"storage {url!r} is not an RDB URL (allowed: sqlite:///PATH, "
+        raise AutoqError(f"storage {shown!r} is not an RDB URL (allowed: sqlite:///PATH, "
                          f"postgresql://USER@HOST/DB, mysql://...)")
+    if url in ("sqlite://", "sqlite:///:memory:") or ":memory:" in url or "mode=memory" in url:
+        raise AutoqError(f"storage {shown!r} is in memory: a study lives in a file or a server, "
+                         f"so that it resumes and workers share it (allowed: sqlite:///PATH, "
+                         f"postgresql://USER@HOST/DB)")
     study_dir.mkdir(parents=True, exist_ok=True)
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     for attempt in range(4):
@@ -42,8 +47,8 @@ def open_storage(url: str | None, study_dir: Path, heartbeat_s: float = HEARTBEA
             if attempt < 3 and type(e).__name__ == "IntegrityError":  # another process made
                 time.sleep(0.5 * (attempt + 1))  # the tables at this moment: they are there now
                 continue
-            raise AutoqError(f"storage {url!r} cannot be opened: {type(e).__name__}: "
-                             f"{str(e).splitlines()[0]}") from None
+            raise AutoqError(f"storage {shown!r} cannot be opened: {type(e).__name__}: "
+                             f"{mask_secrets(str(e).splitlines()[0])}") from None
     if url.startswith("sqlite"):
         _serialize(storage.engine)
     return storage

@@ -6,6 +6,7 @@ to score a model.
 """
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,3 +144,27 @@ def parts_label(count: int, fraction: float) -> str:
     """The signature's note of which batches a fraction scored ('' for the whole split)."""
     picked = pick_parts(count, fraction)
     return "" if len(picked) == count else f"|batches={','.join(map(str, picked))}/{count}"
+
+
+def checked_score(task: Task, score: Any, split: str) -> Score:
+    """What ``task.evaluate`` returned, if it is a Score (AutoqError otherwise)."""
+    if not isinstance(score, Score):
+        raise AutoqError(f"task {task.name!r}: evaluate() returned {type(score).__name__} on the "
+                         f"{split} split, not an autoq.tasks.Score (see docs/tasks.md)")
+    return score
+
+
+def scored_as_reference(task: Task, run: Callable[[], Any], split: str, what: str = "FP32") -> Score:
+    """The score a comparison stands on (FP32's): one clear message, not a traceback,
+    when the task's evaluate() raises, returns no Score or scores a non-finite metric."""
+    try:
+        score = checked_score(task, run(), split)
+    except AutoqError:
+        raise
+    except Exception as e:
+        raise AutoqError(f"task {task.name!r}: evaluate() of {what} on the {split} split raised "
+                         f"{type(e).__name__}: {e}") from None
+    if not math.isfinite(score.metric):
+        raise AutoqError(f"task {task.name!r}: {what} scores {score.metric} on the {split} split; "
+                         f"a metric must be a finite number")
+    return score

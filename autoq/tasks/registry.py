@@ -28,8 +28,9 @@ def _load_factory(spec: str):
         sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise AutoqError(f"task {spec!r}: cannot import module {module_name!r} ({e})") from None
+    except Exception as e:  # ImportError, or the module's own code failing
+        raise AutoqError(f"task {spec!r}: cannot import module {module_name!r} "
+                         f"({type(e).__name__}: {e})") from None
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -43,7 +44,13 @@ def check_task(spec: str) -> None:
 
 def get_task(spec: str, **kwargs) -> Task:
     """Build a task from a built-in name or ``package.module:factory``."""
-    task = _load_factory(BUILTIN.get(spec, spec))(**kwargs)
+    factory = _load_factory(BUILTIN.get(spec, spec))
+    try:
+        task = factory(**kwargs)
+    except AutoqError:
+        raise
+    except Exception as e:
+        raise AutoqError(f"task {spec!r}: its factory raised {type(e).__name__}: {e}") from None
     if not isinstance(task, Task):
         raise AutoqError(f"task {spec!r}: the factory returned {type(task).__name__}, "
                          f"not an autoq.tasks.Task")
