@@ -1,8 +1,6 @@
 """autoq deploy."""
 from __future__ import annotations
 
-import sys
-
 from ..errors import AutoqError
 from .args import device, positive_fraction, positive_int, load_stats, stats_arg, task_arg
 
@@ -24,8 +22,7 @@ def run(args) -> None:
         if unknown:
             raise AutoqError(f"--backends: unknown {unknown} (allowed: {', '.join(backend_names())})")
     r = deploy(get_task(args.task), Recipe.load(args.recipe), args.out, threads, args.repeats,
-               args.fraction, args.device or "cpu", backends, load_stats(args.stats),
-               log=lambda m: print(f"deploy: {m}", file=sys.stderr))
+               args.fraction, args.device or "cpu", backends, load_stats(args.stats))
     for t, v in r.latency.items():
         peer = f", peer {v.peer_s * 1e3:.1f} ms ({v.fp32_s / v.peer_s:.2f}x)" if v.peer_s else ""
         print(f"{t} thread(s): fp32 {v.fp32_s * 1e3:.1f} ms, deployed {v.deployed_s * 1e3:.1f} ms "

@@ -8,11 +8,11 @@ import io
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
 
 import safetensors.torch
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from ..evaluate import task_stats
 from ..quant import prepare, quantize, size_report
@@ -54,7 +54,7 @@ def torch_save_bytes(model: nn.Module) -> int:
 def deploy(task: Task, recipe: Recipe, out: str | Path, threads: list[int] = (1,),
            repeats: int = 20, fraction: float = 1.0, device: str = "cpu",
            backends: list[str] | None = None, stats: dict | None = None,
-           log: Callable[[str], None] = print) -> DeployReport:
+           progress: bool = True) -> DeployReport:
     """Deploy ``recipe`` for ``task`` into ``out`` and measure it; writes and returns deploy.json."""
     out = Path(out)
     threads = list(threads)
@@ -66,10 +66,14 @@ def deploy(task: Task, recipe: Recipe, out: str | Path, threads: list[int] = (1,
     if stats is None and plan.needs_stats(prepared):
         stats = task_stats(task, prepared)
     sample = to_device(sample, device)
-    log(f"building (kernels timed on {threads} thread(s))")
+    steps = tqdm(total=2 + len(threads) + 3 + (device == "cpu"), desc="deploy", unit="step",
+                 disable=not progress, dynamic_ncols=True)
+    steps.set_postfix_str(f"building (kernels timed on {threads} thread(s))", refresh=True)
     start = time.perf_counter()
     deployed = build(float_model, recipe, stats, sample, device, backends, threads)
     build_s = time.perf_counter() - start
+    steps.update()
+    steps.set_postfix_str("saving and loading back", refresh=True)
     save_deployed(deployed, out)
     write_exports(out, recipe, float_model, plan, deployed)
     model = load_deployed(out, task, device)  # measure what was saved, loaded back
@@ -78,16 +82,20 @@ def deploy(task: Task, recipe: Recipe, out: str | Path, threads: list[int] = (1,
         models["peer"] = peer(float_model)
     models = {k: m.to(device) for k, m in models.items()}
     latency = {}
+    steps.update()
     for t in threads:
-        log(f"latency on {t} thread(s), {repeats} rounds")
+        steps.set_postfix_str(f"latency on {t} thread(s), {repeats} rounds", refresh=True)
         calls = {k: (lambda m=models[k]: run_batch(m, sample))
                  for k in ("fp32", "deployed", "peer") if k in models}
         latency[str(t)] = alternate(calls, t, repeats, device)
+        steps.update()
     metrics = {}
     with num_threads(max(threads)):
         for k, m in models.items():
-            log(f"scoring {k} on the confirm split")
+            steps.set_postfix_str(f"scoring {k} on the confirm split", refresh=True)
             metrics[k] = task.evaluate(m, "confirm", fraction, device)
+            steps.update()
+    steps.close()
     kernels: dict[str, int] = {}
     for e in deployed.manifest["units"].values():
         if "kernel" in e:

@@ -19,17 +19,6 @@ def _tex(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-def y_limits(d: StudyData) -> tuple[float, float] | None:
-    """Zoom on the front when far worse trials would squash it; None keeps all in view."""
-    top = max([p.metric for p in d.points] + [d.meta["fp32_metric"]])
-    front = [r["metric"] for r in d.front] or [top]
-    span = max(top - min(front), 0.02 * abs(top), 1e-6)
-    low = min(front) - 1.5 * span
-    if min(p.metric for p in d.points) >= low:
-        return None
-    return low, top + 0.08 * span
-
-
 def draw_points(ax: Axes, d: StudyData, limits: tuple[float, float] | None) -> list:
     """The trials, the front, the seeds and FP32; returns the names' labels."""
     labels = []
@@ -159,7 +148,7 @@ def png(d: StudyData) -> bytes:
     ax = fig.add_subplot()
     metric = _tex(d.metric_name)
     if d.points:
-        limits = y_limits(d)
+        limits = d.y_view()
         labels = draw_points(ax, d, limits)
         for y, label, kind in d.marks():
             ax.axhline(y, color="#999", ls="--" if kind == "limit" else ":", lw=1, label=label)

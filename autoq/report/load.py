@@ -43,6 +43,22 @@ class StudyData:
     states: Counter  # trial state name (lower case) -> count
     failures: Counter  # fail reason -> count
     stored: bool = True  # False: read from the front files alone (no storage in the folder)
+    int8: dict[str, Any] | None = None  # the uniform int8 seed: size_bytes, value, metric
+
+    def y_view(self) -> tuple[float, float] | None:
+        """The metric's range shown: zoomed on the front when far worse points would squash
+        it (they are drawn at the edge and listed apart); None keeps every point in view."""
+        top = max([p.metric for p in self.points] + [self.meta["fp32_metric"]])
+        front = [r["metric"] for r in self.front] or [top]
+        span = max(top - min(front), 0.02 * abs(top), 1e-6)
+        low = min(front) - 1.5 * span
+        if min(p.metric for p in self.points) >= low:
+            return None
+        return low, top + 0.08 * span
+
+    def below_view(self) -> list[Point]:
+        view = self.y_view() if self.points else None
+        return [p for p in self.points if view and p.metric < view[0]]
 
     @property
     def metric_name(self) -> str:
@@ -160,7 +176,12 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
                                     latency=t.user_attrs.get(LATENCY)))
         elif t.state == State.FAIL:
             failures[str(t.user_attrs.get("fail_reason", "no reason recorded (interrupted?)"))] += 1
-    return StudyData(name, meta, points, front, states, failures)
+    int8 = next((t for t in study.get_trials(deepcopy=False, states=(State.COMPLETE,))
+                 if t.user_attrs.get("seed") == "int8"), None)
+    baseline = None if int8 is None else {
+        "size_bytes": int8.values[1], "value": int8.values[0],
+        "metric": attrs.get(f"metric:{int8.number}") if fidelity else int8.values[0]}
+    return StudyData(name, meta, points, front, states, failures, int8=baseline)
 
 
 def front_point(r: dict[str, Any]) -> Point:

@@ -97,11 +97,12 @@ def figure(d: StudyData) -> go.Figure:
                       annotation_text=label,
                       annotation_position="top right" if kind == "limit" else "bottom right")
     metric = escape(d.metric_name)
+    view = d.y_view() if d.points else None  # far worse recipes out of range, listed apart
     fig.update_layout(
         template="plotly_white", height=600, hovermode="closest",
         title=f"{escape(d.name)}: {metric} vs model size",
         xaxis=dict(title="model size (MB, log scale)", type="log", **size_ticks(d)),
-        yaxis=dict(title=f"{metric} (search split)"),
+        yaxis=dict(title=f"{metric} (search split)", range=list(view) if view else None),
         legend=dict(bgcolor="rgba(255,255,255,0.8)"), hoverlabel=dict(align="left"))
     return fig
 
@@ -146,6 +147,17 @@ def summary(d: StudyData) -> str:
                  f"{_num(chosen.get('confirm_metric'))} (confirm; {escape(delta_text(chosen))} "
                  f"against FP32, 95%): the smallest recipe within {d.tolerance:g} of FP32 on both "
                  f"splits (<code>autoq pareto --max-drop {d.tolerance:g}</code>)"))
+    if d.int8 is not None:
+        i = d.int8
+        scored = (f"{escape(d.metric_name)} {_num(i['metric'])} (search)" if i["metric"] is not None
+                  else f"{escape(d.metric_name)} not scored (not on the fidelity front)")
+        rows.append(("uniform int8", f"{d.ratio(i['size_bytes']):.3f} of FP32's size, {scored}"
+                     + (f", fidelity {i['value']:.3g}" if m.get("objective") == "fidelity" else "")))
+    below = d.below_view()
+    if below:
+        rows.append(("below the chart", f"{len(below)} recipes far under the front, outside the "
+                     f"chart's range: " + ", ".join(f"trial {p.trial} ({_num(p.metric, '.4g')})"
+                                                  for p in sorted(below, key=lambda p: -p.metric)[:12])))
     if m.get("objective") == "fidelity":
         rows.append(("objective", f"fidelity to FP32 on the pool {escape(str(m.get('pool')))}; "
                                   f"the metric scored on the fidelity front only"))
