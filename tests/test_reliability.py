@@ -252,3 +252,14 @@ def test_a_local_study_transaction_holds_the_write_lock_from_its_first_read(tmp_
     other.execute("ROLLBACK")
     study = optuna.load_study(study_name="s", storage=storage)
     assert study.ask().number == 0 and study.trials[0].state == optuna.trial.TrialState.RUNNING
+
+
+def test_a_new_study_under_an_old_name_never_points_at_the_old_study_s_recipes(tmp_path):
+    """An emptied study.db resumed with another seed: trial numbers repeat, the recipes
+    differ, and the front must name this study's recipes, not the files left before."""
+    run_search(config(tmp_path, n_trials=10, ladder=0))
+    (tmp_path / "tiny" / "study.db").unlink()
+    run_search(config(tmp_path, n_trials=10, ladder=0, seed=7))
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        assert (tmp_path / "tiny" / f"recipes/{t.number:05d}.yaml").read_text() == t.user_attrs["recipe"]

@@ -89,10 +89,10 @@ def delta_text(row: dict[str, Any], digits: int = 3) -> str:
 
 def write_results(study: optuna.Study, out: Path, rows: list[dict[str, Any]]) -> None:
     """Recipes first, then the front that points at them, so every file is always valid."""
-    for t in completed(study):
-        path = out / recipe_path(t)
-        if not path.exists():
-            write_atomic(path, t.user_attrs["recipe"])
+    for t in completed(study):  # a file left by another study of this name is replaced
+        path, text = out / recipe_path(t), t.user_attrs["recipe"]
+        if not path.is_file() or path.read_text(errors="replace") != text:
+            write_atomic(path, text)
     buf = io.StringIO()
     fields = FIELDS + ((LATENCY,) if len(study.directions) > 2 else ())
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")

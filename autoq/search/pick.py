@@ -21,6 +21,9 @@ def load_front(study_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     except json.JSONDecodeError as e:
         raise AutoqError(f"study folder {study_dir}: a results file is not valid JSON "
                          f"(line {e.lineno})") from None
+    if not isinstance(meta, dict) or not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise AutoqError(f"study folder {study_dir}: search.json must hold a mapping and pareto.json "
+                         f"a list of rows (written by autoq search; was one edited?)")
     return meta, rows
 
 

@@ -93,6 +93,10 @@ class Searcher(Scorer):
             study_name=self.cfg.study, storage=self.storage,
             directions=[self.objective.direction] + ["minimize"] * (len(self.cfg.objectives) - 1),
             load_if_exists=True)
+        if len(study.directions) not in (2, 3) or (
+                "fp32_metric" not in study.user_attrs and study.get_trials(deepcopy=False)):
+            raise AutoqError(f"study {self.cfg.study!r} in this storage was not made by autoq search "
+                             f"({len(study.directions)} objective(s)); give another --study")
         if study.directions[0].name.lower() != self.objective.direction:
             made = "metric" if self.objective.name == "fidelity" else "fidelity"
             raise AutoqError(f"study {self.cfg.study!r} was made with --objective {made}: resume "

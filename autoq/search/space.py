@@ -92,8 +92,6 @@ class SearchSpace:
         if not isinstance(seeds_given, list) or not all(isinstance(x, str) for x in seeds_given):
             raise AutoqError(f"{source}: seeds must be a list of recipe file names, relative to the "
                              f"space's file (got {seeds_given!r:.80})")
-        if not isinstance(doc.get("graph", False), bool):
-            raise AutoqError(f"{source}: graph {doc['graph']!r:.40} is not allowed (allowed: true, false)")
         defaults = dict(doc.get("defaults") or {})
         build_config(defaults, f"{source} defaults")
         groups = [_group(g, i, source) for i, g in enumerate(doc["groups"])]
