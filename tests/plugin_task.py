@@ -169,3 +169,17 @@ def raising_task():
 
 def oom_task():
     return BrokenTask("oom")
+
+
+class HangingTask(ClosenessTask):
+    """FP32 scores at once; a quantized model's evaluation hangs (sleeps for an hour)."""
+
+    def evaluate(self, model, split="confirm", fraction=1.0, device="cpu"):
+        if any("Quant" in type(m).__name__ for m in model.modules()):
+            import time
+            time.sleep(3600)
+        return super().evaluate(model, split, fraction, device)
+
+
+def hanging_task():
+    return HangingTask()

@@ -263,3 +263,81 @@ def test_a_new_study_under_an_old_name_never_points_at_the_old_study_s_recipes(t
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
     for t in study.get_trials(states=(TrialState.COMPLETE,)):
         assert (tmp_path / "tiny" / f"recipes/{t.number:05d}.yaml").read_text() == t.user_attrs["recipe"]
+
+
+def hanging(tmp_path, **kw) -> SearchConfig:
+    """A task whose quantized evaluations hang, on the tiny space without its seed recipe."""
+    space = tmp_path / "space.yaml"
+    space.write_text((TESTS / "spaces" / "tiny.yaml").read_text().replace("seeds: [tiny_seed.yaml]\n", ""))
+    return config(tmp_path, task="plugin_task:hanging_task", space=str(space), n_trials=50, ladder=0,
+                  seeds=("fp32",), objective="metric", **kw)
+
+
+def test_hung_trials_fail_at_their_limit_with_that_reason(tmp_path):
+    cfg = hanging(tmp_path, trial_timeout_s=1.0)
+    start = time.monotonic()
+    with pytest.raises(AutoqError, match=r"every searched trial failed.*timed out after 1 s \(--trial-timeout\)"):
+        run_search(cfg)
+    assert time.monotonic() - start < 60
+    study, _ = states(cfg)
+    assert TrialState.RUNNING not in [t.state for t in study.trials]
+
+
+def test_the_study_timeout_holds_while_a_trial_hangs(tmp_path):
+    cfg = hanging(tmp_path, trial_timeout_s=600.0, timeout_s=4.0)
+    start = time.monotonic()
+    run_search(cfg)  # ends at --timeout, not when the hung trial would
+    assert time.monotonic() - start < 40
+    study, _ = states(cfg)
+    cut = [t for t in study.trials if t.state == TrialState.FAIL and t.params]
+    assert len(cut) == 1 and "fail_reason" not in cut[0].user_attrs  # cut short: re-run on resume
+    study = optuna.load_study(study_name=cfg.study, storage=open_storage(None, cfg.out))
+    recover_stale(study)
+    assert [t.params for t in study.trials if t.state == TrialState.WAITING] == [cut[0].params]
+
+
+def _workers_cmd(results, n_trials):
+    return _search_cmd(results, None, n_trials, workers=2, ladder=0)
+
+
+def _children(pid: int) -> list[int]:
+    """The worker processes of a search (not multiprocessing's resource tracker)."""
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()
+            if b"spawn_main" in Path(f"/proc/{x}/cmdline").read_bytes()] if out else []
+
+
+def test_a_killed_worker_is_replaced_and_the_run_ends_whole(tmp_path):
+    proc = subprocess.Popen(_workers_cmd(tmp_path, 60), env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while len(_children(proc.pid)) < 2:
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.5)
+    time.sleep(3)
+    os.kill(max(_children(proc.pid)), signal.SIGKILL)  # one worker dies mid-run
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()[-2000:]
+    assert "starting another in its place" in proc.stderr.read()
+    study = optuna.load_study(study_name="killed", storage=f"sqlite:///{tmp_path / 'killed' / 'study.db'}")
+    finished = [t for t in study.trials if "same_as" not in t.user_attrs and (
+        t.state in (TrialState.COMPLETE, TrialState.PRUNED) or "fail_reason" in t.user_attrs)]
+    assert len(finished) == 60
+
+
+def test_when_the_parent_dies_its_workers_stop(tmp_path):
+    proc = subprocess.Popen(_workers_cmd(tmp_path, 100000), env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while len(_children(proc.pid)) < 2:
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.5)
+    workers = _children(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(4)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists()
+             and "zombie" not in Path(f"/proc/{w}/status").read_text().lower()]
+    try:
+        assert alive == []
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL) if alive else None

@@ -14,7 +14,9 @@ def run(args) -> None:
         task=args.task, space=args.space or default_space(args.task),
         study=args.task.replace(":", "-") if args.study is None else args.study, results=Path(args.results),
         storage=args.storage, n_trials=args.n_trials,
-        timeout_s=parse_duration(args.timeout) if args.timeout else None, sampler=args.sampler,
+        timeout_s=parse_duration(args.timeout) if args.timeout else None,
+        trial_timeout_s=parse_duration(args.trial_timeout) if args.trial_timeout else None,
+        sampler=args.sampler,
         seed=args.seed, max_drop=args.max_drop, min_agreement=args.min_agreement,
         front_margin=args.front_margin, fidelity=_fraction_for(args), device=args.device,
         workers=args.workers, heartbeat_s=args.heartbeat, ladder=_ladder_for(args), refine=args.refine,
@@ -54,7 +56,11 @@ def add(sub) -> None:
                     "(default: sqlite file in the study folder)")
     sp.add_argument("--n-trials", type=positive_int, default=D.n_trials,
                     help=f"total finished trials, seeds included (default {D.n_trials})")
-    sp.add_argument("--timeout", help="stop after this long, e.g. 8h, 30m")
+    sp.add_argument("--timeout", help="stop after this long, e.g. 8h, 30m (a trial running then "
+                    "is stopped, and run again on resume)")
+    sp.add_argument("--trial-timeout", help="one trial's limit, e.g. 10m; a trial past it fails "
+                    "with that reason (default: 20 times FP32's evaluation of the search split, "
+                    "plus a minute)")
     sp.add_argument("--sampler", choices=SAMPLERS, default=D.sampler,
                     help=f"Optuna sampler (default {D.sampler}: multi-objective TPE)")
     sp.add_argument("--seed", type=int, default=D.seed, help="the sampler's and local search's seed")

@@ -21,6 +21,7 @@ class SearchConfig:
     storage: str | None = None
     n_trials: int = 100
     timeout_s: float | None = None
+    trial_timeout_s: float | None = None  # one trial's limit; default: 20x FP32's evaluation + 60 s
     sampler: str = "tpe"
     seed: int = 0
     max_drop: float | None = None
@@ -77,6 +78,9 @@ class SearchConfig:
             raise AutoqError(f"seed = {self.seed} is not allowed (allowed: 0 to 2**32 - 1)")
         if not 1 <= self.heartbeat_s <= 3600:
             raise AutoqError(f"heartbeat = {self.heartbeat_s} s is not allowed (allowed: 1 to 3600 s)")
+        for name, v in (("timeout", self.timeout_s), ("trial_timeout", self.trial_timeout_s)):
+            if v is not None and not 0 < v < 10 ** 7:
+                raise AutoqError(f"{name} = {v} s is not allowed (allowed: more than 0, e.g. 8h, 30m)")
         check_study_name(self.study)
         if self.results.exists() and not self.results.is_dir():
             raise AutoqError(f"--results {self.results} is a file, not a folder")

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from ..errors import AutoqError
 from .front import REF_DROP
+from .limits import TrialTimeout, time_limit
 from .outputs import completed, front_of, row
 from .record import StudyRecord
 
@@ -45,10 +46,11 @@ def search_metric(s: Searcher, t: optuna.trial.FrozenTrial, record: StudyRecord)
     if not record.scored(t.number):
         recipe = s.recipe_of(t)
         try:
-            record.put_metric(t.number, record.fp32_metric if recipe is None else s.evaluate(recipe).metric)
+            with time_limit(s.trial_limit(), None):
+                record.put_metric(t.number, record.fp32_metric if recipe is None else s.evaluate(recipe).metric)
         except AutoqError:
             raise
-        except Exception as e:  # one broken recipe must not end the study's last step
+        except (Exception, TrialTimeout) as e:  # one broken recipe must not end the study's last step
             record.put_metric(t.number, None, f"{type(e).__name__}: {e}")
     return record.metric(t.number)
 
@@ -96,7 +98,11 @@ def decided_rows(s: Searcher, score: bool = True) -> list[dict]:
         bar.reset(total=len(picked))
         for t in picked:
             if score and search_metric(s, t, record) is not None and record.confirmed(t.number) is None:
-                record.put_confirmed(t.number, s.confirm(t))
+                try:
+                    with time_limit(s.trial_limit(), None):
+                        record.put_confirmed(t.number, s.confirm(t))
+                except TrialTimeout as e:  # not scored on confirm: not on the front
+                    record.put_metric(t.number, None, f"confirm split: {e} (--trial-timeout)")
             bar.update()
     scored = [t for t in picked if record.metric(t.number) is not None and record.confirmed(t.number)]
     return [row(t, record, near=False, metric=record.metric(t.number), fidelity=round(t.values[0], 8))

@@ -26,7 +26,8 @@ class StudyRecord:
 
     FIGURES = ("model_key", "fp32_metric", "fp32_size_bytes", "fp32_confirm_metric", "task",
                "min_agreement", "objective", "pool", "chance_metric", "chance_confirm_metric",
-               "fp32_beats_chance", "fidelity", "fraction_parts", "settings", "seeded")
+               "fp32_beats_chance", "fidelity", "fraction_parts", "settings", "seeded",
+               "fp32_eval_s")
 
     def __init__(self, study: optuna.Study):
         self.study = study

@@ -3,7 +3,6 @@ several worker processes."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import optuna
 from tqdm import tqdm
@@ -13,8 +12,10 @@ from .config import LATENCY, SearchConfig
 from .searcher import Searcher
 from .meta import write_meta
 from .proposals import queue_local, queue_neighbour, refine_seeds
+from .limits import StudyTimeout
 from .lock import study_lock
 from .start import preflight, seed_study
+from .workers import supervise
 
 GIVE_UP_AFTER = 200  # repeated proposals in a row: the space holds nothing new
 NEIGHBOUR_CHANGES = 2  # knobs changed in a repeated proposal's neighbour
@@ -32,16 +33,21 @@ def trial_bar(searcher: Searcher, opened: bool = True) -> tqdm:
 def loop(searcher: Searcher, bar: tqdm | None = None) -> None:
     """Run trials until the study has ``n_trials`` finished ones (or the timeout), writing
     the front after each."""
-    cfg, start = searcher.cfg, time.monotonic()
+    cfg = searcher.cfg
+    if searcher.deadline is None and cfg.timeout_s is not None:  # a worker's own clock
+        searcher.deadline = time.monotonic() + cfg.timeout_s
     bar = bar if bar is not None else trial_bar(searcher)
     failures_in_a_row = repeats = 0
-    while cfg.timeout_s is None or time.monotonic() - start <= cfg.timeout_s:
+    while searcher.deadline is None or time.monotonic() < searcher.deadline:
         if searcher.rng.random() < cfg.local:
             queue_local(searcher)
         trial = searcher.next_trial()  # None: every trial the study needs is done or running
         if trial is None:
             break
-        t = searcher.run_trial(trial)
+        try:
+            t = searcher.run_trial(trial)
+        except StudyTimeout:  # --timeout came during the trial: it is re-run on resume
+            break
         if "same_as" in t.user_attrs:  # TPE re-proposes a front point when nothing beats it
             queue_neighbour(searcher, t, NEIGHBOUR_CHANGES, "neighbour_of")
             repeats += 1
@@ -94,13 +100,11 @@ def fidelity_summary(searcher: Searcher) -> str:
     return f"fidelity front {len(front)} | {points}"
 
 
-def _worker(cfg: SearchConfig, worker: int) -> None:
-    loop(Searcher(cfg, worker))
-
-
 def run_search(cfg: SearchConfig) -> list[dict]:
     """Run (or resume) a study to ``n_trials`` finished trials; return the front's rows."""
     searcher = Searcher(cfg)
+    if cfg.timeout_s is not None:  # seeding counts toward --timeout too
+        searcher.deadline = time.monotonic() + cfg.timeout_s
     bar = trial_bar(searcher, opened=False)  # the study is checked before it is opened
     preflight(searcher)
     with study_lock(searcher.storage, cfg.study):  # one process seeds; the others wait
@@ -112,7 +116,5 @@ def run_search(cfg: SearchConfig) -> list[dict]:
         loop(searcher, bar)
     else:
         bar.close()
-        from joblib import Parallel, delayed
-        Parallel(n_jobs=cfg.workers, backend="loky")(
-            delayed(_worker)(replace(cfg, progress=(i == 0)), i) for i in range(cfg.workers))
+        supervise(cfg, lambda: searcher.finished() < cfg.n_trials)
     return searcher.write(decide=True)

@@ -4,6 +4,7 @@ confirm split's interval against FP32)."""
 from __future__ import annotations
 
 import math
+import time
 from functools import cached_property
 
 import optuna
@@ -119,7 +120,10 @@ class Scorer:
 
     @cached_property
     def fp32_search(self) -> Score:
-        return scored_as_reference(self.task, lambda: self.evaluate(None), "search")
+        start = time.perf_counter()
+        score = scored_as_reference(self.task, lambda: self.evaluate(None), "search")
+        self.fp32_eval_s = time.perf_counter() - start  # what a trial's time limit is scaled by
+        return score
 
     @cached_property
     def fp32_confirm(self) -> Score:

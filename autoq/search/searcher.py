@@ -5,6 +5,7 @@ it is already clearly dominated or breaks the drop constraint)."""
 from __future__ import annotations
 
 import random
+import time
 import traceback
 import zlib
 from functools import cached_property
@@ -21,6 +22,7 @@ from .scorer import Scorer
 from .samplers import make_sampler
 from .front import dominates
 from .outputs import front_rows, front_trials, write_results
+from .limits import StudyTimeout, TrialTimeout, time_limit
 from .lock import study_lock
 from .storage import heartbeat, open_storage, recover_stale
 
@@ -35,6 +37,8 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
 class Searcher(Scorer):
     """One worker: a ``Scorer`` (the task, its prepared model and statistics) and the study:
     what a trial does, and the front files."""
+
+    deadline: float | None = None  # time.monotonic() when --timeout ends (set by the loop)
 
     @property
     def min_agreement(self) -> float | None:
@@ -210,51 +214,71 @@ class Searcher(Scorer):
             return self.study.ask()
 
     def run_trial(self, trial: optuna.Trial | None = None) -> optuna.trial.FrozenTrial:
-        """Score one trial (by default a new one) and tell the study."""
+        """Score one trial (by default a new one) within its time limits, and tell the study."""
         if trial is None:
             with study_lock(self.storage, self.cfg.study):
                 recover_stale(self.study)
                 trial = self.study.ask()
+        State = optuna.trial.TrialState
+        left = None if self.deadline is None else self.deadline - time.monotonic()
         with heartbeat(self.storage, self.study, trial):
             try:
-                recipe = self.space.suggest(trial)
-                text = recipe.to_yaml()
-                trial.set_user_attr("recipe", text)
-                key = self.plan_key(recipe)
-                trial.set_user_attr("plan", key)
-                same = self.evaluated(key, text, trial.number)
-                if same is not None:  # scored already: not again, and not counted
-                    trial.set_user_attr("same_as", same.number)  # FAIL: the sampler skips it
-                    self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                    return self.study.trials[trial.number]
-                costs = self.costs(recipe)
-                for name, value in zip(self.cfg.objectives[1:], costs):
-                    trial.set_user_attr(name, value)  # a pruned trial's, for the report
-                if self.fidelity_search:
-                    self.study.tell(trial, [self.objective.measure(recipe).value, *costs])
-                    return self.study.trials[trial.number]
-                if self.cfg.fidelity < 1.0:
-                    partial = self.score(recipe, self.cfg.fidelity)
-                    trial.set_user_attr("partial_metric", partial)
-                    if self.clearly_dominated(partial, costs):
-                        self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                        return self.study.trials[trial.number]
-                score = self.evaluate(recipe)
-                for name, value in self.constraints(score).items():
-                    trial.set_constraint(name, value)
-                self.study.tell(trial, [score.metric, *costs])
+                with time_limit(self.trial_limit(), left):
+                    self._score(trial)
+            except TrialTimeout as e:  # a hung or far too slow trial: failed, with its reason
+                trial.set_user_attr("fail_reason", f"{e} (--trial-timeout)")
+                self.study.tell(trial, state=State.FAIL)
             except AutoqError as e:  # the run stops; not re-run
                 trial.set_user_attr("stopped", str(e)[:300])
-                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                self.study.tell(trial, state=State.FAIL)
                 raise
-            except KeyboardInterrupt:  # cut short: re-run when the study resumes
-                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            except (KeyboardInterrupt, StudyTimeout):  # cut short: re-run when the study resumes
+                self.study.tell(trial, state=State.FAIL)
                 raise
             except Exception as e:  # a trial's failure must not end the night
                 trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}")
                 trial.set_user_attr("traceback", traceback.format_exc()[-2000:])
-                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                self.study.tell(trial, state=State.FAIL)
         return self.study.trials[trial.number]
+
+    def trial_limit(self) -> float:
+        """--trial-timeout, else 20 times FP32's evaluation of the search split plus a minute."""
+        if self.cfg.trial_timeout_s is not None:
+            return self.cfg.trial_timeout_s
+        made = self.record().get("fp32_eval_s")
+        if made is None:  # a study made before the time was recorded
+            self.fp32_search  # timed as it is scored
+            made = self.fp32_eval_s
+        return 60.0 + 20.0 * made
+
+    def _score(self, trial: optuna.Trial) -> None:
+        """What a trial does: its recipe, unless scored already, scored by the objective."""
+        recipe = self.space.suggest(trial)
+        text = recipe.to_yaml()
+        trial.set_user_attr("recipe", text)
+        key = self.plan_key(recipe)
+        trial.set_user_attr("plan", key)
+        same = self.evaluated(key, text, trial.number)
+        if same is not None:  # scored already: not again, and not counted
+            trial.set_user_attr("same_as", same.number)  # FAIL: the sampler skips it
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return
+        costs = self.costs(recipe)
+        for name, value in zip(self.cfg.objectives[1:], costs):
+            trial.set_user_attr(name, value)  # a pruned trial's, for the report
+        if self.fidelity_search:
+            self.study.tell(trial, [self.objective.measure(recipe).value, *costs])
+            return
+        if self.cfg.fidelity < 1.0:
+            partial = self.score(recipe, self.cfg.fidelity)
+            trial.set_user_attr("partial_metric", partial)
+            if self.clearly_dominated(partial, costs):
+                self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                return
+        score = self.evaluate(recipe)
+        for name, value in self.constraints(score).items():
+            trial.set_constraint(name, value)
+        self.study.tell(trial, [score.metric, *costs])
 
     def write(self, decide: bool = False) -> list[dict]:
         """The front files, and once the study's statistics (``stats.yaml``): with a recipe,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from tqdm import tqdm
 from ..errors import AutoqError
 from ..recipe import Recipe
 from ..tasks.paired import beats
+from .limits import StudyTimeout, TrialTimeout, time_limit
 from .meta import notices
 from . import sensitivity
 from .record import StudyRecord
@@ -39,7 +41,7 @@ def record_reference(s: Searcher) -> None:
         for name, value in (("model_key", s.model_key), ("fp32_metric", s.fp32_search.metric),
                             ("fp32_size_bytes", s.size(None)), ("fp32_confirm_metric", s.fp32_confirm.metric),
                             ("task", s.cfg.task), ("min_agreement", s.min_agreement),
-                            ("objective", s.objective.name)):
+                            ("objective", s.objective.name), ("fp32_eval_s", s.fp32_eval_s)):
             r.put(name, value)
         if s.fidelity_search:
             r.put("pool", s.objective.reference.key)
@@ -137,14 +139,19 @@ def seed_study(s: Searcher, bar=None) -> None:
         if bar is not None:
             bar.set_postfix_str(f"seed {name}", refresh=True)
         text = (recipe or Recipe.build({"bits_weights": None, "bits_activations": None})).to_yaml()
+        left = None if s.deadline is None else s.deadline - time.monotonic()
         try:
-            value, score = seed_value(s, recipe)
+            with time_limit(s.trial_limit(), left):
+                value, score = seed_value(s, recipe)
         except AutoqError:
             raise
-        except Exception as e:  # a seed that breaks is recorded, like any trial
+        except StudyTimeout:  # --timeout: the seeds left are scored when the study resumes
+            return
+        except (Exception, TrialTimeout) as e:  # a seed that breaks is recorded, like any trial
+            reason = f"{e} (--trial-timeout)" if isinstance(e, TrialTimeout) else f"{type(e).__name__}: {e}"
             s.study.add_trial(optuna.trial.create_trial(
                 state=optuna.trial.TrialState.FAIL,
-                user_attrs={"seed": name, "recipe": text, "fail_reason": f"{type(e).__name__}: {e}"}))
+                user_attrs={"seed": name, "recipe": text, "fail_reason": reason}))
             if bar is not None:
                 bar.update()
             continue

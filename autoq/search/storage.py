@@ -108,7 +108,8 @@ def recover_stale(study: optuna.Study) -> None:
     process killed between the two steps leaves a trial that the next call queues, so no
     trial is stranded whatever the moment of the kill."""
     storage = study._storage
-    for trial_id in storage._get_stale_trial_ids(study._study_id):
+    stale = storage._get_stale_trial_ids(study._study_id) if storage.get_heartbeat_interval() else []
+    for trial_id in stale:
         try:
             storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
