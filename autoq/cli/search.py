@@ -73,6 +73,14 @@ def add(sub) -> None:
                     help="keep on the front, and score on the confirm split, the points within "
                     "this much metric of it (the search split's luck); default: the space's "
                     "front_margin, else 0")
+    _scoring_args(sp, D, OBJECTIVES)
+    sp.set_defaults(func=run)
+    sp.epilog = ("example:\n  autoq search --task minilm-mrpc --n-trials 100 --max-drop 0.01\n"
+                 "  autoq search --task gnmt-multi30k --pool my_sentences.txt --timeout 8h")
+
+
+def _scoring_args(sp, D, OBJECTIVES) -> None:
+    """How trials are scored and proposed, by whom, and the study's processes."""
     sp.add_argument("--objective", choices=OBJECTIVES, default=D.objective,
                     help="what each trial is scored by: fidelity (default; distance of the outputs "
                     "from FP32's on an unlabelled pool, the metric scored on the front only) or "
@@ -107,6 +115,3 @@ def add(sub) -> None:
     sp.add_argument("--latency", action="store_true",
                     help="a third objective: each recipe is deployed (autoq deploy's kernels) and "
                     "its time on a calibration batch measured against FP32's")
-    sp.set_defaults(func=run)
-    sp.epilog = ("example:\n  autoq search --task minilm-mrpc --n-trials 100 --max-drop 0.01\n"
-                 "  autoq search --task gnmt-multi30k --pool my_sentences.txt --timeout 8h")

@@ -94,6 +94,27 @@ def _note_fallback(offer: Offer, offers: list[Offer], timing: dict | None) -> No
                                          f"{timing})") if d.exact else d for d in offer.deviations]
 
 
+def _timing_inputs(model, units, sample, threads, device) -> tuple[dict, dict]:
+    """Each unit's input on ``sample`` and, per thread count, how much slower than the best
+    a kernel may be and still count as as fast (a share of the whole model's time)."""
+    if sample is None:
+        return {}, {}
+    inputs = capture_inputs(model, [u.name for u in units], sample)
+    slack = {}
+    for t in threads:
+        whole = alternate({"model": lambda: run_batch(model, sample)}, t, 3, device, 1)
+        slack[t] = SLACK * whole["model"]
+    return inputs, slack
+
+
+def _graph_op_fallbacks(model: nn.Module, plan) -> list[dict]:
+    """The ops graph mode exposed with quantized activations: no kernel runs them so."""
+    return [Deviation(name, describe(cfg), "float32 activations",
+                      "an op graph mode exposed; the deployed model keeps it as the torch code "
+                      "it was traced from").as_dict()
+            for name, cfg in traced_ops(model, plan).items() if cfg.bits_activations is not None]
+
+
 def build(model: nn.Module, recipe: Recipe, stats: dict | None = None, sample: Any = None,
           device: str = "cpu", backends: list[str] | None = None, threads: list[int] = (1,),
           repeats: int = 5) -> Deployed:
@@ -116,18 +137,9 @@ def build(model: nn.Module, recipe: Recipe, stats: dict | None = None, sample: A
     check_stats(plan, prepared, stats)
     float_state = model.state_dict()
     units = units_of(model, plan, stats)
-    inputs, slack = {}, {}
-    if sample is not None:
-        inputs = capture_inputs(model, [u.name for u in units], sample)
-        for t in threads:
-            whole = alternate({"model": lambda: run_batch(model, sample)}, t, 3, device, 1)
-            slack[t] = SLACK * whole["model"]
-    tensors, entries, fallbacks, shared = {}, {}, [], {}
-    for name, cfg in traced_ops(model, plan).items():
-        if cfg.bits_activations is not None:
-            fallbacks.append(Deviation(name, describe(cfg), "float32 activations",
-                                       "an op graph mode exposed; the deployed model keeps it "
-                                       "as the torch code it was traced from").as_dict())
+    inputs, slack = _timing_inputs(model, units, sample, threads, device)
+    tensors, entries, shared = {}, {}, {}
+    fallbacks = _graph_op_fallbacks(model, plan)
     for unit in units:
         key = _share_key(unit)
         if unit.params and key in shared:  # same weights, same configs: one module, stored once

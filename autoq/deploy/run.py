@@ -51,6 +51,18 @@ def torch_save_bytes(model: nn.Module) -> int:
     return buf.getbuffer().nbytes
 
 
+def _latency(models: dict, sample, threads: list[int], repeats: int, device: str, steps) -> dict:
+    """Per thread count: FP32, the deployed model and the peer timed in turns on ``sample``."""
+    latency = {}
+    for t in threads:
+        steps.set_postfix_str(f"latency on {t} thread(s), {repeats} rounds", refresh=True)
+        calls = {k: (lambda m=models[k]: run_batch(m, sample))
+                 for k in ("fp32", "deployed", "peer") if k in models}
+        latency[str(t)] = alternate(calls, t, repeats, device)
+        steps.update()
+    return latency
+
+
 def deploy(task: Task, recipe: Recipe, out: str | Path, threads: list[int] = (1,),
            repeats: int = 20, fraction: float = 1.0, device: str = "cpu",
            backends: list[str] | None = None, stats: dict | None = None,
@@ -81,14 +93,8 @@ def deploy(task: Task, recipe: Recipe, out: str | Path, threads: list[int] = (1,
     if device == "cpu":  # torch's quantized Linear runs on CPU only
         models["peer"] = peer(float_model)
     models = {k: m.to(device) for k, m in models.items()}
-    latency = {}
     steps.update()
-    for t in threads:
-        steps.set_postfix_str(f"latency on {t} thread(s), {repeats} rounds", refresh=True)
-        calls = {k: (lambda m=models[k]: run_batch(m, sample))
-                 for k in ("fp32", "deployed", "peer") if k in models}
-        latency[str(t)] = alternate(calls, t, repeats, device)
-        steps.update()
+    latency = _latency(models, sample, threads, repeats, device, steps)
     metrics = {}
     with num_threads(max(threads)):
         for k, m in models.items():

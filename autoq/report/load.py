@@ -149,6 +149,19 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
     fidelity = meta.get("objective") == "fidelity"
     attrs = study.user_attrs if fidelity else {}
     front = rows if fidelity else front_rows(study, None, meta.get("front_margin") or 0.0)
+    points, states, failures = _points(study, front, fidelity, attrs)
+    int8 = next((t for t in study.get_trials(deepcopy=False, states=(State.COMPLETE,))
+                 if t.user_attrs.get("seed") == "int8"), None)
+    baseline = None if int8 is None else {
+        "size_bytes": int8.values[1], "value": int8.values[0],
+        "metric": attrs.get(f"metric:{int8.number}") if fidelity else int8.values[0]}
+    return StudyData(name, meta, points, front, states, failures, int8=baseline)
+
+
+def _points(study: optuna.Study, front: list[dict[str, Any]], fidelity: bool,
+            attrs: dict[str, Any]) -> tuple[list[Point], Counter, Counter]:
+    """The study's trials as chart points (a fidelity study: those the metric was scored
+    on), with the count of each state and of each failure reason."""
     confirm = {r["trial"]: r["confirm_metric"] for r in front}
     near = {r["trial"] for r in front if r["near"]}
     deltas = {r["trial"]: delta_text(r) + ("; no better than a constant answer"
@@ -176,12 +189,7 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
                                     latency=t.user_attrs.get(LATENCY)))
         elif t.state == State.FAIL:
             failures[str(t.user_attrs.get("fail_reason", "no reason recorded (interrupted?)"))] += 1
-    int8 = next((t for t in study.get_trials(deepcopy=False, states=(State.COMPLETE,))
-                 if t.user_attrs.get("seed") == "int8"), None)
-    baseline = None if int8 is None else {
-        "size_bytes": int8.values[1], "value": int8.values[0],
-        "metric": attrs.get(f"metric:{int8.number}") if fidelity else int8.values[0]}
-    return StudyData(name, meta, points, front, states, failures, int8=baseline)
+    return points, states, failures
 
 
 def front_point(r: dict[str, Any]) -> Point:

@@ -74,6 +74,45 @@ def lr_at(step: int, total: int, a) -> float:
     return a.lr * (a.final_lr_ratio + (1 - a.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
+def load_pairs(tok, log):
+    """Multi30k's splits (English encoded, German as text), and the training pairs encoded
+    on both sides, each side 1 to 80 tokens."""
+    data = {s: (encode(tok, read_lines(s, "en")), read_lines(s, "de")) for s in ("train", "val", "test")}
+    train_src, train_tgt = data["train"][0], encode(tok, data["train"][1])
+    keep = [i for i in range(len(train_src)) if 0 < len(train_src[i]) <= 80 and 0 < len(train_tgt[i]) <= 80]
+    train_src, train_tgt = [train_src[i] for i in keep], [train_tgt[i] for i in keep]
+    log(f"vocab {tok.get_vocab_size()}; train pairs {len(keep)}; "
+        f"mean tokens en {sum(map(len, train_src)) / len(keep):.1f} de {sum(map(len, train_tgt)) / len(keep):.1f}")
+    return data, train_src, train_tgt
+
+
+def train_epoch(model, opt, batches, train_src, train_tgt, step: int, total: int, a, log):
+    """One pass over ``batches`` (lists of pair indices); returns the step reached, the
+    summed loss and the target tokens it was summed over."""
+    model.train()
+    te, tot_loss, tot_tok = time.time(), 0.0, 0
+    for i, idx in enumerate(batches):
+        src, src_len, tgt_in, tgt_out = teacher_batch([train_src[j] for j in idx], [train_tgt[j] for j in idx])
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, total, a)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(a.bf16)):
+            logits = model(src, src_len, tgt_in)
+        logits = logits.float()
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), tgt_out.view(-1), ignore_index=PAD,
+                               label_smoothing=a.smoothing, reduction="sum")
+        ntok = int((tgt_out != PAD).sum())
+        opt.zero_grad(set_to_none=True)
+        (loss / ntok).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip)
+        opt.step()
+        step += 1
+        tot_loss, tot_tok = tot_loss + loss.item(), tot_tok + ntok
+        if (i + 1) % 50 == 0:
+            log(f"step {i + 1}/{len(batches)} loss {tot_loss / tot_tok:.3f} "
+                f"lr {opt.param_groups[0]['lr']:.2e} {tot_tok / (time.time() - te):.0f} tok/s")
+    return step, tot_loss, tot_tok
+
+
 def main(argv=None) -> None:
     a = parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -83,12 +122,7 @@ def main(argv=None) -> None:
     log(f"args: {vars(a)}")
 
     tok = load_tokenizer(best_dir) if a.resume else train_tokenizer(a.vocab)
-    data = {s: (encode(tok, read_lines(s, "en")), read_lines(s, "de")) for s in ("train", "val", "test")}
-    train_src, train_tgt = data["train"][0], encode(tok, data["train"][1])
-    keep = [i for i in range(len(train_src)) if 0 < len(train_src[i]) <= 80 and 0 < len(train_tgt[i]) <= 80]
-    train_src, train_tgt = [train_src[i] for i in keep], [train_tgt[i] for i in keep]
-    log(f"vocab {tok.get_vocab_size()}; train pairs {len(keep)}; "
-        f"mean tokens en {sum(map(len, train_src)) / len(keep):.1f} de {sum(map(len, train_tgt)) / len(keep):.1f}")
+    data, train_src, train_tgt = load_pairs(tok, log)
 
     cfg = GNMTConfig(vocab_size=tok.get_vocab_size(), hidden_size=a.hidden, num_layers=a.layers, dropout=a.dropout)
     model = GNMT(cfg)
@@ -96,40 +130,18 @@ def main(argv=None) -> None:
     log(f"parameters: {sum(p.numel() for p in model.parameters()):,}")
     rng = random.Random(a.seed)
     lengths = [len(s) + len(t) for s, t in zip(train_src, train_tgt)]
-    steps_per_epoch = math.ceil(len(keep) / a.batch)
+    steps_per_epoch = math.ceil(len(train_src) / a.batch)
     if a.max_steps:
         steps_per_epoch = min(steps_per_epoch, a.max_steps)
     total = steps_per_epoch * a.epochs
-    step, start_epoch, best, stale = 0, 1, -1.0, 0
-    if a.resume:
-        ck = torch.load(a.out / "last.pt", weights_only=True)
-        model.load_state_dict(ck["model"]), opt.load_state_dict(ck["opt"])
-        step, start_epoch, best, stale = ck["step"], ck["epoch"] + 1, ck["best"], ck["stale"]
-        rng.setstate(ck["rng"]), torch.set_rng_state(ck["torch_rng"])
+    step, start_epoch, best, stale = resume(a, model, opt, rng) if a.resume else (0, 1, -1.0, 0)
 
     t0 = time.time()
     for epoch in range(start_epoch, a.epochs + 1):
-        model.train()
-        te, tot_loss, tot_tok = time.time(), 0.0, 0
-        for i, idx in enumerate(length_batches(lengths, a.batch, rng)[:steps_per_epoch]):
-            src, src_len, tgt_in, tgt_out = teacher_batch([train_src[j] for j in idx], [train_tgt[j] for j in idx])
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, a)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(a.bf16)):
-                logits = model(src, src_len, tgt_in)
-            logits = logits.float()
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), tgt_out.view(-1), ignore_index=PAD,
-                                   label_smoothing=a.smoothing, reduction="sum")
-            ntok = int((tgt_out != PAD).sum())
-            opt.zero_grad(set_to_none=True)
-            (loss / ntok).backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip)
-            opt.step()
-            step += 1
-            tot_loss, tot_tok = tot_loss + loss.item(), tot_tok + ntok
-            if (i + 1) % 50 == 0:
-                log(f"epoch {epoch} step {i + 1}/{steps_per_epoch} loss {tot_loss / tot_tok:.3f} "
-                    f"lr {opt.param_groups[0]['lr']:.2e} {tot_tok / (time.time() - te):.0f} tok/s")
+        te = time.time()
+        batches = length_batches(lengths, a.batch, rng)[:steps_per_epoch]
+        step, tot_loss, tot_tok = train_epoch(model, opt, batches, train_src, train_tgt, step, total, a,
+                                              lambda m: log(f"epoch {epoch} {m}"))
         train_time = time.time() - te
         model.eval()
         val = bleu(model, tok, data["val"][0], data["val"][1], beam_size=1)
@@ -154,14 +166,27 @@ def main(argv=None) -> None:
             log(f"early stop: no val improvement for {stale} epochs")
             break
 
-    model = load_model(best_dir)  # what ships: fp16 weights upcast to fp32
+    finish(best_dir, tok, data, log)
+    log(f"total time {time.time() - t0:.0f}s")
+    shutil.copy(a.out / "train.log", best_dir / "train.log")
+    write_sums(best_dir)
+
+
+def resume(a, model, opt, rng) -> tuple[int, int, float, int]:
+    """The last epoch's checkpoint restored; returns (step, next epoch, best BLEU, stale epochs)."""
+    ck = torch.load(a.out / "last.pt", weights_only=True)
+    model.load_state_dict(ck["model"]), opt.load_state_dict(ck["opt"])
+    rng.setstate(ck["rng"]), torch.set_rng_state(ck["torch_rng"])
+    return ck["step"], ck["epoch"] + 1, ck["best"], ck["stale"]
+
+
+def finish(best_dir, tok, data, log) -> None:
+    """The best checkpoint as it ships (fp16 weights upcast to fp32), scored by beam search."""
+    model = load_model(best_dir)
     for split in ("val", "test"):
         t = time.time()
         score = bleu(model, tok, data[split][0], data[split][1], beam_size=5)
         log(f"best checkpoint, {split}, beam 5: {score} ({time.time() - t:.0f}s)")
-    log(f"total time {time.time() - t0:.0f}s")
-    shutil.copy(a.out / "train.log", best_dir / "train.log")
-    write_sums(best_dir)
 
 
 if __name__ == "__main__":
