@@ -186,6 +186,11 @@ class Recipe:
                 return key
         return None
 
+    def key_matches(self, key: str, name: str) -> bool:
+        """Whether override ``key`` names module ``name`` itself (exactly, or as a regex)."""
+        name = strip_module(name)
+        return name == key or any(k == key and p.fullmatch(name) for k, p in self._patterns)
+
     def governing_key(self, name: str, keys: Mapping | None = None, patterns: list | None = None) -> str | None:
         """The key for ``name`` or, failing that, for its nearest parent."""
         parts = strip_module(name).split(".")

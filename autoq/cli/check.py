@@ -6,6 +6,7 @@ from .args import load_stats, stats_arg, task_arg
 
 def run(args) -> None:
     from ..evaluate import prepare_task
+    from ..quant.coverage import coverage
     from ..quant.plan import check_stats, make_plan
     from ..recipe import Recipe
     from ..tasks import get_task
@@ -17,6 +18,7 @@ def run(args) -> None:
         check_stats(plan, model, stats)
     quantized = sum(not c.is_float for c in plan.configs.values())
     print(f"ok: {args.recipe} quantizes {quantized} of {len(plan.configs)} quantizable modules")
+    print(coverage(model).summary())
 
 
 def add(sub) -> None:

@@ -20,15 +20,34 @@ _HANDLERS: dict[type, Handler] = {}
 _USES_ACT_STATS: set[type] = set()
 
 
-def register_handler(*types: type, activations: bool = True):
-    """Register ``fn`` as the handler for modules of ``types`` (and their subclasses)."""
+# type -> the parameter names its handler stores at bits_weights (size accounting)
+_WEIGHTS: dict[type, Callable[[nn.Module], tuple[str, ...]]] = {}
+
+
+def register_handler(*types: type, activations: bool = True,
+                     weights: tuple[str, ...] | Callable[[nn.Module], tuple[str, ...]] = ("weight",)):
+    """Register ``fn`` as the handler for modules of ``types`` (and their subclasses).
+    ``weights``: the parameters it stores at the recipe's ``bits_weights`` (names, or a
+    function of the module giving them); ``bias`` is stored at ``bits_bias``, any other
+    parameter in float. Size accounting, and so the front, counts them so."""
+    names = weights if callable(weights) else (lambda _m, w=tuple(weights): w)
+
     def wrap(fn: Handler) -> Handler:
         for t in types:
             _HANDLERS[t] = fn
+            _WEIGHTS[t] = names
             if activations:
                 _USES_ACT_STATS.add(t)
         return fn
     return wrap
+
+
+def weight_names(module: nn.Module) -> tuple[str, ...]:
+    """The parameters of ``module`` its handler stores at bits_weights."""
+    for cls in type(module).__mro__:
+        if cls in _WEIGHTS:
+            return tuple(_WEIGHTS[cls](module))
+    return ("weight",)
 
 
 def handler_for(module: nn.Module) -> Handler | None:

@@ -13,6 +13,7 @@ from torch import nn
 from ..errors import AutoqError
 from ..recipe import Recipe, strip_module
 from .config import QuantConfig, build_config
+from .coverage import check_overrides
 from .handlers import handler_for, needs_act_stats
 from .stats import Stats
 
@@ -48,6 +49,10 @@ def make_plan(model: nn.Module, recipe: Recipe) -> Plan:
         if recipe.match(key) == key and key in names:
             continue
         if not any(recipe.match(n) == key for n in names):
+            hits = [n for n in names if recipe.key_matches(key, n)]
+            if hits:
+                raise AutoqError(f"recipe override {key!r}: every module it matches ({hits[0]!r} "
+                                 f"first) is governed by another override, so it changes nothing")
             raise AutoqError(f"recipe override {key!r} matches no module; closest module names: "
                              f"{_closest(key, names)}")
     for key in recipe.activations:
@@ -75,6 +80,7 @@ def make_plan(model: nn.Module, recipe: Recipe) -> Plan:
             raise AutoqError(f"recipe override {key!r}: per_channel_wts = true but no module it "
                              f"matches has weight channels (allowed on Linear, Conv1d, Conv2d, "
                              f"Embedding)")
+    check_overrides(model, recipe, configs)
     return Plan(configs)
 
 

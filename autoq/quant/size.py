@@ -16,7 +16,7 @@ from torch import nn
 from ..recipe import Recipe
 from .config import Mode, QuantConfig
 from .apply import is_prepared, prepare
-from .handlers import needs_act_stats
+from .handlers import needs_act_stats, weight_names
 from .plan import make_plan
 
 FLOAT_BYTES = 4
@@ -54,13 +54,14 @@ def tensor_bytes(t: torch.Tensor, bits: int | None, mode: Mode, channels: int = 
 
 def _layer_bytes(name: str, module: nn.Module, cfg: QuantConfig, counted: set[int]):
     total = fp32 = numel = 0
+    weights = weight_names(module)
     for pname, p in module.named_parameters(recurse=False):
         if id(p) in counted:
             continue
         counted.add(id(p))
         numel += p.numel()
         fp32 += p.numel() * FLOAT_BYTES
-        if pname == "weight":
+        if pname in weights:
             channels = p.shape[0] if cfg.per_channel_wts else 1
             total += tensor_bytes(p, cfg.bits_weights, cfg.mode_weights, channels)
         elif pname == "bias":

@@ -155,7 +155,7 @@ def summary(d: StudyData) -> str:
                      + (f", fidelity {i['value']:.3g}" if m.get("objective") == "fidelity" else "")))
     below = d.below_view()
     if below:
-        rows.append(("below the chart", f"{len(below)} recipes far under the front, outside the "
+        rows.append(("below the chart", f"{len(below)} recipe(s) far under the front, outside the "
                      f"chart's range: " + ", ".join(f"trial {p.trial} ({_num(p.metric, '.4g')})"
                                                   for p in sorted(below, key=lambda p: -p.metric)[:12])))
     if m.get("objective") == "fidelity":

@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 from ..io import write_atomic
+from ..quant.coverage import coverage
 
 if TYPE_CHECKING:
     from .searcher import Searcher
@@ -33,6 +34,9 @@ def notices(s: Searcher) -> list[str]:
     """What a user should know before the night: settings that do not apply, a small
     pool, a search split that cannot tell FP32 from a constant answer."""
     r, out = s.record(), []
+    cover = coverage(s.model)
+    if cover.share < 0.99:  # nothing left float in silence
+        out.append(cover.summary())
     if s.fidelity_search and s.space.min_agreement:
         out.append(f"the space's min_agreement {s.space.min_agreement:g} constrains a metric study "
                    f"only (--objective metric); a fidelity study measures agreement with FP32 by "
