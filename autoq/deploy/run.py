@@ -27,7 +27,7 @@ from .measure import alternate, num_threads, run_batch, to_device
 from .select import shapes
 
 
-PEER = "torch.ao.quantization.quantize_dynamic({nn.Linear, nn.LSTM}, qint8), torch.save size"
+PEER = "torch.ao.quantization.quantize_dynamic({nn.Linear, nn.LSTM, nn.GRU}, qint8), torch.save size"
 
 
 def peer(model: nn.Module) -> nn.Module:
@@ -35,7 +35,7 @@ def peer(model: nn.Module) -> nn.Module:
     default settings."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear, nn.LSTM},
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear, nn.LSTM, nn.GRU},
                                                        dtype=torch.qint8)
 
 

@@ -1,7 +1,7 @@
 """Deploy units: the modules of the float model that get replaced, each with the
-plan entries it covers. A plan is made on the prepared model (LSTMs modular); an
-nn.LSTM stays one unit covering its gate Linears and element-wise ops, so torch's
-quantized LSTM can run it.
+plan entries it covers. A plan is made on the prepared model (LSTMs and GRUs modular);
+an nn.LSTM or nn.GRU stays one unit covering its gate Linears and element-wise ops, so
+torch's quantized LSTM or GRU can run it.
 """
 from __future__ import annotations
 
@@ -40,8 +40,11 @@ class Unit:
         return [cfg for _, cfg, role in self.params.values() if role == "weight"]
 
 
-def _lstm_params(name: str, lstm: nn.LSTM, configs: dict[str, QuantConfig]):
-    """nn.LSTM parameter -> (tensor, config of its modular gate Linear, role)."""
+RNNS = (nn.LSTM, nn.GRU)  # one unit each: torch's quantized RNN runs the whole module
+
+
+def _rnn_params(name: str, lstm: nn.Module, configs: dict[str, QuantConfig]):
+    """nn.LSTM / nn.GRU parameter -> (tensor, config of its modular gate Linear, role)."""
     out = {}
     for layer in range(lstm.num_layers):
         for sfx in ("", "_reverse") if lstm.bidirectional else ("",):
@@ -58,7 +61,7 @@ def _lstm_params(name: str, lstm: nn.LSTM, configs: dict[str, QuantConfig]):
 def units_of(model: nn.Module, plan: Plan, stats: dict | None = None) -> list[Unit]:
     """The deploy units of ``model`` (float, not prepared) under ``plan`` (of its prepared copy)."""
     modules = dict(model.named_modules())
-    lstms = [n for n, m in modules.items() if isinstance(m, nn.LSTM)]
+    lstms = [n for n, m in modules.items() if isinstance(m, RNNS)]
     units: dict[str, Unit] = {}
     for pname, cfg in plan.configs.items():
         owner = next((n for n in lstms if pname.startswith(n + ".")), pname)
@@ -72,8 +75,8 @@ def units_of(model: nn.Module, plan: Plan, stats: dict | None = None) -> list[Un
             unit.stats[pname] = stats[pname]
     for unit in units.values():
         m = unit.module
-        if isinstance(m, nn.LSTM):  # gates and element-wise ops all quantize activations
-            unit.params = _lstm_params(unit.name, m, unit.configs)
+        if isinstance(m, RNNS):  # gates and element-wise ops all quantize activations
+            unit.params = _rnn_params(unit.name, m, unit.configs)
             unit.acts = {n: c for n, c in unit.configs.items() if c.bits_activations is not None}
         else:
             cfg = unit.configs[unit.name]
@@ -90,7 +93,7 @@ def traced_ops(model: nn.Module, plan: Plan) -> dict[str, QuantConfig]:
     """Plan entries (op modules added by graph mode) that the float model does not have:
     the deployed model keeps those ops as the torch code they were traced from."""
     modules = dict(model.named_modules())
-    lstms = [n for n, m in modules.items() if isinstance(m, nn.LSTM)]
+    lstms = [n for n, m in modules.items() if isinstance(m, RNNS)]
     return {n: c for n, c in plan.configs.items()
             if n not in modules and not any(n.startswith(lstm + ".") for lstm in lstms)}
 

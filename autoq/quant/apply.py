@@ -10,25 +10,27 @@ from torch import nn
 from ..recipe import Recipe
 from . import stats as stats_io
 from .handlers import handler_for, needs_act_stats
+from .gru import convert_grus
 from .lstm import LSTMCell, ModularLSTM, convert_lstms
 from .plan import check_stats, make_plan
 from .stats import Stats
 
 
 def is_prepared(model: nn.Module) -> bool:
-    return not any(isinstance(m, nn.LSTM) for m in model.modules())
+    return not any(isinstance(m, (nn.LSTM, nn.GRU)) for m in model.modules())
 
 
 def prepare(model: nn.Module, example_inputs: Any = None, graph: bool = False) -> nn.Module:
-    """A copy of ``model`` in which every quantizable op is a module (LSTMs made modular).
+    """A copy of ``model`` in which every quantizable op is a module (LSTMs and GRUs made
+    modular).
 
     With ``graph``, the copy is traced on ``example_inputs`` (one batch) first, so its
     functional matmul, bmm, add, mul and cat ops become op modules too (``autoq.graph``).
     """
     if graph:
         from ..graph import trace  # autoq.graph imports this package
-        return convert_lstms(trace(model, example_inputs)[0])
-    return convert_lstms(copy.deepcopy(model))
+        return convert_grus(convert_lstms(trace(model, example_inputs)[0]))
+    return convert_grus(convert_lstms(copy.deepcopy(model)))
 
 
 def collect_stats(model: nn.Module, batches: Iterable[Any],

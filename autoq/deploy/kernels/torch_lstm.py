@@ -1,9 +1,10 @@
-"""torch's dynamic quantized LSTM (the only int8 LSTM path): int8 or fp16 gate weights,
-gate inputs quantized per step, element-wise ops in float."""
+"""torch's dynamic quantized LSTM and GRU (the only int8 paths for them): int8 or fp16
+gate weights, gate inputs quantized per step, element-wise ops in float."""
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.ao.nn.quantized.dynamic import GRU as QuantizedGRU
 from torch.ao.nn.quantized.dynamic import LSTM as QuantizedLSTM
 from torch.ao.nn.quantized.dynamic.modules.rnn import PackedParameter
 
@@ -19,6 +20,7 @@ GATES = ("fc_gate_x", "fc_gate_h")
 class TorchLSTM(TorchEngineKernel):
     kinds = (nn.LSTM,)
     label = "lstm"
+    quantized = QuantizedLSTM
 
     def __init__(self, engine_name: str):
         self.backend = engine_name
@@ -46,20 +48,20 @@ class TorchLSTM(TorchEngineKernel):
             if not name.endswith(GATES):
                 if cfg.bits_activations is not None:
                     devs.append(Deviation(name, describe(cfg), "float32 activations",
-                                          "torch's quantized LSTM computes element-wise ops in float"))
+                                          f"torch's quantized {self.label.upper()} computes element-wise ops in float"))
             elif dtype == "int8":
                 devs += int8_act_deviations(name, cfg, "dynamic", full,
-                                            "torch's quantized LSTM quantizes gate inputs per step")
+                                            f"torch's quantized {self.label.upper()} quantizes gate inputs per step")
             elif cfg.bits_activations is not None:
                 devs.append(Deviation(name, describe(cfg), "float32 activations",
-                                      "fbgemm's fp16 LSTM takes float32 activations"))
-        scheme = f"{self.backend} dynamic quantized LSTM, {dtype} gate weights"
+                                      f"fbgemm's fp16 {self.label.upper()} takes float32 activations"))
+        scheme = f"{self.backend} dynamic quantized {self.label.upper()}, {dtype} gate weights"
         return Offer(self, scheme, devs, {"dtype": dtype, "reduce_range": not full})
 
     def runtime(self, module, tensors, meta, options):
         m = module
         int8 = options["dtype"] == "int8"
-        q = QuantizedLSTM(m.input_size, m.hidden_size, m.num_layers, m.bias, m.batch_first,
+        q = self.quantized(m.input_size, m.hidden_size, m.num_layers, m.bias, m.batch_first,
                           m.dropout, m.bidirectional, dtype=torch.qint8 if int8 else torch.float16)
 
         def pack(pname: str, bias: torch.Tensor):
@@ -85,5 +87,12 @@ class TorchLSTM(TorchEngineKernel):
         return q.train(False)
 
 
+class TorchGRU(TorchLSTM):
+    kinds = (nn.GRU,)
+    label = "gru"
+    quantized = QuantizedGRU
+
+
 for _name in ("fbgemm", "onednn"):
     register_kernel(TorchLSTM(_name))
+    register_kernel(TorchGRU(_name))
