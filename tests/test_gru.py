@@ -17,7 +17,7 @@ from autoq.quant.gru import ModularGRU
 def test_float_output_equals_torch_gru(layers, bidirectional, batch_first, with_h0):
     torch.manual_seed(0)
     gru = nn.GRU(6, 8, num_layers=layers, bidirectional=bidirectional, batch_first=batch_first).eval()
-    mod = ModularGRU.from_gru(gru).eval()
+    mod = ModularGRU.copied_from(gru).eval()
     x = torch.randn(3, 5, 6) if batch_first else torch.randn(5, 3, 6)
     h0 = torch.randn(layers * (2 if bidirectional else 1), 3, 8) if with_h0 else None
     with torch.no_grad():
@@ -28,7 +28,7 @@ def test_float_output_equals_torch_gru(layers, bidirectional, batch_first, with_
 def test_packed_and_unbatched_inputs_equal_torch_gru():
     torch.manual_seed(1)
     gru = nn.GRU(4, 5, num_layers=2, bidirectional=True, batch_first=True).eval()
-    mod = ModularGRU.from_gru(gru).eval()
+    mod = ModularGRU.copied_from(gru).eval()
     x, lengths = torch.randn(3, 7, 4), torch.tensor([7, 4, 2])
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     with torch.no_grad():

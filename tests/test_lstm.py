@@ -4,7 +4,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from autoq.quant.lstm import ModularLSTM, convert_lstms
+from autoq.quant import ModularLSTM, convert_rnns
 
 ATOL = 1e-5
 
@@ -12,7 +12,7 @@ ATOL = 1e-5
 def pair(**kw):
     torch.manual_seed(0)
     lstm = nn.LSTM(12, 20, **kw).eval()
-    return lstm, ModularLSTM.from_lstm(lstm).eval()
+    return lstm, ModularLSTM.copied_from(lstm).eval()
 
 
 def close(a, b):
@@ -68,7 +68,7 @@ def test_step_by_step_decoding_carries_state():
 
 def test_convert_replaces_every_lstm_and_keeps_names():
     model = nn.Sequential(nn.LSTM(4, 4), nn.Sequential(nn.LSTM(4, 4, bidirectional=True)))
-    converted = convert_lstms(model)
+    converted = convert_rnns(model)
     assert not any(isinstance(m, nn.LSTM) for m in converted.modules())
     names = dict(converted.named_modules())
     assert "1.0.cells_reverse.0.fc_gate_h" in names and "0.cells.0.eltwisemult_hidden" in names

@@ -20,7 +20,7 @@ from torch import fx, nn
 from torch.fx.proxy import TraceError
 
 from ..quant.handlers import handler_for
-from ..quant.lstm import ModularLSTM
+from ..quant.rnn import ModularRNN
 from .guards import check_branch, check_constant, check_keys
 
 FIXED_ATTRS = ("dtype", "ndim")  # read from the example: the same for every input
@@ -30,7 +30,7 @@ _SKIP_FRAMES = (str(Path(torch.__file__).parent), str(Path(__file__).parent))
 
 def is_leaf(module: nn.Module) -> bool:
     """Modules kept whole: what the engine quantizes as a unit, and torch.nn's own."""
-    if handler_for(module) is not None or isinstance(module, (ModularLSTM, fx.GraphModule)):
+    if handler_for(module) is not None or isinstance(module, (ModularRNN, fx.GraphModule)):
         return True
     return (type(module).__module__.startswith(("torch.nn", "torch.ao.nn"))
             and not isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict)))

@@ -10,8 +10,8 @@ from torch import nn
 from ..recipe import Recipe
 from . import stats as stats_io
 from .handlers import handler_for, needs_act_stats
-from .gru import convert_grus
-from .lstm import LSTMCell, ModularLSTM, convert_lstms
+from .lstm import LSTMCell, ModularLSTM
+from .rnn import convert_rnns
 from .plan import check_stats, make_plan
 from .stats import Stats
 
@@ -29,8 +29,8 @@ def prepare(model: nn.Module, example_inputs: Any = None, graph: bool = False) -
     """
     if graph:
         from ..graph import trace  # autoq.graph imports this package
-        return convert_grus(convert_lstms(trace(model, example_inputs)[0]))
-    return convert_grus(convert_lstms(copy.deepcopy(model)))
+        return convert_rnns(trace(model, example_inputs)[0])
+    return convert_rnns(copy.deepcopy(model))
 
 
 def collect_stats(model: nn.Module, batches: Iterable[Any],

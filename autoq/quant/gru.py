@@ -47,17 +47,4 @@ class ModularGRU(ModularRNN):
     """Drop-in replacement for nn.GRU (tensor or PackedSequence input, batch_first,
     bidirectional, several layers, inter-layer dropout in training)."""
 
-    cell_class, states = GRUCell, 1
-
-    @classmethod
-    def from_gru(cls, gru: nn.GRU) -> "ModularGRU":
-        return cls.copied_from(gru)
-
-
-def convert_grus(model: nn.Module) -> nn.Module:
-    """Replace every nn.GRU inside ``model`` (in place) by a ModularGRU."""
-    if isinstance(model, nn.GRU):
-        return ModularGRU.from_gru(model)
-    for name, child in model.named_children():
-        setattr(model, name, convert_grus(child))
-    return model
+    cell_class, states, replaces = GRUCell, 1, nn.GRU

@@ -30,9 +30,21 @@ def run_cell(cell: nn.Module, x: torch.Tensor, state: tuple[torch.Tensor, ...],
     return torch.stack(outs, dim=1), state
 
 
+_TWINS: dict[type, type] = {}  # torch's RNN class -> its modular twin
+
+
 class ModularRNN(nn.Module):
+    """A modular twin of a torch RNN class (``replaces``): layers and directions of cells of
+    ``cell_class``, each step carrying ``states`` tensors."""
+
     cell_class: type = nn.Module
     states: int = 1
+    replaces: type | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.replaces is not None:
+            _TWINS[cls.replaces] = cls
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
@@ -109,3 +121,14 @@ class ModularRNN(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
                 f"batch_first={self.batch_first}, bidirectional={self.bidirectional}")
+
+
+def convert_rnns(model: nn.Module) -> nn.Module:
+    """Replace every nn.LSTM and nn.GRU inside ``model`` (in place) by its modular twin."""
+    from . import gru, lstm  # noqa: F401  (each registers its twin)
+    for torch_class, twin in _TWINS.items():
+        if isinstance(model, torch_class):
+            return twin.copied_from(model)
+    for name, child in model.named_children():
+        setattr(model, name, convert_rnns(child))
+    return model
