@@ -21,6 +21,7 @@ from autoq.search import SearchConfig, Searcher, run_search
 TESTS = Path(__file__).parent
 SPACE = str(TESTS / "spaces" / "tiny.yaml")
 POSTGRES = os.environ.get("AUTOQ_TEST_POSTGRES")  # set by .ci/run, which starts a server
+KILLED = f"killed-{os.getpid()}"  # the study's name: runs sharing one server never meet
 
 
 def config(tmp_path, task="plugin_task:make_task", **kw):
@@ -61,7 +62,7 @@ def test_out_of_memory_retries_with_a_smaller_batch(tmp_path):
 
 def _search_cmd(results, storage=None, n_trials=24, workers=2, ladder=0):
     cmd = [sys.executable, "-m", "autoq", "search", "--task", "plugin_task:make_task", "--space", SPACE,
-           "--study", "killed", "--results", str(results), "--n-trials", str(n_trials),
+           "--study", KILLED, "--results", str(results), "--n-trials", str(n_trials),
            "--workers", str(workers), "--fidelity", "1", "--heartbeat", "1", "--device", "cpu",
            "--ladder", str(ladder)]
     return cmd + (["--storage", storage] if storage else [])
@@ -85,7 +86,7 @@ def kill_and_restart(results, storage=None):
 
 
 def check_study(results, storage):
-    study = optuna.load_study(study_name="killed", storage=storage)
+    study = optuna.load_study(study_name=KILLED, storage=storage)
     trials = study.trials
     finished = [t for t in trials if t.state.is_finished()]
     assert len([t for t in finished if t.state != optuna.trial.TrialState.FAIL]) >= 24 - 3
@@ -98,15 +99,15 @@ def check_study(results, storage):
     retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}  # retries of retries too
     given_up = {t.number for t in stale if len(t.system_attrs.get("retry_history", [])) >= MAX_RETRY}
     assert {t.number for t in stale} - given_up <= retried  # killed 3 times: not run again
-    meta, rows = load_front(results / "killed")
+    meta, rows = load_front(results / KILLED)
     for r in rows:
         t = trials[r["trial"]]
         value = r["fidelity"] if meta.get("objective") == "fidelity" else r["metric"]
         assert t.state == optuna.trial.TrialState.COMPLETE and value == pytest.approx(t.values[0], abs=1e-8)
-        assert Recipe.load(results / "killed" / r["recipe"]).to_yaml() == t.user_attrs["recipe"]
+        assert Recipe.load(results / KILLED / r["recipe"]).to_yaml() == t.user_attrs["recipe"]
     completed = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     for t in completed:
-        assert (results / "killed" / f"recipes/{t.number:05d}.yaml").is_file()
+        assert (results / KILLED / f"recipes/{t.number:05d}.yaml").is_file()
 
 
 def add_dead_trial(study: optuna.Study, params: dict | None = None) -> int:
@@ -183,7 +184,7 @@ def test_a_rerun_of_a_finished_study_fails_its_dead_trials(tmp_path):
 
 def test_sigkill_and_restart_local_storage(tmp_path):
     kill_and_restart(tmp_path)
-    check_study(tmp_path, f"sqlite:///{tmp_path / 'killed' / 'study.db'}")
+    check_study(tmp_path, f"sqlite:///{tmp_path / KILLED / 'study.db'}")
 
 
 @pytest.mark.skipif(not POSTGRES, reason="AUTOQ_TEST_POSTGRES is not set (.ci/run starts a server)")
@@ -195,7 +196,7 @@ def test_sigkill_and_restart_postgres(tmp_path):
 
 def _fresh_postgres_study():
     try:
-        optuna.delete_study(study_name="killed", storage=POSTGRES)
+        optuna.delete_study(study_name=KILLED, storage=POSTGRES)
     except KeyError:
         pass
     return POSTGRES
@@ -210,7 +211,7 @@ def shared_run(results, storage, processes: int, n_trials: int, workers: int = 1
              for _ in range(processes)]
     for proc in procs:
         assert proc.wait(timeout=600) == 0, proc.stderr.read()[-2000:]
-    study = optuna.load_study(study_name="killed", storage=storage)
+    study = optuna.load_study(study_name=KILLED, storage=storage)
     trials = study.trials
     finished = [t for t in trials if "same_as" not in t.user_attrs and (
         t.state in (TrialState.COMPLETE, TrialState.PRUNED) or "fail_reason" in t.user_attrs)]
@@ -223,11 +224,11 @@ def shared_run(results, storage, processes: int, n_trials: int, workers: int = 1
 
 
 def test_two_searches_on_one_local_study_share_the_work(tmp_path):
-    shared_run(tmp_path, f"sqlite:///{tmp_path / 'killed' / 'study.db'}", processes=2, n_trials=20)
+    shared_run(tmp_path, f"sqlite:///{tmp_path / KILLED / 'study.db'}", processes=2, n_trials=20)
 
 
 def test_workers_on_one_local_study_share_the_work(tmp_path):
-    shared_run(tmp_path, f"sqlite:///{tmp_path / 'killed' / 'study.db'}", processes=1, n_trials=20,
+    shared_run(tmp_path, f"sqlite:///{tmp_path / KILLED / 'study.db'}", processes=1, n_trials=20,
                workers=2)
 
 
@@ -318,7 +319,7 @@ def test_a_killed_worker_is_replaced_and_the_run_ends_whole(tmp_path):
     os.kill(max(_children(proc.pid)), signal.SIGKILL)  # one worker dies mid-run
     assert proc.wait(timeout=300) == 0, proc.stderr.read()[-2000:]
     assert "starting another in its place" in proc.stderr.read()
-    study = optuna.load_study(study_name="killed", storage=f"sqlite:///{tmp_path / 'killed' / 'study.db'}")
+    study = optuna.load_study(study_name=KILLED, storage=f"sqlite:///{tmp_path / KILLED / 'study.db'}")
     finished = [t for t in study.trials if "same_as" not in t.user_attrs and (
         t.state in (TrialState.COMPLETE, TrialState.PRUNED) or "fail_reason" in t.user_attrs)]
     assert len(finished) == 60
