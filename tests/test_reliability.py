@@ -302,10 +302,17 @@ def _workers_cmd(results, n_trials):
 
 
 def _children(pid: int) -> list[int]:
-    """The worker processes of a search (not multiprocessing's resource tracker)."""
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(x) for x in out.split()
-            if b"spawn_main" in Path(f"/proc/{x}/cmdline").read_bytes()] if out else []
+    """The worker processes of a search (not multiprocessing's resource tracker), read
+    from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and b"spawn_main" in (stat.parent / "cmdline").read_bytes():
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended meanwhile
+    return found
 
 
 def test_a_killed_worker_is_replaced_and_the_run_ends_whole(tmp_path):
