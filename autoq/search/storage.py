@@ -2,6 +2,7 @@
 for several machines; heartbeats so that trials of a killed worker are re-run."""
 from __future__ import annotations
 
+import fcntl
 import threading
 import time
 import warnings
@@ -40,18 +41,36 @@ def open_storage(url: str | None, study_dir: Path, heartbeat_s: float = HEARTBEA
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     for attempt in range(4):
         try:
-            storage = Storage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(heartbeat_s)),
-                              grace_period=max(2, int(STALE_AFTER * heartbeat_s)))
+            with _creating(url):
+                storage = Storage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(heartbeat_s)),
+                                  grace_period=max(2, int(STALE_AFTER * heartbeat_s)))
             break
         except Exception as e:  # sqlalchemy raises many kinds; all mean the same to a user
-            if attempt < 3 and type(e).__name__ == "IntegrityError":  # another process made
-                time.sleep(0.5 * (attempt + 1))  # the tables at this moment: they are there now
+            if attempt < 3 and _made_meanwhile(e):  # another process made the tables at this
+                time.sleep(0.5 * (attempt + 1))  # moment: they are there now
                 continue
             raise AutoqError(f"storage {shown!r} cannot be opened: {type(e).__name__}: "
                              f"{mask_secrets(str(e).splitlines()[0])}") from None
     if url.startswith("sqlite"):
         _serialize(storage.engine)
     return storage
+
+
+@contextmanager
+def _creating(url: str):
+    """Around opening a storage: processes opening one SQLite file at once take turns (the
+    first makes its tables); a server's own transactions order the rest."""
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    with open(f"{url[len('sqlite:///'):]}.lock", "a") as f:  # the study lock's file (lock.py)
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _made_meanwhile(e: Exception) -> bool:
+    """A failure because another process made the same tables at the same moment."""
+    return type(e).__name__ == "IntegrityError" or "already exists" in str(e)
 
 
 def _serialize(engine) -> None:
