@@ -40,9 +40,9 @@ class Reference:
         self.task, self.device = task, device
         self.batches = list(task.pool_batches())
         if not self.batches:
-            own = type(task).pool_batches is not Task.pool_batches
             raise AutoqError(f"task {task.name!r}: its pool (Task.pool_batches) is empty; give "
-                             f"unlabelled inputs (--pool FILE, or the task's pool_batches)" if own else
+                             f"unlabelled inputs (--pool FILE, or the task's pool_batches)"
+                             if task.has_own_pool else
                              f"task {task.name!r}: calibration_batches() gave no batches, and "
                              f"they are its pool and its statistics' inputs: give at least one")
         self._fp32: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
@@ -51,8 +51,7 @@ class Reference:
     @property
     def key(self) -> str:
         """What the pool is, for a study's record: its name and its size in batches."""
-        own = type(self.task).pool_batches is not Task.pool_batches
-        name = getattr(self.task, "pool_name", "pool_batches" if own else "calibration")
+        name = getattr(self.task, "pool_name", "pool_batches" if self.task.has_own_pool else "calibration")
         return f"{name}|batches={len(self.batches)}"
 
     def fp32(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -78,10 +78,10 @@ def _inside_covered(model: nn.Module, name: str) -> bool:
                for i in range(1, len(parts)))
 
 
-def check_overrides(model: nn.Module, recipe: Recipe, configs: dict) -> None:
-    """Refuse an override that governs no module autoq quantizes: it would claim bits the
-    model never gets (a GRU, a BatchNorm), or it is shadowed by an earlier override."""
-    governed = {recipe.governing_key(n) for n in configs}
+def check_overrides(model: nn.Module, recipe: Recipe, configs: dict, governed: set) -> None:
+    """Refuse an override that governs no module autoq quantizes (``governed``: the keys
+    that do): it would claim bits the model never gets (a plain RNN, a BatchNorm), or it is
+    shadowed by another override."""
     for key in recipe.overrides:
         if key in governed:
             continue

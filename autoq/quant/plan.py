@@ -64,11 +64,13 @@ def make_plan(model: nn.Module, recipe: Recipe) -> Plan:
     except AutoqError as e:
         raise AutoqError(str(e).replace("bits_weights", "bits_parameters")) from None
     configs: dict[str, QuantConfig] = {}
+    governed: set[str | None] = set()
     channel_keys: dict[str, bool] = {}
     for name, module in named:
         if handler_for(module) is None:
             continue
         key = recipe.governing_key(name)
+        governed.add(key)
         where = (f"recipe override {key!r} (module {name!r})" if key is not None
                  else f"recipe global settings (module {name!r})")
         cfg = build_config(recipe.settings(name), where, recipe.is_dynamic(name))
@@ -80,7 +82,7 @@ def make_plan(model: nn.Module, recipe: Recipe) -> Plan:
             raise AutoqError(f"recipe override {key!r}: per_channel_wts = true but no module it "
                              f"matches has weight channels (allowed on Linear, Conv1d, Conv2d, "
                              f"Embedding)")
-    check_overrides(model, recipe, configs)
+    check_overrides(model, recipe, configs, governed)
     return Plan(configs)
 
 

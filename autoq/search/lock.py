@@ -17,11 +17,16 @@ from pathlib import Path
 from typing import Iterator
 
 from optuna.storages import RDBStorage
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 
 def _key(study: str) -> int:
     return zlib.crc32(f"autoq:{study}".encode())  # fits PostgreSQL's bigint lock keys
+
+
+def sqlite_lock_path(url: str) -> Path:
+    """The lock file beside a SQLite study file (also taken while its tables are made)."""
+    return Path(f"{make_url(url).database}.lock")
 
 
 _held = threading.local()  # the locks this thread holds: taken again, they are no-ops
@@ -48,7 +53,7 @@ def _lock(storage: RDBStorage, study: str) -> Iterator[None]:
     url = storage.engine.url
     backend = url.get_backend_name()
     if backend == "sqlite":
-        path = Path(f"{url.database}.lock")  # one lock for the file's studies
+        path = sqlite_lock_path(str(url))  # one lock for the file's studies
         with open(path, "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, or the process dies
             try:

@@ -39,6 +39,7 @@ class Searcher(Scorer):
     what a trial does, and the front files."""
 
     deadline: float | None = None  # time.monotonic() when --timeout ends (set by the loop)
+    _trial_limit: float | None = None
 
     @property
     def min_agreement(self) -> float | None:
@@ -144,10 +145,6 @@ class Searcher(Scorer):
                 return t
         return None
 
-    def running(self) -> int:
-        """Trials running now, in every process on the study."""
-        return len(self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
-
     def constraints(self, score: Score | None) -> dict[str, float]:
         """A scored recipe's constraints (None: FP32's), each met at 0 or below: its drop
         from FP32 past --max-drop, and its agreement with FP32 short of --min-agreement."""
@@ -166,12 +163,14 @@ class Searcher(Scorer):
         """What the study stores beside its trials, read now."""
         return StudyRecord(self.study)
 
-    def finished(self) -> int:
-        """Trials that scored a recipe or found it broken. A repeated proposal does not
-        count, nor a trial cut short (its worker killed: it is run again)."""
-        return sum("same_as" not in t.user_attrs and
+    def finished(self, trials: list | None = None) -> int:
+        """Trials (by default the study's) that scored a recipe or found it broken. A
+        repeated proposal does not count, nor a trial cut short (its worker killed: it is
+        run again)."""
+        trials = self.study.get_trials(deepcopy=False) if trials is None else trials
+        return sum(t.state in FINISHED and "same_as" not in t.user_attrs and
                    (t.state != optuna.trial.TrialState.FAIL or "fail_reason" in t.user_attrs)
-                   for t in self.study.get_trials(deepcopy=False, states=FINISHED))
+                   for t in trials)
 
     def partial(self, trial: optuna.trial.FrozenTrial | None) -> float:
         """A trial's metric (None: FP32's) on the first ``fidelity`` of the search split:
@@ -208,8 +207,9 @@ class Searcher(Scorer):
         trials of dead workers, count the finished and running ones against --n-trials,
         and ask. None: the study has, or will have, all its trials."""
         with study_lock(self.storage, self.cfg.study):
-            recover_stale(self.study)
-            if self.finished() + self.running() >= self.cfg.n_trials:
+            trials = recover_stale(self.study)  # one read of the study, under the lock
+            running = sum(t.state == optuna.trial.TrialState.RUNNING for t in trials)
+            if self.finished(trials) + running >= self.cfg.n_trials:
                 return None
             return self.study.ask()
 
@@ -245,11 +245,13 @@ class Searcher(Scorer):
         """--trial-timeout, else 20 times FP32's evaluation of the search split plus a minute."""
         if self.cfg.trial_timeout_s is not None:
             return self.cfg.trial_timeout_s
-        made = self.record().get("fp32_eval_s")
-        if made is None:  # a study made before the time was recorded
-            self.fp32_search  # timed as it is scored
-            made = self.fp32_eval_s
-        return 60.0 + 20.0 * made
+        if self._trial_limit is None:  # read once: FP32's time is recorded once per study
+            made = self.record().get("fp32_eval_s")
+            if made is None:  # a study made before the time was recorded
+                self.fp32_search  # timed as it is scored
+                made = self.fp32_eval_s
+            self._trial_limit = 60.0 + 20.0 * made
+        return self._trial_limit
 
     def _score(self, trial: optuna.Trial) -> None:
         """What a trial does: its recipe, unless scored already, scored by the objective."""

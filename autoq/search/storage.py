@@ -16,6 +16,7 @@ from sqlalchemy import event
 
 from ..errors import AutoqError, mask_secrets
 from ._optuna import Storage
+from .lock import sqlite_lock_path
 
 # ask/tell drives heartbeats itself (see heartbeat below), which Optuna warns about
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
@@ -63,7 +64,7 @@ def _creating(url: str):
     if not url.startswith("sqlite:///"):
         yield
         return
-    with open(f"{url[len('sqlite:///'):]}.lock", "a") as f:  # the study lock's file (lock.py)
+    with open(sqlite_lock_path(url), "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         yield
 
@@ -121,7 +122,7 @@ def cut_short(t: optuna.trial.FrozenTrial) -> bool:
             and "same_as" not in t.user_attrs and "stopped" not in t.user_attrs)
 
 
-def recover_stale(study: optuna.Study) -> None:
+def recover_stale(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Fail the running trials whose worker stopped beating, then queue every trial cut
     short that has no retry yet (up to MAX_RETRY times each). Run under the study lock: a
     process killed between the two steps leaves a trial that the next call queues, so no
@@ -133,7 +134,7 @@ def recover_stale(study: optuna.Study) -> None:
             storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # another process finished it
-    trials = study.get_trials(deepcopy=False)
+    trials = study.get_trials(deepcopy=False)  # returned: the study after the stale are failed
     retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
     for t in trials:
         history = [*t.system_attrs.get("retry_history", ()), t.number]
@@ -144,3 +145,4 @@ def recover_stale(study: optuna.Study) -> None:
                                                                           "neighbour_of")},
                 system_attrs={**t.system_attrs, "failed_trial": t.system_attrs.get("failed_trial", t.number),
                               "retry_history": history}))
+    return trials

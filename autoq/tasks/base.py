@@ -85,6 +85,11 @@ class Task(ABC):
         split the front is judged on. Default: the calibration batches."""
         return list(self.calibration_batches())
 
+    @property
+    def has_own_pool(self) -> bool:
+        """Whether the task gives a pool of its own (else its calibration batches serve)."""
+        return type(self).pool_batches is not Task.pool_batches
+
     def pool_from_file(self, path: Path) -> None:
         """Use the unlabelled inputs in ``path`` as the pool (``--pool``). A task that reads
         no such file leaves this out, and ``--pool`` is refused for it."""
