@@ -6,7 +6,8 @@ from typing import Any
 
 import torch
 
-from .quant import collect_stats, prepare, quantize, size_report
+from .planning import prepare
+from .quant import collect_stats, make_plan, quantize_plan, size_report
 from .quant.stats import Stats
 from .recipe import Recipe
 from .tasks import Task
@@ -39,11 +40,12 @@ def evaluate(task: Task, recipe: Recipe | None = None, split: str = "confirm",
     device = device or default_device()
     float_model = task.build_model()
     model = prepare_task(task, recipe is not None and recipe.graph, float_model)
+    plan = make_plan(model, recipe)
     qmodel = float_model
     if recipe is not None:
         stats = stats if stats is not None else task_stats(task, model)
-        qmodel = quantize(model, recipe, stats)
-    size = size_report(model, recipe, stats)
+        qmodel = quantize_plan(plan, stats)
+    size = size_report(plan, stats)
     start = time.perf_counter()
     score = scored_as_reference(task, lambda: task.evaluate(qmodel.to(device), split=split,
                                                              fraction=fraction, device=device),

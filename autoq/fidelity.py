@@ -51,8 +51,7 @@ class Reference:
     @property
     def key(self) -> str:
         """What the pool is, for a study's record: its name and its size in batches."""
-        name = getattr(self.task, "pool_name", "pool_batches" if self.task.has_own_pool else "calibration")
-        return f"{name}|batches={len(self.batches)}"
+        return f"{self.task.pool_key}|batches={len(self.batches)}"
 
     def fp32(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         if b not in self._fp32:
@@ -91,7 +90,7 @@ class Reference:
                     memo[("pool", b)] = got
             rows.append(got)
         examples = np.concatenate(rows)
-        signature = (f"{getattr(self.task, 'distance_name', 'kl')}|pool={self.key}|n={len(examples)}"
+        signature = (f"{self.task.distance_name}|pool={self.key}|n={len(examples)}"
                      f"{parts_label(len(self.batches), fraction)}")
         return Fidelity(float(examples.mean()), len(examples), signature, examples)
 

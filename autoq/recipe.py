@@ -33,7 +33,7 @@ import yaml
 from .errors import AutoqError
 from . import yaml_io
 from .io import write_atomic
-from .quant.config import KEYS
+from .settings import ACTIVATIONS, DYNAMIC, KEYS
 
 QUANTIZER_CLASS = "PostTrainLinearQuantizer"
 # global (Distiller) key -> per-module key
@@ -41,9 +41,9 @@ GLOBAL_KEYS = {"bits_activations": "bits_activations", "bits_parameters": "bits_
                "bits_bias": "bits_bias", "bits_accum": "bits_accum", "mode": "mode",
                "per_channel_wts": "per_channel_wts", "clip_acts": "clip_acts",
                "clip_n_stds": "clip_n_stds"}
+TO_GLOBAL = {v: k for k, v in GLOBAL_KEYS.items()}  # per-module key -> global key
 OTHER_KEYS = ("class", "overrides", "model_activation_stats")
 AUTOQ_KEYS = ("activations", "graph")
-ACTIVATION_MODES = ("static", "dynamic")
 
 
 def strip_module(name: str) -> str:
@@ -88,7 +88,7 @@ class Recipe:
                 raise AutoqError(f"recipe: override {key!r} has unknown key(s) {sorted(unknown)} "
                                  f"(allowed: {', '.join(KEYS)})")
         if not isinstance(self.activations, Mapping) or any(
-                v not in ACTIVATION_MODES for v in self.activations.values()):
+                v not in ACTIVATIONS for v in self.activations.values()):
             raise AutoqError(f"recipe: autoq.activations must map module names or regexes to "
                              f"static or dynamic (got {self.activations!r})")
         self._overrides = {strip_module(str(k)): dict(v) for k, v in overrides.items()}
@@ -102,12 +102,11 @@ class Recipe:
               overrides: Mapping[str, Mapping[str, Any]] | None = None,
               activations: Mapping[str, str] | None = None, graph: bool = False) -> "Recipe":
         """A recipe from per-module key names (``bits_weights`` etc.)."""
-        to_global = {v: k for k, v in GLOBAL_KEYS.items()}
         q: dict[str, Any] = {"class": QUANTIZER_CLASS}
         for k, v in (defaults or {}).items():
-            if k not in to_global:
+            if k not in TO_GLOBAL:
                 raise AutoqError(f"recipe: unknown default key {k!r} (allowed: {', '.join(KEYS)})")
-            q[to_global[k]] = v
+            q[TO_GLOBAL[k]] = v
         if overrides:
             q["overrides"] = {k: dict(v) for k, v in overrides.items()}
         return cls(q, dict(activations or {}), graph=graph)
@@ -132,7 +131,7 @@ class Recipe:
                              f"{', '.join(AUTOQ_KEYS)}), not {doc['autoq']!r:.60}")
         ext = dict(doc.get("autoq") or {})
         if isinstance(ext.get("dynamic_activations"), list):  # autoq 0.1's first form
-            ext["activations"] = {k: "dynamic" for k in ext.pop("dynamic_activations")}
+            ext["activations"] = {k: DYNAMIC for k in ext.pop("dynamic_activations")}
         if set(ext) - set(AUTOQ_KEYS):
             raise AutoqError(f"{source}: the autoq block allows only {', '.join(AUTOQ_KEYS)}")
         if not isinstance(ext.get("graph", False), bool):
@@ -214,4 +213,4 @@ class Recipe:
 
     def is_dynamic(self, name: str) -> bool:
         key = self.activation_key(name)
-        return key is not None and self._acts[key] == "dynamic"
+        return key is not None and self._acts[key] == DYNAMIC

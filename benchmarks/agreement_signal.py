@@ -21,8 +21,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from autoq import quantize  # noqa: E402
 from autoq.evaluate import prepare_task  # noqa: E402
-from autoq.quant import quantize, stats as stats_io  # noqa: E402
+from autoq.quant import stats as stats_io  # noqa: E402
 from autoq.recipe import Recipe  # noqa: E402
 from autoq.search.front import REF_DROP  # noqa: E402
 from autoq.tasks import get_task  # noqa: E402

@@ -20,8 +20,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from autoq import quantize  # noqa: E402
 from autoq.evaluate import prepare_task, task_stats  # noqa: E402
-from autoq.quant import calibration_key, quantize, stats as stats_io  # noqa: E402
+from autoq.quant import calibration_key, stats as stats_io  # noqa: E402
 from autoq.tasks import get_task  # noqa: E402
 from autoq.tasks.paired import agreement, beats, paired_difference  # noqa: E402
 from search_vs_random import load  # noqa: E402

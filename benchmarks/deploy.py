@@ -25,14 +25,12 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout, installed or not
-from autoq import Recipe  # noqa: E402
+from autoq import Recipe, plan  # noqa: E402
 from autoq.deploy import build  # noqa: E402
 from autoq.deploy.measure import alternate, run_batch  # noqa: E402
 from autoq.deploy.registry import kernels_for  # noqa: E402
 from autoq.deploy.run import peer  # noqa: E402
 from autoq.deploy.units import encode_unit, units_of  # noqa: E402
-from autoq.quant import prepare  # noqa: E402
-from autoq.quant.plan import make_plan  # noqa: E402
 
 INT8 = Recipe.build({"bits_weights": 8, "bits_activations": 8, "per_channel_wts": True},
                     {"emb4": {"bits_weights": 4}}, activations={".*": "dynamic"})
@@ -70,9 +68,8 @@ class BertShaped(nn.Module):
 def layer_table(model: nn.Module, ids: torch.Tensor, threads: list[int], repeats: int) -> list[dict]:
     """FP32 time / kernel time for every offered kernel of one block and the embeddings."""
     from autoq.deploy.build import capture_inputs
-    plan = make_plan(prepare(model), INT8)
     wanted = {"emb8", "emb4", "blocks.0.q", "blocks.0.up", "blocks.0.down"}
-    units = [u for u in units_of(model, plan) if u.name in wanted]
+    units = [u for u in units_of(model, plan(model, INT8)) if u.name in wanted]
     inputs = capture_inputs(model, [u.name for u in units], (ids,))
     rows = []
     for unit in units:
@@ -94,7 +91,7 @@ def layer_table(model: nn.Module, ids: torch.Tensor, threads: list[int], repeats
 
 
 def model_ratios(model: nn.Module, ids: torch.Tensor, threads: list[int], repeats: int) -> dict:
-    deployed = build(model, INT8, sample=(ids,), threads=threads)
+    deployed = build(model, plan(model, INT8), sample=(ids,), threads=threads)
     calls = {name: (lambda m=m: run_batch(m, (ids,))) for name, m in
              (("fp32", model), ("deployed", deployed.model), ("peer", peer(model)))}
     out = {}

@@ -17,9 +17,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from autoq import Recipe, quantize, size_report  # noqa: E402
+from autoq import Recipe, quantize_plan, size_report  # noqa: E402
 from autoq.evaluate import prepare_task, task_stats  # noqa: E402
 from autoq.io import write_atomic  # noqa: E402
+from autoq.quant import make_plan  # noqa: E402
 from autoq.tasks import get_task  # noqa: E402
 from autoq.tasks.gnmt.task import GNMTMulti30k  # noqa: E402
 
@@ -55,12 +56,12 @@ def main() -> None:
     rows = []
     for name, recipe in GNMT_ROWS if args.task == "gnmt-multi30k" else MINILM_ROWS:
         start = time.perf_counter()
-        if recipe is None:
-            model, size = float_model, size_report(prepared)
-        elif recipe == "modular":
-            model, size = prepared, size_report(prepared)
+        if recipe is None or recipe == "modular":  # FP32: the float model or the modular one
+            model = float_model if recipe is None else prepared
+            size = size_report(make_plan(prepared, None))
         else:
-            model, size = quantize(prepared, recipe, stats), size_report(prepared, recipe, stats)
+            plan = make_plan(prepared, recipe)
+            model, size = quantize_plan(plan, stats), size_report(plan, stats)
         score = task.evaluate(model, split=args.split, device="cpu")
         rows.append({"row": name, "metric": score.metric, "size_bytes": size.total_bytes,
                      "size_ratio": round(size.ratio, 4), "signature": score.signature,

@@ -27,8 +27,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from autoq import quantize  # noqa: E402
 from autoq.evaluate import prepare_task, task_stats  # noqa: E402
-from autoq.quant import quantize, stats as stats_io  # noqa: E402
+from autoq.quant import stats as stats_io  # noqa: E402
 from autoq.recipe import Recipe  # noqa: E402
 from autoq.tasks import get_task  # noqa: E402
 from autoq.tasks.paired import paired_difference  # noqa: E402

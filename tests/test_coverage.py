@@ -6,12 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from autoq import AutoqError, Recipe, size_report
+from autoq import AutoqError, Recipe, plan, prepare, size_report
 from autoq.cli import main
-from autoq.quant import prepare
+from autoq.quant import make_plan
 from autoq.quant.coverage import coverage
 from autoq.quant.handlers import _HANDLERS, _USES_ACT_STATS, _WEIGHTS, register_handler
-from autoq.quant.plan import make_plan
 
 
 class RNNNet(nn.Module):
@@ -69,7 +68,7 @@ def test_a_user_handler_states_the_parameters_it_stores_and_size_counts_them():
             return module  # stands in: the size is what is checked here
         model = prepare(RNNNet().eval())
         assert [u.name for u in coverage(model).uncovered] == ["norm"]
-        int4 = size_report(model, Recipe.build({"bits_weights": 4, "bits_activations": None}))
+        int4 = size_report(plan(model, Recipe.build({"bits_weights": 4, "bits_activations": None})))
         gru = int4.layers["encoder"]
         weights = sum(p.numel() for n, p in model.encoder.named_parameters() if n.startswith("weight"))
         biases = sum(p.numel() for n, p in model.encoder.named_parameters() if n.startswith("bias"))

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from autoq import Recipe, size_report
+from autoq import Recipe, plan, prepare, quantize, size_report
 from autoq.cli import main
 from autoq.deploy import (DeployReport, build, deployable_choices, load_deployed, read_manifest,
                           save_deployed)
@@ -16,11 +16,10 @@ from autoq.deploy.packing import decode, encode, pack_bits, unpack_bits
 from autoq.deploy.registry import Deviation, Kernel, Offer
 from autoq.deploy.select import choose
 from autoq.errors import AutoqError
-from autoq.quant import collect_stats, prepare, quantize
-from autoq.quant.config import Mode
+from autoq.quant import collect_stats, make_plan
 from autoq.quant.numerics import quantize_weight
 from autoq.quant.ops import EltwiseAdd
-from autoq.quant.plan import make_plan
+from autoq.settings import Mode
 
 
 class Small(nn.Module):
@@ -66,6 +65,11 @@ MIXED = Recipe.build(
 FP16 = Recipe.build({"bits_weights": 16, "bits_activations": 16})
 
 
+def planned_build(model, recipe, stats=None, **kwargs):
+    """``build`` as a user calls it: the recipe planned on the model first (once)."""
+    return build(model, plan(model, recipe, kwargs.get("sample"), recipe.graph), stats, **kwargs)
+
+
 def outputs(model, batch):
     with torch.no_grad():
         return model(*batch)
@@ -86,7 +90,7 @@ def test_packing_is_exact_and_dense(bits):
 
 @pytest.mark.parametrize("recipe", [INT8_DYNAMIC, MIXED, FP16], ids=["int8-dynamic", "mixed-static", "fp16"])
 def test_round_trip_same_outputs(tmp_path, batches, stats, recipe):
-    deployed = build(small(), recipe, stats, sample=batches[0], repeats=2)
+    deployed = planned_build(small(), recipe, stats, sample=batches[0], repeats=2)
     save_deployed(deployed, tmp_path)
     loaded = load_deployed(tmp_path, small)
     for batch in batches:
@@ -99,10 +103,10 @@ def test_round_trip_same_outputs(tmp_path, batches, stats, recipe):
 
 
 def test_per_module_configuration_matches_recipe(tmp_path, batches, stats):
-    deployed = build(small(), MIXED, stats, sample=batches[0], repeats=2)
+    deployed = planned_build(small(), MIXED, stats, sample=batches[0], repeats=2)
     save_deployed(deployed, tmp_path)
     units = read_manifest(tmp_path)["units"]
-    plan = make_plan(prepare(small()), MIXED)
+    configs = make_plan(prepare(small()), MIXED).configs
     for name, entry in units.items():
         for pname, meta in entry["params"].items():
             gate = {"weight_ih_l0": "cells.0.fc_gate_x", "weight_hh_l0": "cells.0.fc_gate_h",
@@ -110,7 +114,7 @@ def test_per_module_configuration_matches_recipe(tmp_path, batches, stats):
                     "weight_hh_l0_reverse": "cells_reverse.0.fc_gate_h"}.get(pname)
             if gate is None and pname != "weight":
                 continue  # biases stay float in these recipes
-            cfg = plan.configs[f"{name}.{gate}" if gate else name]
+            cfg = configs[f"{name}.{gate}" if gate else name]
             assert meta["bits"] == cfg.bits_weights, (name, pname)
             assert meta["mode"] == cfg.mode_weights.value and meta["per_channel"] == cfg.per_channel_wts
             assert meta["shape"] == list(small().get_submodule(name).get_parameter(pname).shape)
@@ -122,7 +126,7 @@ def test_per_module_configuration_matches_recipe(tmp_path, batches, stats):
 
 
 def test_fallbacks_are_reported(batches, stats):
-    deployed = build(small(), MIXED, stats, sample=batches[0], repeats=2)
+    deployed = planned_build(small(), MIXED, stats, sample=batches[0], repeats=2)
     by_module = {f["module"]: f for f in deployed.fallbacks}
     assert set(deployed.fallbacks[0]) == {"module", "asked", "got", "why"}
     add = by_module["add"]  # static activation quantization of an op with no kernel
@@ -133,14 +137,14 @@ def test_fallbacks_are_reported(batches, stats):
 
 def test_weight_only_never_gets_int8_activations(batches):
     recipe = Recipe.build({"bits_weights": 8, "bits_activations": None})
-    deployed = build(small(), recipe, sample=batches[0], repeats=2)
+    deployed = planned_build(small(), recipe, sample=batches[0], repeats=2)
     kernels = {n: e["kernel"] for n, e in deployed.manifest["units"].items()}
     assert kernels["proj"] != "fbgemm:int8-linear" and kernels["proj"] != "onednn:int8-linear"
     assert not any(f["got"].startswith("int8") for f in deployed.fallbacks)
 
 
 def test_backends_can_be_restricted(batches):
-    deployed = build(small(), INT8_DYNAMIC, sample=batches[0], backends=["onednn"], repeats=2)
+    deployed = planned_build(small(), INT8_DYNAMIC, sample=batches[0], backends=["onednn"], repeats=2)
     kernels = {e["kernel"] for e in deployed.manifest["units"].values()}
     assert kernels <= {"onednn:int8-linear", "onednn:lstm", "packed:float"}
     assert "onednn:int8-linear" in kernels  # the packed fallback stays allowed for the rest
@@ -148,8 +152,9 @@ def test_backends_can_be_restricted(batches):
 
 def test_sizes_on_disk_match_size_report(tmp_path, batches, stats):
     for i, (recipe, st) in enumerate([(INT8_DYNAMIC, None), (MIXED, stats)]):
-        out = save_deployed(build(small(), recipe, st, sample=batches[0], repeats=2), tmp_path / str(i))
-        report = size_report(prepare(small()), recipe, st)
+        out = save_deployed(planned_build(small(), recipe, st, sample=batches[0], repeats=2),
+                            tmp_path / str(i))
+        report = size_report(plan(small(), recipe), st)
         model, manifest = out / "model.safetensors", out / "manifest.json"
         header = 8 + int.from_bytes(model.read_bytes()[:8], "little")
         payload = model.stat().st_size - header
@@ -178,7 +183,7 @@ def test_graph_mode_ops_are_reported():
     model, x = Functional().eval(), torch.randn(2, 8)
     recipe = Recipe.build({"bits_weights": 8, "bits_activations": 8}, activations={".*": "dynamic"},
                           graph=True)
-    deployed = build(model, recipe, sample=(x,))
+    deployed = planned_build(model, recipe, sample=(x,))
     ops = [f for f in deployed.fallbacks if f["module"] not in ("a", "b")]
     assert ops and ops[0]["got"] == "float32 activations" and "graph mode" in ops[0]["why"]
     assert {e["kernel"] for e in deployed.manifest["units"].values()} <= {
@@ -199,7 +204,7 @@ def test_shared_weights_stored_once(tmp_path, batches):
         torch.manual_seed(0)
         return Tied().eval()
 
-    deployed = build(tied(), Recipe.build({"bits_weights": 4, "per_channel_wts": True}))
+    deployed = planned_build(tied(), Recipe.build({"bits_weights": 4, "per_channel_wts": True}))
     assert deployed.manifest["units"]["b"] == {"same_as": "a", "covers": ["b"]}
     assert not any(k.startswith("b.") for k in deployed.tensors)
     save_deployed(deployed, tmp_path)
@@ -250,7 +255,7 @@ def test_deployable_choices():
 
 
 def test_load_rejects_other_models(tmp_path, batches):
-    save_deployed(build(small(), INT8_DYNAMIC), tmp_path)
+    save_deployed(planned_build(small(), INT8_DYNAMIC), tmp_path)
     with pytest.raises(AutoqError, match="does not match"):
         load_deployed(tmp_path, lambda: nn.Sequential(nn.Linear(2, 2)))
     with pytest.raises(AutoqError, match="not a deployed model"):
@@ -305,7 +310,7 @@ def test_minilm_int8_round_trip_and_size(tmp_path, minilm):
                           {r"bert\.embeddings\.word_embeddings": {"bits_weights": 4}},
                           activations={".*": "dynamic"})
     float_model = task.build_model()
-    deployed = build(float_model, recipe)  # no sample: no timing, low-precision kernels first
+    deployed = planned_build(float_model, recipe)  # no sample: no timing, low-precision kernels first
     save_deployed(deployed, tmp_path)
     loaded = load_deployed(tmp_path, task)
     kernels = {e["kernel"] for e in read_manifest(tmp_path)["units"].values()}

@@ -8,7 +8,7 @@ from torch import nn
 
 from autoq import Recipe, collect_stats, quantize
 from autoq.quant.actquant import DynamicFakeQuant, Fp16Cast, NoQuant
-from autoq.quant.config import Mode
+from autoq.settings import Mode
 from autoq.quant.handlers import QuantLayer, QuantOp
 from autoq.quant.numerics import clip_range, fake_quant, quantize_weight
 
@@ -54,7 +54,7 @@ def test_static_linear_is_exactly_distiller_arithmetic():
     recipe = Recipe.build({"mode": "ASYMMETRIC_UNSIGNED", "per_channel_wts": True, "clip_acts": "AVG"})
     q = quantize(model, recipe, stats)
     x = batches[1]
-    from autoq.quant.config import ClipMode
+    from autoq.settings import ClipMode
     s_in, s_out = stats["0"]["inputs"][0], stats["0"]["output"]
     w = quantize_weight(model[0].weight, 8, Mode.ASYMMETRIC_UNSIGNED, per_channel=True)
     xin = fake_quant(x, 8, Mode.ASYMMETRIC_UNSIGNED, *clip_range(s_in, ClipMode.AVG, 8))

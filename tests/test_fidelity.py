@@ -13,7 +13,7 @@ from autoq import AutoqError
 from autoq.cli import main
 from autoq.evaluate import prepare_task, task_stats
 from autoq.fidelity import Reference
-from autoq.quant import quantize
+from autoq import quantize
 from autoq.recipe import Recipe
 from autoq.search import SearchConfig, run_search
 from autoq.search.allocate import Option, best_within, frontier, sweep

@@ -9,7 +9,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from autoq.graph import trace
-from autoq.quant import collect_stats, prepare, quantize
+from autoq import collect_stats, prepare, quantize
 from autoq.quant.handlers import QuantOp
 from autoq.quant.ops import BatchMatmul, Concat, EltwiseAdd, EltwiseMult, Matmul
 from autoq.tasks.gnmt.beam import beam_search

@@ -6,8 +6,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from autoq import Recipe, collect_stats, quantize, size_report
-from autoq.quant import prepare
+from autoq import Recipe, collect_stats, plan, prepare, quantize, quantize_plan, size_report
 from autoq.quant.coverage import coverage
 from autoq.quant.gru import ModularGRU
 
@@ -68,8 +67,9 @@ def test_prepare_makes_a_gru_modular_and_the_engine_quantizes_all_of_it():
                                              {"encoder": {"bits_weights": 2}}), stats)(x)
     err8, err4 = (q8 - ref).norm() / ref.norm(), (q4 - ref).norm() / ref.norm()
     assert 0 < err8 < 0.05 and err4 > err8  # the GRU's widths change its output
-    fp32 = size_report(prepared).total_bytes
-    int8 = size_report(prepared, Recipe.build({"bits_weights": 8, "bits_activations": None})).total_bytes
+    fp32 = size_report(plan(prepared, None)).total_bytes
+    weights_only = Recipe.build({"bits_weights": 8, "bits_activations": None})
+    int8 = size_report(plan(prepared, weights_only)).total_bytes
     gru_params = sum(p.numel() for p in model.encoder.parameters())
     assert fp32 - int8 > 0.7 * gru_params * 3  # the GRU's weights shrink 4x too
 
@@ -87,14 +87,15 @@ def test_a_gru_deploys_on_torch_s_quantized_gru_and_loads_back(tmp_path):
          "mode": {"weights": "SYMMETRIC", "activations": "ASYMMETRIC_UNSIGNED"}},
         {"encoder.cells.*.(act|eltwise).*": {"bits_activations": None}},
         {"encoder": "dynamic", "head": "dynamic"})
-    deployed = build(model, recipe, stats, sample=x)
+    planned = plan(prepared, recipe)
+    deployed = build(model, planned, stats, sample=x)
     kernel = deployed.manifest["units"]["encoder"]["kernel"]
     assert kernel.endswith(":gru") and not [f for f in deployed.manifest["fallbacks"]
                                            if f["module"].startswith("encoder")]
     save_deployed(deployed, tmp_path)
     loaded = load_deployed(tmp_path, lambda: Tagger().eval())
     with torch.no_grad():
-        ref, fq = model(*x), quantize(prepared, recipe, stats)(*x)
+        ref, fq = model(*x), quantize_plan(planned, stats)(*x)
         out = loaded(*x)
     assert (out - fq).norm() / fq.norm() < 0.05 and (out - ref).norm() / ref.norm() < 0.05
     assert "GRU" in type(peer(model).encoder).__name__ and "quantized" in type(peer(model).encoder).__module__

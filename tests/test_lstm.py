@@ -78,7 +78,7 @@ def test_convert_replaces_every_lstm_and_keeps_names():
 def test_gate_add_skips_requantizing_onto_the_same_grid(monkeypatch, clip):
     """The gate add leaves a gate projection alone when it would requantize it onto the
     grid it is already on; the output is bit for bit what it was with both steps."""
-    from autoq.quant import collect_stats, quantize
+    from autoq import collect_stats, quantize
     from autoq.quant.actquant import NoQuant
     from autoq.quant.lstm import LSTMCell
     from autoq.recipe import Recipe

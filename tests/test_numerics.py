@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.ao.quantization.observer import MinMaxObserver, PerChannelMinMaxObserver
 
-from autoq.quant.config import ClipMode, Mode
+from autoq.settings import ClipMode, Mode
 from autoq.quant.numerics import (aciq_alpha, clip_range, fake_quant, fake_quant_tensor, qparams, qrange,
                                   quantize_weight)
 

@@ -6,19 +6,18 @@ from .args import load_stats, stats_arg, task_arg
 
 def run(args) -> None:
     from ..evaluate import prepare_task
+    from ..quant import make_plan
     from ..quant.coverage import coverage
-    from ..quant.plan import check_stats, make_plan
     from ..recipe import Recipe
     from ..tasks import get_task
     recipe = Recipe.load(args.recipe)
-    model = prepare_task(get_task(args.task), recipe.graph)
-    plan = make_plan(model, recipe)
+    plan = make_plan(prepare_task(get_task(args.task), recipe.graph), recipe)
     stats = load_stats(args.stats)
     if stats is not None:
-        check_stats(plan, model, stats)
+        plan.check_stats(stats)
     quantized = sum(not c.is_float for c in plan.configs.values())
     print(f"ok: {args.recipe} quantizes {quantized} of {len(plan.configs)} quantizable modules")
-    print(coverage(model).summary())
+    print(coverage(plan.model).summary())
 
 
 def add(sub) -> None:

@@ -10,11 +10,8 @@ def run(args) -> None:
     if not args.task:
         raise AutoqError("prepare needs a task: autoq prepare --task minilm-mrpc")
     task = get_task(args.task)
-    prepare_fn = getattr(task, "prepare", None)
-    if prepare_fn is None:
-        print(f"{args.task}: nothing to prepare")
-        return
-    print(f"{args.task}: ready at {prepare_fn(force=args.force)}")
+    where = task.prepare(force=args.force)
+    print(f"{args.task}: nothing to prepare" if where is None else f"{args.task}: ready at {where}")
 
 
 def add(sub) -> None:

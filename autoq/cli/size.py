@@ -8,22 +8,21 @@ from .args import load_stats, stats_arg, task_arg
 
 def run(args) -> None:
     from ..evaluate import prepare_task
-    from ..quant import size_report
+    from ..quant import make_plan, size_report
     from ..quant.coverage import coverage
     from ..recipe import Recipe
     from ..tasks import get_task
     recipe = Recipe.load(args.recipe) if args.recipe else None
     model = prepare_task(get_task(args.task), recipe is not None and recipe.graph)
-    report = size_report(model, recipe, load_stats(args.stats))
+    report = size_report(make_plan(model, recipe), load_stats(args.stats))
     out = {"size_bytes": report.total_bytes, "fp32_size_bytes": report.fp32_bytes,
            "ratio": round(report.ratio, 4), "coverage": coverage(model).to_json()}
     if args.per_layer and recipe is None:  # the names a space's groups can match
-        from ..quant.plan import make_plan
         modules = dict(model.named_modules())
-        plan = make_plan(model, Recipe.build({"bits_weights": None, "bits_activations": None}))
+        floats = make_plan(model, Recipe.build({"bits_weights": None, "bits_activations": None}))
         out["layers"] = {n: {"kind": type(modules[n]).__name__,
                              "fp32_bytes": sum(p.numel() * 4 for p in modules[n].parameters())}
-                         for n in plan.configs}
+                         for n in floats.configs}
     elif args.per_layer:
         out["layers"] = {n: {"bits_weights": l.bits_weights, "bytes": l.bytes, "fp32_bytes": l.fp32_bytes}
                          for n, l in report.layers.items()}

@@ -1,8 +1,10 @@
 """Deployment: a recipe turned into a model on real low-precision kernels, saved as
 safetensors plus a manifest, loaded back without the search, and measured.
 
+    import autoq
     from autoq.deploy import build, save_deployed, load_deployed, deploy
-    deployed = build(model, recipe, stats, sample=batch)   # kernels picked by measurement
+    plan = autoq.plan(model, recipe, batch, graph=recipe.graph)  # prepared once, checked once
+    deployed = build(model, plan, stats, sample=batch)   # kernels picked by measurement
     save_deployed(deployed, "out/")
     model = load_deployed("out/", task)                    # or a model factory
 

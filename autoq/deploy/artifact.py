@@ -14,8 +14,9 @@ from torch import nn
 
 from ..errors import AutoqError
 from ..io import write_atomic
+from ..quant import set_module
 from ..tasks import Task
-from .build import FORMAT, VERSION, Deployed, set_module
+from .build import FORMAT, VERSION, Deployed
 from .registry import kernel_named
 from .units import param_tensors
 

@@ -15,9 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import AutoqError
-from ..quant import prepare
-from ..quant.plan import Plan, check_stats, make_plan
-from ..recipe import Recipe
+from ..quant import Plan, set_module
 from .measure import alternate, run_batch, to_device
 from .packing import stored_bytes
 from .registry import Deviation, Offer, kernels_for
@@ -39,11 +37,6 @@ class Deployed:
     @property
     def fallbacks(self) -> list[dict]:
         return self.manifest["fallbacks"]
-
-
-def set_module(root: nn.Module, name: str, module: nn.Module) -> None:
-    parent, _, child = name.rpartition(".")
-    setattr(root.get_submodule(parent) if parent else root, child, module)
 
 
 def capture_inputs(model: nn.Module, names: list[str], batch: Any) -> dict[str, tuple]:
@@ -115,10 +108,34 @@ def _graph_op_fallbacks(model: nn.Module, plan) -> list[dict]:
             for name, cfg in traced_ops(model, plan).items() if cfg.bits_activations is not None]
 
 
-def build(model: nn.Module, recipe: Recipe, stats: dict | None = None, sample: Any = None,
+def _place(unit: Unit, inputs, slack: dict, device: str, allowed: set | None,
+           backends: list[str] | None, threads, repeats: int):
+    """The best kernel's runtime for ``unit``, its stored tensors, its manifest entry and
+    what it does not honour."""
+    stored, meta = encode_unit(unit)
+    offers = [o for k in kernels_for(unit.module, device, allowed) if (o := k.offer(unit))]
+    if not offers:
+        raise AutoqError(f"deploy: no kernel of backends {backends} can run {unit.name!r} "
+                         f"({unit.kind}) on {device}")
+
+    def make(offer: Offer) -> nn.Module:
+        return offer.kernel.runtime(unit.module, stored, meta, offer.options)
+
+    offer, runtime, timing = choose(offers, make, inputs, meta["params"], list(threads), repeats,
+                                    device, slack)
+    _note_fallback(offer, offers, timing)
+    entry = {"kind": unit.kind, "backend": offer.kernel.backend, "kernel": offer.kernel.name,
+             "scheme": offer.scheme, "options": offer.options, "covers": list(unit.configs),
+             "params": meta["params"], "act": meta.get("act"), "bytes": stored_bytes(stored),
+             "candidates_s": timing}
+    return runtime, stored, entry, [d.as_dict() for d in offer.deviations]
+
+
+def build(model: nn.Module, plan: Plan, stats: dict | None = None, sample: Any = None,
           device: str = "cpu", backends: list[str] | None = None, threads: list[int] = (1,),
           repeats: int = 5) -> Deployed:
-    """A deployed copy of ``model`` (float, eval) quantized by ``recipe``.
+    """A deployed copy of ``model`` (float, eval) quantized by ``plan`` (made on ``model``
+    prepared: ``autoq.plan``).
 
     ``stats``: calibration statistics (needed for static activations); ``sample``: one
     batch whose inputs time the candidate kernels (None: no timing, first candidate);
@@ -126,15 +143,9 @@ def build(model: nn.Module, recipe: Recipe, stats: dict | None = None, sample: A
     ``packed`` fallback is always allowed.
     """
     allowed = None if backends is None else set(backends) | {"packed"}
-    model = copy.deepcopy(model).eval()
-    graph = getattr(recipe, "graph", False)  # names of a model traced on ``sample``
-    if graph and sample is None:
-        raise AutoqError("deploy: a graph-mode recipe needs a sample batch to trace the model on")
-    prepared = prepare(model, example_inputs=sample, graph=True) if graph else prepare(model)
-    model.to(device)
+    plan.check_stats(stats)
+    model = copy.deepcopy(model).eval().to(device)
     sample = to_device(sample, device)
-    plan = make_plan(prepared, recipe)
-    check_stats(plan, prepared, stats)
     float_state = model.state_dict()
     units = units_of(model, plan, stats)
     inputs, slack = _timing_inputs(model, units, sample, threads, device)
@@ -147,27 +158,12 @@ def build(model: nn.Module, recipe: Recipe, stats: dict | None = None, sample: A
             set_module(model, unit.name, model.get_submodule(first))
             entries[unit.name] = {"same_as": first, "covers": list(unit.configs)}
             continue
-        stored, meta = encode_unit(unit)
-        offers = [o for k in kernels_for(unit.module, device, allowed) if (o := k.offer(unit))]
-        if not offers:
-            raise AutoqError(f"deploy: no kernel of backends {backends} can run {unit.name!r} "
-                             f"({unit.kind}) on {device}")
-
-        def make(offer: Offer, unit=unit, stored=stored, meta=meta) -> nn.Module:
-            return offer.kernel.runtime(unit.module, stored, meta, offer.options)
-
-        offer, runtime, timing = choose(offers, make, inputs.get(unit.name), meta["params"],
-                                        list(threads), repeats, device, slack)
-        _note_fallback(offer, offers, timing)
+        runtime, stored, entries[unit.name], deviations = _place(
+            unit, inputs.get(unit.name), slack, device, allowed, backends, threads, repeats)
         set_module(model, unit.name, runtime)
         shared[key] = unit.name
         tensors.update({f"{unit.name}.{k}": v for k, v in stored.items()})
-        fallbacks += [d.as_dict() for d in offer.deviations]
-        entries[unit.name] = {
-            "kind": unit.kind, "backend": offer.kernel.backend, "kernel": offer.kernel.name,
-            "scheme": offer.scheme, "options": offer.options, "covers": list(unit.configs),
-            "params": meta["params"], "act": meta.get("act"), "bytes": stored_bytes(stored),
-            "candidates_s": timing}
+        fallbacks += deviations
     replaced = tuple(n + "." for n, e in entries.items() if e.get("params") or "same_as" in e)
     rest, aliases = dedupe({k: v for k, v in float_state.items() if not k.startswith(replaced)})
     tensors.update(rest)

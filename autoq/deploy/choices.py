@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from ..errors import AutoqError
+from ..settings import KNOBS
 from .registry import all_kernels, backend_names
-
-KNOBS = ("bits_weights", "bits_activations", "mode", "clip_acts", "per_channel_wts", "activations")
 
 
 def deployable_choices(backend: str) -> dict[str, tuple]:

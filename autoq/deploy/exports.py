@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from ..io import write_atomic
-from ..quant.config import ClipMode, Mode, QuantConfig
+from ..quant.config import QuantConfig
 from ..quant.plan import Plan
-from ..recipe import Recipe
+from ..settings import ClipMode, Mode, activation_choice
 from .build import Deployed
 from .kernels.torchao_linear import torchao
 
@@ -93,7 +93,7 @@ def layer_table(plan: Plan, deployed: Deployed) -> list[dict]:
         rows.append({
             "module": name, "unit": unit, "kernel": entry.get("kernel", "float"),
             "bits_weights": cfg.bits_weights, "bits_activations": acts, "bits_bias": cfg.bits_bias,
-            "activations": None if acts is None else ("dynamic" if cfg.dynamic else "static"),
+            "activations": None if acts is None else activation_choice(cfg.dynamic),
             "mode": cfg.mode_weights.value if cfg.mode_weights == cfg.mode_activations
             else {"weights": cfg.mode_weights.value, "activations": cfg.mode_activations.value},
             "per_channel": cfg.per_channel_wts, "clipping": clip,
@@ -101,13 +101,14 @@ def layer_table(plan: Plan, deployed: Deployed) -> list[dict]:
     return rows
 
 
-def write_exports(out: str | Path, recipe: Recipe, float_model: nn.Module, plan: Plan,
-                  deployed: Deployed) -> dict[str, Path]:
-    """``recipe.yaml``, ``torchao_config.json`` and ``layers.json`` in ``out``."""
+def write_exports(out: str | Path, float_model: nn.Module, deployed: Deployed) -> dict[str, Path]:
+    """``recipe.yaml``, ``torchao_config.json`` and ``layers.json`` in ``out``, of the plan
+    ``deployed`` was built by."""
     out = Path(out)
+    plan = deployed.plan
     paths = {"recipe": out / "recipe.yaml", "torchao": out / "torchao_config.json",
              "layers": out / "layers.json"}
-    recipe.save(paths["recipe"])
+    plan.recipe.save(paths["recipe"])
     if torchao() is not None:
         write_atomic(paths["torchao"], json.dumps(torchao_mapping(float_model, plan), indent=1) + "\n")
     else:

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from ..quant.config import Mode
+from ..settings import Mode
 from ..quant.numerics import qparams, qrange, quantize_weight
 
 

@@ -14,9 +14,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..evaluate import task_stats
-from ..quant import prepare, quantize, size_report
-from ..quant.plan import make_plan
+from ..evaluate import prepare_task, task_stats
+from ..quant import make_plan, quantize_plan, size_report
 from ..recipe import Recipe
 from ..tasks import Task
 from .artifact import MANIFEST, MODEL, load_deployed, save_deployed
@@ -72,24 +71,22 @@ def deploy(task: Task, recipe: Recipe, out: str | Path, threads: list[int] = (1,
     threads = list(threads)
     float_model = task.build_model().eval()
     sample = task.calibration_batches()[0]
-    graph = getattr(recipe, "graph", False)
-    prepared = prepare(float_model, example_inputs=sample, graph=True) if graph else prepare(float_model)
-    plan = make_plan(prepared, recipe)
-    if stats is None and plan.needs_stats(prepared):
-        stats = task_stats(task, prepared)
+    plan = make_plan(prepare_task(task, recipe.graph, float_model), recipe)  # graph: traced on sample
+    if stats is None and plan.needs_stats():
+        stats = task_stats(task, plan.model)
     sample = to_device(sample, device)
     steps = tqdm(total=2 + len(threads) + 3 + (device == "cpu"), desc="deploy", unit="step",
                  disable=not progress, dynamic_ncols=True)
     steps.set_postfix_str(f"building (kernels timed on {threads} thread(s))", refresh=True)
     start = time.perf_counter()
-    deployed = build(float_model, recipe, stats, sample, device, backends, threads)
+    deployed = build(float_model, plan, stats, sample, device, backends, threads)
     build_s = time.perf_counter() - start
     steps.update()
     steps.set_postfix_str("saving and loading back", refresh=True)
     save_deployed(deployed, out)
-    write_exports(out, recipe, float_model, plan, deployed)
+    write_exports(out, float_model, deployed)
     model = load_deployed(out, task, device)  # measure what was saved, loaded back
-    models = {"fp32": float_model, "deployed": model, "predicted": quantize(prepared, recipe, stats)}
+    models = {"fp32": float_model, "deployed": model, "predicted": quantize_plan(plan, stats)}
     if device == "cpu":  # torch's quantized Linear runs on CPU only
         models["peer"] = peer(float_model)
     models = {k: m.to(device) for k, m in models.items()}
@@ -107,7 +104,7 @@ def deploy(task: Task, recipe: Recipe, out: str | Path, threads: list[int] = (1,
         if "kernel" in e:
             kernels[e["kernel"]] = kernels.get(e["kernel"], 0) + 1
     sizes = Sizes(fp32_bytes(float_model), sum((out / f).stat().st_size for f in (MODEL, MANIFEST)),
-                  size_report(prepared, recipe, stats).total_bytes,
+                  size_report(plan, stats).total_bytes,
                   torch_save_bytes(models["peer"]) if "peer" in models else None)
     report = DeployReport(
         task.name, device, sizes,

@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import ClipMode, Mode, QuantConfig
+from ..settings import ClipMode, Mode
+from .config import QuantConfig
 from .numerics import (aciq_alpha, clip_range, fake_quant_tensor, inverse, qparams, qrange,
                        unexpanded)
 

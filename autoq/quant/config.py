@@ -8,30 +8,7 @@ from enum import Enum
 from typing import Any, Mapping
 
 from ..errors import AutoqError
-
-
-class Mode(str, Enum):
-    SYMMETRIC = "SYMMETRIC"
-    ASYMMETRIC_UNSIGNED = "ASYMMETRIC_UNSIGNED"
-    ASYMMETRIC_SIGNED = "ASYMMETRIC_SIGNED"
-
-
-class ClipMode(str, Enum):
-    NONE = "NONE"
-    AVG = "AVG"
-    N_STD = "N_STD"
-    GAUSS = "GAUSS"
-    LAPLACE = "LAPLACE"
-
-
-INT_BITS = tuple(range(2, 9))
-FP16 = 16
-ALLOWED_BITS = "2..8, 16 (fp16) or null (float)"
-
-# Keys a recipe may set, globally or per module. Distiller spells the global weight
-# width `bits_parameters` and the per-module one `bits_weights`.
-KEYS = ("bits_weights", "bits_activations", "bits_bias", "bits_accum", "mode",
-        "per_channel_wts", "clip_acts", "clip_n_stds")
+from ..settings import ALLOWED_BITS, FP16, INT_BITS, KEYS, ClipMode, Mode
 
 
 @dataclass(frozen=True)
@@ -70,8 +47,13 @@ def _enum(where: str, key: str, value: Any, enum: type[Enum]) -> Enum:
         raise AutoqError(f"{where}: {key} = {value!r} is not allowed (allowed: {allowed})") from None
 
 
-def build_config(settings: Mapping[str, Any], where: str, dynamic: bool = False) -> QuantConfig:
-    """A validated QuantConfig from recipe settings (already merged over defaults)."""
+def build_config(settings: Mapping[str, Any], where: str, dynamic: bool = False,
+                 spelling: Mapping[str, str] | None = None) -> QuantConfig:
+    """A validated QuantConfig from recipe settings (already merged over defaults).
+    ``spelling``: how messages name a key where the recipe spells it otherwise."""
+    def say(key: str) -> str:
+        return (spelling or {}).get(key, key)
+
     unknown = set(settings) - set(KEYS)
     if unknown:
         raise AutoqError(f"{where}: unknown key(s) {sorted(unknown)} (allowed: {', '.join(KEYS)})")
@@ -79,32 +61,32 @@ def build_config(settings: Mapping[str, Any], where: str, dynamic: bool = False)
     if isinstance(mode, Mapping):
         extra = set(mode) - {"activations", "weights"}
         if extra:
-            raise AutoqError(f"{where}: mode has unknown key(s) {sorted(extra)} "
+            raise AutoqError(f"{where}: {say('mode')} has unknown key(s) {sorted(extra)} "
                              f"(allowed: activations, weights)")
         mode_a = mode.get("activations", Mode.SYMMETRIC.value)
         mode_w = mode.get("weights", Mode.SYMMETRIC.value)
     else:
         mode_a = mode_w = mode
-    clip = _enum(where, "clip_acts", settings.get("clip_acts", "NONE"), ClipMode)
+    clip = _enum(where, say("clip_acts"), settings.get("clip_acts", "NONE"), ClipMode)
     n_stds = settings.get("clip_n_stds")
     if clip is ClipMode.N_STD:
         if not isinstance(n_stds, (int, float)) or isinstance(n_stds, bool) or not 0 < n_stds < math.inf:
-            raise AutoqError(f"{where}: clip_acts N_STD needs clip_n_stds, a positive finite "
-                             f"number (got {n_stds!r})")
+            raise AutoqError(f"{where}: {say('clip_acts')} N_STD needs {say('clip_n_stds')}, a "
+                             f"positive finite number (got {n_stds!r})")
     per_channel = settings.get("per_channel_wts", False)
     if not isinstance(per_channel, bool):
-        raise AutoqError(f"{where}: per_channel_wts = {per_channel!r} is not allowed "
+        raise AutoqError(f"{where}: {say('per_channel_wts')} = {per_channel!r} is not allowed "
                          f"(allowed: true, false)")
     accum = settings.get("bits_accum", 32)
     if accum != 32:
-        raise AutoqError(f"{where}: bits_accum = {accum!r} is not allowed (allowed: 32)")
+        raise AutoqError(f"{where}: {say('bits_accum')} = {accum!r} is not allowed (allowed: 32)")
     cfg = QuantConfig(
-        bits_weights=_bits(where, "bits_weights", settings.get("bits_weights", 8)),
-        bits_activations=_bits(where, "bits_activations", settings.get("bits_activations", 8)),
-        bits_bias=_bits(where, "bits_bias", settings.get("bits_bias"), extra=(32,)),
+        bits_weights=_bits(where, say("bits_weights"), settings.get("bits_weights", 8)),
+        bits_activations=_bits(where, say("bits_activations"), settings.get("bits_activations", 8)),
+        bits_bias=_bits(where, say("bits_bias"), settings.get("bits_bias"), extra=(32,)),
         bits_accum=32,
-        mode_weights=_enum(where, "mode", mode_w, Mode),
-        mode_activations=_enum(where, "mode", mode_a, Mode),
+        mode_weights=_enum(where, say("mode"), mode_w, Mode),
+        mode_activations=_enum(where, say("mode"), mode_a, Mode),
         per_channel_wts=per_channel,
         clip_acts=clip,
         clip_n_stds=float(n_stds) if n_stds is not None else None,

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import torch
 
-from .config import ClipMode, Mode
+from ..settings import ClipMode, Mode
 
 EPS = torch.finfo(torch.float32).eps
 

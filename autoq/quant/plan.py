@@ -1,4 +1,5 @@
-"""A plan: every quantizable module of a prepared model with its validated config.
+"""A plan: a recipe checked against a prepared model, with every quantizable module's
+validated config. Made once, then handed to what applies or measures it.
 
 Planning checks the whole recipe against the model before anything is applied.
 """
@@ -11,15 +12,17 @@ from dataclasses import dataclass
 from torch import nn
 
 from ..errors import AutoqError
-from ..recipe import Recipe, strip_module
+from ..recipe import TO_GLOBAL, Recipe, strip_module
 from .config import QuantConfig, build_config
 from .coverage import check_overrides
 from .handlers import handler_for, needs_act_stats
 from .stats import Stats
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Plan:
+    model: nn.Module  # the prepared model (autoq.prepare) the configs name modules of
+    recipe: Recipe | None  # None: nothing quantized (FP32)
     configs: dict[str, QuantConfig]  # module name -> config, in model order
 
     @property
@@ -28,12 +31,24 @@ class Plan:
         activations' settings are canonical in the config, so they act on nothing here)."""
         return hashlib.sha1(repr(sorted(self.configs.items())).encode()).hexdigest()[:16]
 
-    def needs_stats(self, model: nn.Module) -> list[str]:
+    def needs_stats(self) -> list[str]:
         """Modules whose activations are quantized from statistics."""
-        modules = dict(model.named_modules())
+        modules = dict(self.model.named_modules())
         return [n for n, c in self.configs.items()
                 if c.bits_activations not in (None, 16) and not c.dynamic
                 and needs_act_stats(modules[n])]
+
+    def check_stats(self, stats: Stats | None) -> None:
+        """Every module quantized from statistics must have them (same model, same names)."""
+        needed = self.needs_stats()
+        if needed and stats is None:
+            raise AutoqError(f"static activation quantization of {len(needed)} module(s) "
+                             f"(first: {needed[0]!r}) needs calibration statistics: collect them "
+                             f"or make those modules dynamic")
+        missing = [n for n in needed if n not in stats or "output" not in stats[n]]
+        if missing:
+            raise AutoqError(f"the statistics lack {len(missing)} module(s) this model quantizes "
+                             f"statically (first: {missing[0]!r}): they were made for another model")
 
 
 def _closest(key: str, names: list[str]) -> str:
@@ -41,10 +56,8 @@ def _closest(key: str, names: list[str]) -> str:
     return ", ".join(close)
 
 
-def make_plan(model: nn.Module, recipe: Recipe) -> Plan:
-    """Validate ``recipe`` against ``model`` (already prepared) and resolve every module."""
-    named = [(n, m) for n, m in model.named_modules() if n]
-    names = [strip_module(n) for n, _ in named]
+def _check_keys(recipe: Recipe, names: list[str]) -> None:
+    """Every override and ``autoq.activations`` key must govern some module."""
     for key in recipe.overrides:
         if recipe.match(key) == key and key in names:
             continue
@@ -59,10 +72,17 @@ def make_plan(model: nn.Module, recipe: Recipe) -> Plan:
         if not any(recipe.activation_key(n) == strip_module(key) for n in names):
             raise AutoqError(f"recipe autoq.activations {key!r} matches no module; "
                              f"closest module names: {_closest(key, names)}")
-    try:  # the global settings first, under Distiller's global key names
-        build_config(recipe.defaults, "recipe global settings")
-    except AutoqError as e:
-        raise AutoqError(str(e).replace("bits_weights", "bits_parameters")) from None
+
+
+def make_plan(model: nn.Module, recipe: Recipe | None) -> Plan:
+    """Validate ``recipe`` against ``model`` (already prepared) and resolve every module;
+    ``recipe`` None plans FP32."""
+    if recipe is None:
+        return Plan(model, None, {})
+    named = [(n, m) for n, m in model.named_modules() if n]
+    _check_keys(recipe, [strip_module(n) for n, _ in named])
+    # the global settings first, named in messages as Distiller's global keys
+    build_config(recipe.defaults, "recipe global settings", spelling=TO_GLOBAL)
     configs: dict[str, QuantConfig] = {}
     governed: set[str | None] = set()
     channel_keys: dict[str, bool] = {}
@@ -73,8 +93,7 @@ def make_plan(model: nn.Module, recipe: Recipe) -> Plan:
         governed.add(key)
         where = (f"recipe override {key!r} (module {name!r})" if key is not None
                  else f"recipe global settings (module {name!r})")
-        cfg = build_config(recipe.settings(name), where, recipe.is_dynamic(name))
-        configs[name] = cfg
+        configs[name] = build_config(recipe.settings(name), where, recipe.is_dynamic(name))
         if key is not None and recipe.overrides[key].get("per_channel_wts") is True:
             channel_keys[key] = channel_keys.get(key, False) or hasattr(module, "weight")
     for key, has_channels in channel_keys.items():
@@ -83,17 +102,4 @@ def make_plan(model: nn.Module, recipe: Recipe) -> Plan:
                              f"matches has weight channels (allowed on Linear, Conv1d, Conv2d, "
                              f"Embedding)")
     check_overrides(model, recipe, configs, governed)
-    return Plan(configs)
-
-
-def check_stats(plan: Plan, model: nn.Module, stats: Stats | None) -> None:
-    """Every module quantized from statistics must have them (same model, same names)."""
-    needed = plan.needs_stats(model)
-    if needed and stats is None:
-        raise AutoqError(f"static activation quantization of {len(needed)} module(s) "
-                         f"(first: {needed[0]!r}) needs calibration statistics: collect them or "
-                         f"make those modules dynamic")
-    missing = [n for n in needed if n not in stats or "output" not in stats[n]]
-    if missing:
-        raise AutoqError(f"the statistics lack {len(missing)} module(s) this model quantizes "
-                         f"statically (first: {missing[0]!r}): they were made for another model")
+    return Plan(model, recipe, configs)

@@ -4,6 +4,8 @@ PackedSequence, batch_first, unbatched, initial state). A subclass names its cel
 many state tensors a step carries (LSTM: h and c; GRU: h)."""
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
@@ -132,3 +134,13 @@ def convert_rnns(model: nn.Module) -> nn.Module:
     for name, child in model.named_children():
         setattr(model, name, convert_rnns(child))
     return model
+
+
+def has_rnns(model: nn.Module) -> bool:
+    """Whether an nn.LSTM or nn.GRU is left in ``model`` (not yet modular)."""
+    return any(isinstance(m, (nn.LSTM, nn.GRU)) for m in model.modules())
+
+
+def modular(model: nn.Module) -> nn.Module:
+    """``model`` itself when no torch RNN is left in it, else a copy with them modular."""
+    return convert_rnns(copy.deepcopy(model)) if has_rnns(model) else model

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..recipe import Recipe
-from .config import Mode, QuantConfig
-from .apply import is_prepared, prepare
+from ..settings import Mode
+from .config import QuantConfig
 from .handlers import needs_act_stats, weight_names
-from .plan import make_plan
+from .plan import Plan
 
 FLOAT_BYTES = 4
 QPARAM_BYTES = {Mode.SYMMETRIC: 4, Mode.ASYMMETRIC_SIGNED: 8, Mode.ASYMMETRIC_UNSIGNED: 8}
@@ -78,24 +77,22 @@ def _act_qparam_bytes(module: nn.Module, cfg: QuantConfig, stats_entry: dict | N
     return n_tensors * QPARAM_BYTES[cfg.mode_activations]
 
 
-def size_report(model: nn.Module, recipe: Recipe | None = None, stats: dict | None = None) -> SizeReport:
-    """Bytes of ``model`` (prepared: LSTMs modular) under ``recipe`` (None: FP32).
+def size_report(plan: Plan, stats: dict | None = None) -> SizeReport:
+    """Bytes of ``plan``'s model under its configs (a plan of no recipe: FP32).
 
     ``stats`` gives the number of inputs of each op; without it each op counts one.
     """
-    if not is_prepared(model):
-        model = prepare(model)
+    model = plan.model
     counted: set[int] = set()
     report = SizeReport(0, 0)
-    if recipe is not None:
-        modules = dict(model.named_modules())
-        for name, cfg in make_plan(model, recipe).configs.items():
-            module = modules[name]
-            total, fp32, numel = _layer_bytes(name, module, cfg, counted)
-            total += _act_qparam_bytes(module, cfg, (stats or {}).get(name))
-            report.layers[name] = LayerSize(name, cfg.bits_weights, numel, total, fp32)
-            report.total_bytes += total
-            report.fp32_bytes += fp32
+    modules = dict(model.named_modules())
+    for name, cfg in plan.configs.items():
+        module = modules[name]
+        total, fp32, numel = _layer_bytes(name, module, cfg, counted)
+        total += _act_qparam_bytes(module, cfg, (stats or {}).get(name))
+        report.layers[name] = LayerSize(name, cfg.bits_weights, numel, total, fp32)
+        report.total_bytes += total
+        report.fp32_bytes += fp32
     for p in model.parameters():
         if id(p) not in counted:
             counted.add(id(p))

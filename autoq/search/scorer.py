@@ -12,8 +12,7 @@ import torch
 
 from ..errors import AutoqError
 from ..evaluate import default_device, prepare_task, task_stats
-from ..quant import calibration_key, quantize, size_report
-from ..quant.plan import make_plan
+from ..quant import Plan, calibration_key, make_plan, quantize_plan, size_report
 from ..recipe import Recipe
 from ..tasks import Score, get_task
 from ..tasks.base import checked_score, scored_as_reference
@@ -39,6 +38,7 @@ class Scorer:
         self.space.bind([n for n, _ in self.model.named_modules()])
         self.stats = task_stats(self.task, self.model)  # until the study's own: see study
         self._last: tuple[str, torch.nn.Module, dict] | None = None  # see quantized()
+        self._plan: tuple[str | None, Plan] | None = None  # see plan()
 
     @cached_property
     def model_key(self) -> str:
@@ -53,8 +53,16 @@ class Scorer:
             raise AutoqError(f"{what} was made with another model or calibration data (key {made}, "
                              f"here {self.model_key}): {remedy}")
 
+    def plan(self, recipe: Recipe | None) -> Plan:
+        """``recipe`` (None: FP32) planned on the model. The last plan is kept: a trial asks
+        for its key, its quantized model and its size in turn."""
+        text = None if recipe is None else recipe.to_yaml()
+        if self._plan is None or self._plan[0] != text:
+            self._plan = (text, make_plan(self.model, recipe))
+        return self._plan[1]
+
     def plan_key(self, recipe: Recipe) -> str:
-        return make_plan(self.model, recipe).key
+        return self.plan(recipe).key
 
     def quantized(self, recipe: Recipe) -> tuple[torch.nn.Module, dict]:
         """The model quantized by ``recipe``, on the device, and the memo of its batches'
@@ -63,7 +71,7 @@ class Scorer:
         text = recipe.to_yaml()
         if self._last is None or self._last[0] != text:
             self._last = None  # the old model goes before the new one is built
-            self._last = (text, quantize(self.model, recipe, self.stats).to(self.device), {})
+            self._last = (text, quantize_plan(self.plan(recipe), self.stats).to(self.device), {})
         return self._last[1], self._last[2]
 
     def evaluate(self, recipe: Recipe | None, fraction: float = 1.0, split: str = "search") -> Score:
@@ -79,8 +87,8 @@ class Scorer:
                     model, split=split, fraction=fraction, device=self.device, **kwargs), split)
                 break
             except torch.cuda.OutOfMemoryError:  # retry with half the batch, down to one
-                batch = getattr(self.task, "batch_size", 1)
-                if batch <= 1:
+                batch = self.task.batch_size
+                if batch is None or batch <= 1:
                     raise
                 self.task.batch_size = batch // 2
                 torch.cuda.empty_cache()
@@ -92,7 +100,7 @@ class Scorer:
         return self.evaluate(recipe, fraction, split).metric
 
     def size(self, recipe: Recipe | None) -> int:
-        return size_report(self.model, recipe, self.stats).total_bytes
+        return size_report(self.plan(recipe), self.stats).total_bytes
 
     def costs(self, recipe: Recipe | None) -> list[float]:
         """The objectives after the metric: size, and latency over FP32's when asked for."""
@@ -109,7 +117,7 @@ class Scorer:
         from ..deploy.latency import relative_latency  # the kernels load only when asked for
         try:
             model, sample = self.timing
-            return relative_latency(model, recipe, self.stats, sample, self.device)
+            return relative_latency(model, self.plan(recipe), self.stats, sample, self.device)
         except AutoqError as e:  # this recipe does not deploy: its trial fails, the night goes on
             raise RuntimeError(f"deploy for latency: {e}") from None
 

@@ -26,12 +26,11 @@ from typing import Any, Mapping
 
 from .. import yaml_io
 from ..errors import AutoqError
+from ..quant import make_plan
 from ..quant.config import build_config
-from ..quant.plan import make_plan
 from ..recipe import Recipe, strip_module
+from ..settings import ACTIVATIONS, KNOBS
 
-KNOBS = ("bits_weights", "bits_activations", "mode", "clip_acts", "per_channel_wts", "activations")
-ACTIVATIONS = ("static", "dynamic")
 GROUP_KEYS = ("name", "modules", "per_layer", "clip_n_stds") + KNOBS
 
 
@@ -245,7 +244,7 @@ def _group(g: Any, i: int, source: str) -> Group:
             if knob == "activations":
                 if option not in ACTIVATIONS:
                     raise AutoqError(f"{where} ({name!r}): activations = {option!r} is not allowed "
-                                     f"(allowed: static, dynamic)")
+                                     f"(allowed: {', '.join(ACTIVATIONS)})")
             else:
                 build_config({knob: option, "clip_n_stds": g.get("clip_n_stds")}
                              if knob == "clip_acts" else {knob: option}, f"{where} ({name!r})")

@@ -48,10 +48,21 @@ class Task(ABC):
     name: str = "task"
     metric_name: str = "metric"
     direction: str = "maximize"
-    # True when ``evaluate`` takes ``memo=``: a dict, one per model, in which it keeps each
+    # True when ``evaluate`` uses its ``memo``: a dict, one per model, in which it keeps each
     # batch's outputs, so that scoring the whole split after a fraction of it runs only the
     # batches not yet run (the search passes one; see ``run_parts``)
     reuses_outputs: bool = False
+    # Examples per batch of ``evaluate``, or None; the search halves it when a GPU runs out
+    # of memory, so a task that has one reads it on every call
+    batch_size: int | None = None
+    # What the fidelity objective's record calls the pool and the distance
+    pool_name: str = "pool_batches"
+    distance_name: str = "kl"
+
+    def prepare(self, force: bool = False) -> str | None:
+        """Build what the task needs once (``autoq prepare``: e.g. a fine-tune), and say
+        where it is; None: nothing to build. Default: nothing."""
+        return None
 
     @abstractmethod
     def build_model(self) -> nn.Module:
@@ -63,9 +74,9 @@ class Task(ABC):
 
     @abstractmethod
     def evaluate(self, model: nn.Module, split: Split = "confirm", fraction: float = 1.0,
-                 device: str = "cpu") -> Score:
+                 device: str = "cpu", memo: dict | None = None) -> Score:
         """Score ``model`` on a split, or on a fixed part of it holding about ``fraction`` of
-        its examples (the same part on every call)."""
+        its examples (the same part on every call); ``memo``: see ``reuses_outputs``."""
 
     def chance(self, split: Split = "confirm") -> Score | None:
         """The score on the whole ``split`` of the best answer that ignores the input (MRPC:
@@ -84,6 +95,12 @@ class Task(ABC):
         ``calibration_batches`` are given; the same on every call, and none of them from a
         split the front is judged on. Default: the calibration batches."""
         return list(self.calibration_batches())
+
+    @property
+    def pool_key(self) -> str:
+        """The pool's name in a study's record: the task's, or "calibration" when the
+        calibration batches serve."""
+        return self.pool_name if self.has_own_pool else "calibration"
 
     @property
     def has_own_pool(self) -> bool:

@@ -7,7 +7,8 @@ from functools import lru_cache
 
 import torch
 
-from ...quant.config import ClipMode, Mode, QuantConfig
+from ...quant.config import QuantConfig
+from ...settings import DYNAMIC, ClipMode, Mode, activation_choice
 from ..packing import integers
 from ..registry import Deviation, Kernel
 from ..units import Unit, param_tensors
@@ -72,7 +73,7 @@ def describe(cfg: QuantConfig) -> str:
         return "float activations"
     if ab == 16:
         return "fp16 activations"
-    how = "dynamic" if cfg.dynamic else "static"
+    how = activation_choice(cfg.dynamic)
     clip = "" if cfg.clip_acts is ClipMode.NONE else f", {cfg.clip_acts.value} clipping"
     return f"int{ab} {how} activations{clip}"
 
@@ -90,16 +91,16 @@ def int8_act_deviations(name: str, cfg: QuantConfig, got: str, full_range: bool,
     if ab is None or ab == 16:
         return [Deviation(name, describe(cfg), f"int8 {got} activations", why, lossy=True)]
     out = []
-    asked = "dynamic" if cfg.dynamic else "static"
+    asked = activation_choice(cfg.dynamic)
     if asked != got:
         out.append(Deviation(name, f"int{ab} {asked} activations", f"int8 {got} activations", why))
     if ab < 8:
         out.append(Deviation(name, f"int{ab} activations", "int8 activations",
                              "the kernel quantizes activations to 8 bits"))
-    if got == "dynamic" and cfg.clip_acts is not ClipMode.NONE:
+    if got == DYNAMIC and cfg.clip_acts is not ClipMode.NONE:
         out.append(Deviation(name, f"{cfg.clip_acts.value} clipping", "each batch's min/max",
                              "the dynamic kernel takes each batch's full range"))
-    if got == "dynamic" and not full_range:
+    if got == DYNAMIC and not full_range:
         out.append(Deviation(name, "8-bit activations", "7-bit activations",
                              "the kernel saturates 8-bit activations on this CPU (measured)"))
     return out

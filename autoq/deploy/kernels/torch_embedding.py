@@ -6,13 +6,13 @@ import torch
 from torch import nn
 from torch.ao.nn.quantized import Embedding as QuantizedEmbedding
 
-from ...quant.config import Mode
+from ...settings import INT_BITS, Mode
 from ...quant.numerics import qrange
 from ..packing import integers
 from ..registry import Kernel, Offer, register_kernel
 from ..units import Unit, param_tensors
 from .common import engine
-from .torch_linear import ALL_MODES, INT_BITS
+from .torch_linear import ALL_MODES
 
 
 @register_kernel

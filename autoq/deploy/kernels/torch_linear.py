@@ -5,14 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...quant.config import Mode
+from ...settings import DYNAMIC, INT_BITS, STATIC, Mode, activation_choice
 from ..registry import Offer, register_kernel
 from ..units import Unit, decode_param, static_act
 from .common import (TorchEngineKernel, engine, full_range_ok, int8_act_deviations, qint8_weight,
                      symmetric_weights)
 
 ALL_MODES = tuple(m.value for m in Mode)
-INT_BITS = (2, 3, 4, 5, 6, 7, 8)
 
 
 class DynamicInt8Linear(nn.Module):
@@ -62,7 +61,7 @@ class TorchInt8Linear(TorchEngineKernel):
         self.backend = engine_name
         modes = ALL_MODES if engine_name == "fbgemm" else (Mode.SYMMETRIC.value,)
         self.choices = {"bits_weights": INT_BITS, "bits_activations": (8,), "mode": modes,
-                        "per_channel_wts": (True, False), "activations": ("dynamic", "static"),
+                        "per_channel_wts": (True, False), "activations": (DYNAMIC, STATIC),
                         "clip_acts": ("NONE",)}
 
     def offer(self, unit: Unit) -> Offer | None:
@@ -74,7 +73,7 @@ class TorchInt8Linear(TorchEngineKernel):
         full = full_range_ok(self.backend)
         act = {t: static_act(cfg, unit.stats.get(unit.name), t) for t in ("input", "output")}
         static = all(act.values()) and full
-        got = "static" if static else "dynamic"
+        got = activation_choice(not static)
         why = ("no static kernel input ranges" if not cfg.dynamic and not static
                else f"{self.backend} runs int8 Linear with int8 activations only")
         devs = int8_act_deviations(unit.name, cfg, got, full, why)

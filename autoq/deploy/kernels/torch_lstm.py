@@ -8,11 +8,12 @@ from torch.ao.nn.quantized.dynamic import GRU as QuantizedGRU
 from torch.ao.nn.quantized.dynamic import LSTM as QuantizedLSTM
 from torch.ao.nn.quantized.dynamic.modules.rnn import PackedParameter
 
+from ...settings import DYNAMIC, INT_BITS
 from ..registry import Deviation, Offer, register_kernel
 from ..units import Unit, decode_param
 from .common import (TorchEngineKernel, describe, engine, full_range_ok, int8_act_deviations,
                      qint8_weight, symmetric_weights)
-from .torch_linear import ALL_MODES, INT_BITS
+from .torch_linear import ALL_MODES
 
 GATES = ("fc_gate_x", "fc_gate_h")
 
@@ -25,7 +26,7 @@ class TorchLSTM(TorchEngineKernel):
     def __init__(self, engine_name: str):
         self.backend = engine_name
         self.choices = {"bits_weights": INT_BITS + ((16,) if engine_name == "fbgemm" else ()),
-                        "bits_activations": (8,), "activations": ("dynamic",),
+                        "bits_activations": (8,), "activations": (DYNAMIC,),
                         "mode": ALL_MODES if engine_name == "fbgemm" else ("SYMMETRIC",),
                         "per_channel_wts": (True, False), "clip_acts": ("NONE",)}
 
@@ -50,7 +51,7 @@ class TorchLSTM(TorchEngineKernel):
                     devs.append(Deviation(name, describe(cfg), "float32 activations",
                                           f"torch's quantized {self.label.upper()} computes element-wise ops in float"))
             elif dtype == "int8":
-                devs += int8_act_deviations(name, cfg, "dynamic", full,
+                devs += int8_act_deviations(name, cfg, DYNAMIC, full,
                                             f"torch's quantized {self.label.upper()} quantizes gate inputs per step")
             elif cfg.bits_activations is not None:
                 devs.append(Deviation(name, describe(cfg), "float32 activations",

@@ -8,11 +8,10 @@ import torch
 from torch import nn
 
 from ... import quiet
-from ...quant.config import Mode
+from ...settings import DYNAMIC, INT_BITS, Mode
 from ..registry import Deviation, Kernel, Offer, register_kernel
 from ..units import Unit, decode_param
 from .common import int8_act_deviations
-from .torch_linear import INT_BITS
 
 
 def torchao():
@@ -30,7 +29,7 @@ class TorchaoLinear(Kernel):
     kinds = (nn.Linear,)
     devices = ("cpu", "cuda")
     choices = {"bits_weights": (8,), "bits_activations": (8, None), "mode": ("SYMMETRIC",),
-               "per_channel_wts": (True, False), "activations": ("dynamic",), "clip_acts": ("NONE",)}
+               "per_channel_wts": (True, False), "activations": (DYNAMIC,), "clip_acts": ("NONE",)}
 
     @property
     def name(self) -> str:
@@ -49,7 +48,7 @@ class TorchaoLinear(Kernel):
                                   "int8 symmetric weights", "torchao re-quantizes to its own int8 grid"))
         if cfg.bits_activations is None:
             return Offer(self, "torchao int8 weight-only", devs, {"workflow": "weight-only"})
-        devs += int8_act_deviations(unit.name, cfg, "dynamic", True,
+        devs += int8_act_deviations(unit.name, cfg, DYNAMIC, True,
                                     "torchao's int8 workflow quantizes activations per token at run time")
         return Offer(self, "torchao int8 dynamic (per-token activations), int8 weights", devs,
                      {"workflow": "dynamic"})
