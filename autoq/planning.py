@@ -19,7 +19,7 @@ def is_prepared(model: nn.Module) -> bool:
 
 
 def prepare(model: nn.Module, example_inputs: Any = None, graph: bool = False) -> nn.Module:
-    """A copy of ``model`` in which every quantizable op is a module (LSTMs and GRUs made
+    """A copy of ``model`` in which every quantizable op is a module (torch RNNs made
     modular).
 
     With ``graph``, the copy is traced on ``example_inputs`` (one batch) first, so its

@@ -4,11 +4,11 @@ import itertools
 import pytest
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from autoq import Recipe, collect_stats, plan, prepare, quantize, quantize_plan, size_report
 from autoq.quant.coverage import coverage
 from autoq.quant.gru import ModularGRU
+from rnn_checks import assert_same, assert_same_on_packed_and_unbatched
 
 
 @pytest.mark.parametrize("layers,bidirectional,batch_first,with_h0",
@@ -19,24 +19,13 @@ def test_float_output_equals_torch_gru(layers, bidirectional, batch_first, with_
     mod = ModularGRU.copied_from(gru).eval()
     x = torch.randn(3, 5, 6) if batch_first else torch.randn(5, 3, 6)
     h0 = torch.randn(layers * (2 if bidirectional else 1), 3, 8) if with_h0 else None
-    with torch.no_grad():
-        (a, ha), (b, hb) = gru(x, h0), mod(x, h0)
-    assert torch.allclose(a, b, atol=1e-5) and torch.allclose(ha, hb, atol=1e-5)
+    assert_same(gru, mod, x, h0)
 
 
 def test_packed_and_unbatched_inputs_equal_torch_gru():
     torch.manual_seed(1)
     gru = nn.GRU(4, 5, num_layers=2, bidirectional=True, batch_first=True).eval()
-    mod = ModularGRU.copied_from(gru).eval()
-    x, lengths = torch.randn(3, 7, 4), torch.tensor([7, 4, 2])
-    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-    with torch.no_grad():
-        (a, ha), (b, hb) = gru(packed), mod(packed)
-        assert torch.allclose(pad_packed_sequence(a, batch_first=True)[0],
-                              pad_packed_sequence(b, batch_first=True)[0], atol=1e-5)
-        assert torch.allclose(ha, hb, atol=1e-5)
-        (c, hc), (d, hd) = gru(x[0]), mod(x[0])  # one sequence, no batch axis
-    assert torch.allclose(c, d, atol=1e-5) and torch.allclose(hc, hd, atol=1e-5)
+    assert_same_on_packed_and_unbatched(gru, ModularGRU.copied_from(gru).eval())
 
 
 class Tagger(nn.Module):

@@ -9,6 +9,7 @@ The own-model section needs a model and data files; they are made here, as a use
 from __future__ import annotations
 
 import hashlib
+import shlex
 import os
 import re
 import subprocess
@@ -110,8 +111,10 @@ def test_the_readme_runs_as_written(tmp_path):
         for old, new in SUBSTITUTE.items():
             line = (line + "\n").replace(old, new).strip()
         script.append(f"{{ {line} ; }} || exit 1")  # an && chain that fails ends the run too
+        script.append(f"echo {shlex.quote(line)} $SECONDS >> {tmp_path / 'timings.txt'}")
     r = subprocess.run(["bash", "-exc", "\n".join(script)], cwd=repo, env=env, capture_output=True,
                        text=True, timeout=3600)
+    print((tmp_path / "timings.txt").read_text() if (tmp_path / "timings.txt").exists() else "")
     assert r.returncode == 0, f"{r.stdout[-3000:]}\n{r.stderr[-6000:]}"
     assert (digest(ROOT / "results"), digest(repo / "results")) == before, \
         "a README command wrote into the committed results/"

@@ -9,8 +9,9 @@ safetensors plus a manifest, loaded back without the search, and measured.
     model = load_deployed("out/", task)                    # or a model factory
 
 Backends are kernels registered per module kind (``register_kernel``): torch's int8
-(fbgemm, onednn) for Linear and LSTM, torch's quantized Embedding, torchao's int8
-workflows, fp16, and ``packed`` (float compute on weights unpacked at load).
+(fbgemm, onednn) for Linear, LSTM and GRU (an nn.RNN runs modular, its gates on Linear
+kernels), torch's quantized Embedding, torchao's int8 workflows, fp16, and ``packed``
+(float compute on weights unpacked at load).
 """
 from .artifact import load_deployed, read_manifest, save_deployed
 from .build import Deployed, build

@@ -18,7 +18,7 @@ from ..quant import set_module
 from ..tasks import Task
 from .build import FORMAT, VERSION, Deployed
 from .registry import kernel_named
-from .units import param_tensors
+from .units import make_modular, param_tensors
 
 MODEL, MANIFEST = "model.safetensors", "manifest.json"
 
@@ -54,7 +54,7 @@ def load_deployed(path: str | os.PathLike, task_or_model_factory: Task | Callabl
     manifest = read_manifest(path)
     factory = (task_or_model_factory.build_model if isinstance(task_or_model_factory, Task)
                else task_or_model_factory)
-    model = factory().eval()
+    model = make_modular(factory().eval(), manifest.get("modular", []))  # as build made them
     tensors = safetensors.torch.load_file(path / MODEL)
     state = {k: tensors[k] for k in manifest["float_tensors"]}
     state.update({k: tensors[v] for k, v in manifest["aliases"].items()})

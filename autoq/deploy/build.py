@@ -21,7 +21,7 @@ from .packing import stored_bytes
 from .registry import Deviation, Offer, kernels_for
 from .select import choose
 from .kernels.common import describe
-from .units import Unit, encode_unit, traced_ops, units_of
+from .units import Unit, encode_unit, make_modular, modular_rnns, traced_ops, units_of
 
 FORMAT, VERSION = "autoq.deploy", 1
 SLACK = 0.01  # a kernel costing less than this share of the model's time counts as free
@@ -145,6 +145,8 @@ def build(model: nn.Module, plan: Plan, stats: dict | None = None, sample: Any =
     allowed = None if backends is None else set(backends) | {"packed"}
     plan.check_stats(stats)
     model = copy.deepcopy(model).eval().to(device)
+    modular = modular_rnns(model, plan)  # no kernel runs them whole: their gates are units
+    model = make_modular(model, modular)
     sample = to_device(sample, device)
     float_state = model.state_dict()
     units = units_of(model, plan, stats)
@@ -169,5 +171,5 @@ def build(model: nn.Module, plan: Plan, stats: dict | None = None, sample: Any =
     tensors.update(rest)
     manifest = {"format": FORMAT, "version": VERSION, "device": device, "torch": torch.__version__,
                 "units": entries, "float_tensors": sorted(rest), "aliases": aliases,
-                "fallbacks": fallbacks}
+                "modular": modular, "fallbacks": fallbacks}
     return Deployed(model, manifest, tensors, plan)

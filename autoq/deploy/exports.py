@@ -47,8 +47,11 @@ def torchao_mapping(model: nn.Module, plan: Plan) -> dict:
     fqn, notes = {}, {}
     for name, cfg in plan.configs.items():
         module = modules.get(name)
-        if module is None:  # inside an nn.LSTM: torchao has no LSTM workflow
-            notes[name] = "inside an nn.LSTM: no torchao equivalent (torch's dynamic quantized LSTM)"
+        if module is None:  # inside a torch RNN: torchao has no RNN workflow
+            owner = name
+            while owner not in modules:
+                owner = owner.rpartition(".")[0]
+            notes[name] = f"inside an nn.{type(modules[owner]).__name__}: no torchao equivalent"
             continue
         if not isinstance(module, (nn.Linear, nn.Embedding)):
             if cfg.bits_activations is not None:
@@ -85,9 +88,9 @@ def layer_table(plan: Plan, deployed: Deployed) -> list[dict]:
         entry = units.get(unit, {}) if unit else {}
         if "same_as" in entry:
             entry = units[entry["same_as"]]
-        params = _gate_params(name)
-        if params is None:
-            params = [f"{name}.weight", f"{name}.bias"]
+        params = [f"{name}.weight", f"{name}.bias"]
+        if params[0] not in sizes:  # a gate of a whole RNN: its parameters are the RNN's
+            params = _gate_params(name) or params
         acts = cfg.bits_activations if entry.get("kind") != "Embedding" else None  # lookups only
         clip = cfg.clip_acts.value + (f" {cfg.clip_n_stds}" if cfg.clip_acts is ClipMode.N_STD else "")
         rows.append({

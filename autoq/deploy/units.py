@@ -1,7 +1,8 @@
 """Deploy units: the modules of the float model that get replaced, each with the
-plan entries it covers. A plan is made on the prepared model (LSTMs and GRUs modular);
-an nn.LSTM or nn.GRU stays one unit covering its gate Linears and element-wise ops, so
-torch's quantized LSTM or GRU can run it.
+plan entries it covers. A plan is made on the prepared model (torch RNNs modular); a
+torch RNN that a registered kernel runs whole (nn.LSTM, nn.GRU: torch's quantized LSTM
+and GRU) stays one unit covering its gate Linears and element-wise ops. Any other one
+the plan quantizes (nn.RNN) is deployed modular: each gate Linear and op is a unit.
 """
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from torch import nn
 from ..quant.actquant import StaticFakeQuant, act_quantizer
 from ..quant.config import QuantConfig
 from ..quant.handlers import needs_act_stats
+from ..quant.modules import set_module
 from ..quant.plan import Plan
+from ..quant.rnn import convert_rnns, twins
 from . import packing
+from .registry import all_kernels
 
 
 @dataclass
@@ -40,11 +44,40 @@ class Unit:
         return [cfg for _, cfg, role in self.params.values() if role == "weight"]
 
 
-RNNS = (nn.LSTM, nn.GRU)  # one unit each: torch's quantized RNN runs the whole module
+def whole_rnns() -> tuple[type, ...]:
+    """The torch RNN classes autoq covers that a registered kernel runs whole."""
+    kinds = {k for kernel in all_kernels() for k in kernel.kinds}
+    return tuple(c for c in twins() if c in kinds)
+
+
+def _quantizes(module: nn.Module, cfg: QuantConfig) -> bool:
+    """Whether a plan entry asks for quantized activations or parameters below float."""
+    if cfg.bits_activations is not None:
+        return True
+    params = next(module.parameters(recurse=False), None) is not None
+    return params and bool({cfg.bits_weights, cfg.bits_bias} - {None, 32})
+
+
+def modular_rnns(model: nn.Module, plan: Plan) -> list[str]:
+    """The torch RNNs in ``model`` that no kernel runs whole and ``plan`` quantizes: they
+    are deployed modular, their gate Linears on Linear kernels."""
+    kinds, whole = tuple(twins()), whole_rnns()
+    quantized = [p for p, c in plan.configs.items() if _quantizes(plan.model.get_submodule(p), c)]
+    return [n for n, m in model.named_modules() if isinstance(m, kinds) and not isinstance(m, whole)
+            and any(p.startswith(f"{n}." if n else "") for p in quantized)]
+
+
+def make_modular(model: nn.Module, names: list[str]) -> nn.Module:
+    """``model`` with the torch RNNs at ``names`` replaced (in place) by their modular twins."""
+    for name in names:
+        if not name:
+            return convert_rnns(model)
+        set_module(model, name, convert_rnns(model.get_submodule(name)))
+    return model
 
 
 def _rnn_params(name: str, lstm: nn.Module, configs: dict[str, QuantConfig]):
-    """nn.LSTM / nn.GRU parameter -> (tensor, config of its modular gate Linear, role)."""
+    """A whole torch RNN's parameter -> (tensor, config of its modular gate Linear, role)."""
     out = {}
     for layer in range(lstm.num_layers):
         for sfx in ("", "_reverse") if lstm.bidirectional else ("",):
@@ -61,7 +94,8 @@ def _rnn_params(name: str, lstm: nn.Module, configs: dict[str, QuantConfig]):
 def units_of(model: nn.Module, plan: Plan, stats: dict | None = None) -> list[Unit]:
     """The deploy units of ``model`` (float, not prepared) under ``plan`` (of its prepared copy)."""
     modules = dict(model.named_modules())
-    lstms = [n for n, m in modules.items() if isinstance(m, RNNS)]
+    whole = whole_rnns()
+    lstms = [n for n, m in modules.items() if isinstance(m, whole)]
     units: dict[str, Unit] = {}
     for pname, cfg in plan.configs.items():
         owner = next((n for n in lstms if pname.startswith(n + ".")), pname)
@@ -75,7 +109,7 @@ def units_of(model: nn.Module, plan: Plan, stats: dict | None = None) -> list[Un
             unit.stats[pname] = stats[pname]
     for unit in units.values():
         m = unit.module
-        if isinstance(m, RNNS):  # gates and element-wise ops all quantize activations
+        if isinstance(m, whole):  # gates and element-wise ops all quantize activations
             unit.params = _rnn_params(unit.name, m, unit.configs)
             unit.acts = {n: c for n, c in unit.configs.items() if c.bits_activations is not None}
         else:
@@ -93,7 +127,7 @@ def traced_ops(model: nn.Module, plan: Plan) -> dict[str, QuantConfig]:
     """Plan entries (op modules added by graph mode) that the float model does not have:
     the deployed model keeps those ops as the torch code they were traced from."""
     modules = dict(model.named_modules())
-    lstms = [n for n, m in modules.items() if isinstance(m, RNNS)]
+    lstms = [n for n, m in modules.items() if isinstance(m, whole_rnns())]
     return {n: c for n, c in plan.configs.items()
             if n not in modules and not any(n.startswith(lstm + ".") for lstm in lstms)}
 

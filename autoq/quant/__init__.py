@@ -5,6 +5,7 @@ from ..settings import ClipMode, Mode
 from .apply import calibration_key, collect_stats, quantize_plan
 from .config import QuantConfig
 from .handlers import register_handler
+from .elman import ModularElmanRNN
 from .gru import ModularGRU
 from .lstm import ModularLSTM
 from .modules import set_module
@@ -14,6 +15,6 @@ from .rnn import convert_rnns
 from .size import SizeReport, size_report
 
 __all__ = ["BatchMatmul", "ClipMode", "Concat", "EltwiseAdd", "EltwiseMult", "Matmul", "Mode",
-           "ModularGRU", "ModularLSTM", "Plan", "QuantConfig", "SizeReport", "calibration_key",
-           "collect_stats", "convert_rnns", "make_plan", "quantize_plan", "register_handler",
-           "set_module", "size_report"]
+           "ModularElmanRNN", "ModularGRU", "ModularLSTM", "Plan", "QuantConfig", "SizeReport",
+           "calibration_key", "collect_stats", "convert_rnns", "make_plan", "quantize_plan",
+           "register_handler", "set_module", "size_report"]

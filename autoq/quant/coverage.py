@@ -57,7 +57,7 @@ def _own_bytes(module: nn.Module, seen: set[int]) -> int:
 
 
 def coverage(model: nn.Module) -> Coverage:
-    """The coverage of a prepared model (LSTMs modular, graph traced where asked)."""
+    """The coverage of a prepared model (torch RNNs modular, graph traced where asked)."""
     seen: set[int] = set()
     covered = total = 0
     uncovered = []
@@ -80,7 +80,7 @@ def _inside_covered(model: nn.Module, name: str) -> bool:
 
 def check_overrides(model: nn.Module, recipe: Recipe, configs: dict, governed: set) -> None:
     """Refuse an override that governs no module autoq quantizes (``governed``: the keys
-    that do): it would claim bits the model never gets (a plain RNN, a BatchNorm), or it is
+    that do): it would claim bits the model never gets (a LayerNorm, a BatchNorm), or it is
     shadowed by another override."""
     for key in recipe.overrides:
         if key in governed:

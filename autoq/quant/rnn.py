@@ -1,7 +1,8 @@
-"""What the modular LSTM and GRU share: the layers and directions of cells, the run over a
-sequence (padded steps keep their state), and torch's input forms (tensor or
-PackedSequence, batch_first, unbatched, initial state). A subclass names its cell and how
-many state tensors a step carries (LSTM: h and c; GRU: h)."""
+"""What the modular LSTM, GRU and Elman RNN share: the layers and directions of cells, the
+run over a sequence (padded steps keep their state), and torch's input forms (tensor or
+PackedSequence, batch_first, unbatched, initial state). A subclass names its cell, how
+many state tensors a step carries (LSTM: h and c; GRU, RNN: h) and the torch class it
+replaces; that registry (``twins``) is the one list of torch RNN classes autoq covers."""
 from __future__ import annotations
 
 import copy
@@ -50,16 +51,24 @@ class ModularRNN(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None):
+                 device=None, **options):
         super().__init__()
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.batch_first, self.bidirectional, self.bias = batch_first, bidirectional, bias
         dirs = 2 if bidirectional else 1
         sizes = [input_size] + [hidden_size * dirs] * (num_layers - 1)
-        self.cells = nn.ModuleList(self.cell_class(s, hidden_size, bias, device) for s in sizes)
+        layers = lambda: nn.ModuleList(  # noqa: E731
+            self.cell_class(s, hidden_size, bias, device, **options) for s in sizes)
+        self.cells = layers()
         if bidirectional:
-            self.cells_reverse = nn.ModuleList(self.cell_class(s, hidden_size, bias, device) for s in sizes)
+            self.cells_reverse = layers()
         self.dropout = nn.Dropout(dropout)
+
+    @classmethod
+    def cell_options(cls, rnn: nn.RNNBase) -> dict:
+        """Keywords for the cells that ``rnn`` carries beyond the common ones (nn.RNN:
+        its nonlinearity); copied_from passes them on."""
+        return {}
 
     @classmethod
     def copied_from(cls, rnn: nn.RNNBase) -> "ModularRNN":
@@ -68,7 +77,8 @@ class ModularRNN(nn.Module):
         if getattr(rnn, "proj_size", 0):
             raise AutoqError(f"{type(rnn).__name__} with proj_size is not supported by the modular RNN")
         new = cls(rnn.input_size, rnn.hidden_size, rnn.num_layers, rnn.bias, rnn.batch_first,
-                  rnn.dropout, rnn.bidirectional, device="meta").to_empty(device=rnn.weight_ih_l0.device)
+                  rnn.dropout, rnn.bidirectional, device="meta", **cls.cell_options(rnn))
+        new = new.to_empty(device=rnn.weight_ih_l0.device)
         for layer in range(rnn.num_layers):
             for suffix, cells in (("", new.cells), ("_reverse", getattr(new, "cells_reverse", None))):
                 if cells is None:
@@ -125,10 +135,15 @@ class ModularRNN(nn.Module):
                 f"batch_first={self.batch_first}, bidirectional={self.bidirectional}")
 
 
+def twins() -> dict[type, type]:
+    """torch's RNN classes autoq makes modular, each with its modular twin."""
+    from . import elman, gru, lstm  # noqa: F401  (each registers its twin)
+    return dict(_TWINS)
+
+
 def convert_rnns(model: nn.Module) -> nn.Module:
-    """Replace every nn.LSTM and nn.GRU inside ``model`` (in place) by its modular twin."""
-    from . import gru, lstm  # noqa: F401  (each registers its twin)
-    for torch_class, twin in _TWINS.items():
+    """Replace every torch RNN of ``twins`` inside ``model`` (in place) by its modular twin."""
+    for torch_class, twin in twins().items():
         if isinstance(model, torch_class):
             return twin.copied_from(model)
     for name, child in model.named_children():
@@ -137,8 +152,9 @@ def convert_rnns(model: nn.Module) -> nn.Module:
 
 
 def has_rnns(model: nn.Module) -> bool:
-    """Whether an nn.LSTM or nn.GRU is left in ``model`` (not yet modular)."""
-    return any(isinstance(m, (nn.LSTM, nn.GRU)) for m in model.modules())
+    """Whether a torch RNN of ``twins`` is left in ``model`` (not yet modular)."""
+    kinds = tuple(twins())
+    return any(isinstance(m, kinds) for m in model.modules())
 
 
 def modular(model: nn.Module) -> nn.Module:
