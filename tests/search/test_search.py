@@ -21,7 +21,7 @@ from autoq.search.start import ladder, seed_study, sensitivity_path, sensitivity
 from autoq.search import SearchConfig, Searcher, parse_duration, run_search
 from autoq.tasks.paired import agreement, paired_difference
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).resolve().parents[1]  # tests/
 sys.path.insert(0, str(TESTS))
 SPACE = str(TESTS / "spaces" / "tiny.yaml")
 

@@ -17,7 +17,7 @@ from autoq.tasks.gnmt.checkpoint import ASSET_DIR, SUMS, WEIGHTS, read_sums, sha
 from autoq.recipe import Recipe
 from autoq.tasks.gnmt.model import BOS, EOS, GNMT, GNMTConfig, with_plain_ops
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 os.environ.setdefault("AUTOQ_DATA", str(DATA))
 needs_asset = pytest.mark.skipif(not (ASSET_DIR / WEIGHTS).is_file(),
                                  reason=f"trained GNMT checkpoint not in {ASSET_DIR} yet")

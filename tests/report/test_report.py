@@ -17,7 +17,7 @@ from autoq.cli import main
 from autoq.report import write_report
 from autoq.search import SearchConfig, run_search
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).resolve().parents[1]  # tests/
 sys.path.insert(0, str(TESTS))
 EVIL = "<img src=x onerror=alert(1)>"
 SCRIPT = "<script>alert(2)</script>"

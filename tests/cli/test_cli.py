@@ -27,8 +27,8 @@ def test_size_per_layer_without_a_recipe_lists_the_modules_a_space_matches(capsy
     import sys
     from pathlib import Path
     from autoq.cli import main
-    monkeypatch.chdir(Path(__file__).parent)  # plugin_task.py found in the current folder
-    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(Path(__file__).parent))])
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # plugin_task.py found in the current folder
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(Path(__file__).resolve().parents[1]))])
     assert main(["size", "--task", "plugin_task:make_task", "--per-layer"]) == 0
     layers = json.loads(capsys.readouterr().out)["layers"]
     assert layers["embedder"] == {"kind": "Embedding", "fp32_bytes": 50 * 16 * 4}

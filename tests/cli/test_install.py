@@ -8,7 +8,7 @@ from pathlib import Path
 from autoq.cli import default_space
 from autoq.search.space import SearchSpace
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_wheel_ships_the_spaces_and_their_seeds(tmp_path):

@@ -20,7 +20,7 @@ from autoq.search.allocate import Option, best_within, frontier, sweep
 from autoq.search.pick import load_front, pick
 from autoq.tasks import get_task
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).resolve().parents[1]  # tests/
 sys.path.insert(0, str(TESTS))
 SPACE = str(TESTS / "spaces" / "tiny.yaml")
 

@@ -18,7 +18,7 @@ from autoq.search.pick import load_front
 from autoq.search.storage import MAX_RETRY, open_storage, recover_stale
 from autoq.search import SearchConfig, Searcher, run_search
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).resolve().parents[1]  # tests/
 SPACE = str(TESTS / "spaces" / "tiny.yaml")
 POSTGRES = os.environ.get("AUTOQ_TEST_POSTGRES")  # set by .ci/run, which starts a server
 KILLED = f"killed-{os.getpid()}"  # the study's name: runs sharing one server never meet

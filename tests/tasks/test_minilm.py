@@ -16,7 +16,7 @@ from autoq.tasks.minilm.metric import confusion_rows, f1, f1_of_counts
 from autoq.tasks.minilm.model import load_model, load_tokenizer, pretrained_dir
 from autoq.tasks.minilm.task import MiniLMMRPC
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
