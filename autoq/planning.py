@@ -9,25 +9,27 @@ from torch import nn
 
 from .graph import trace
 from .quant import Plan, convert_rnns, make_plan, quantize_plan
+from .quant.fold import fold_batchnorms, needs_fold
 from .quant.rnn import has_rnns
 from .quant.stats import Stats
 from .recipe import Recipe
 
 
 def is_prepared(model: nn.Module) -> bool:
-    return not has_rnns(model)
+    return not has_rnns(model) and not needs_fold(model)
 
 
 def prepare(model: nn.Module, example_inputs: Any = None, graph: bool = False) -> nn.Module:
     """A copy of ``model`` in which every quantizable op is a module (torch RNNs made
-    modular).
+    modular) and, in eval mode, each Conv+BatchNorm pair is folded (``autoq.quant.fold``).
 
-    With ``graph``, the copy is traced on ``example_inputs`` (one batch) first, so its
+    With ``graph``, the copy is traced on ``example_inputs`` (one batch) next, so its
     functional matmul, bmm, add, mul and cat ops become op modules too (``autoq.graph``).
     """
+    work = fold_batchnorms(copy.deepcopy(model))
     if graph:
-        return convert_rnns(trace(model, example_inputs)[0])
-    return convert_rnns(copy.deepcopy(model))
+        return convert_rnns(trace(work, example_inputs)[0])
+    return convert_rnns(work)
 
 
 def plan(model: nn.Module, recipe: Recipe | None, example_inputs: Any = None,

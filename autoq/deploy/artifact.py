@@ -15,6 +15,7 @@ from torch import nn
 from ..errors import AutoqError
 from ..io import write_atomic
 from ..quant import set_module
+from ..quant.fold import fold_as
 from ..tasks import Task
 from .build import FORMAT, VERSION, Deployed
 from .registry import kernel_named
@@ -55,6 +56,7 @@ def load_deployed(path: str | os.PathLike, task_or_model_factory: Task | Callabl
     factory = (task_or_model_factory.build_model if isinstance(task_or_model_factory, Task)
                else task_or_model_factory)
     model = make_modular(factory().eval(), manifest.get("modular", []))  # as build made them
+    model = fold_as(model, manifest.get("folded", {}))
     tensors = safetensors.torch.load_file(path / MODEL)
     state = {k: tensors[k] for k in manifest["float_tensors"]}
     state.update({k: tensors[v] for k, v in manifest["aliases"].items()})

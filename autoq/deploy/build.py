@@ -3,7 +3,7 @@
 Every unit (a module the recipe quantizes; an nn.LSTM with all its gates) is encoded
 once on the engine's grid, offered to the kernels registered for its kind on the
 device, and given the best one (see select). What a kernel does not honour is
-reported in ``fallbacks``.
+reported in ``fallbacks``. Conv+BatchNorm pairs the plan's model folded are folded here too.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from torch import nn
 
 from ..errors import AutoqError
 from ..quant import Plan, set_module
+from ..quant.fold import fold_as, folds
 from .measure import alternate, run_batch, to_device
 from .packing import stored_bytes
 from .registry import Deviation, Offer, kernels_for
@@ -77,14 +78,19 @@ def _share_key(unit: Unit):
     return tuple((pname, id(t), cfg, role) for pname, (t, cfg, role) in unit.params.items())
 
 
-def _note_fallback(offer: Offer, offers: list[Offer], timing: dict | None) -> None:
-    """Say why a float fallback won when low-precision kernels were offered."""
+def _note_fallback(offer: Offer, offers: list[Offer], timing: dict | None,
+                   refusals: dict[str, list[str]]) -> None:
+    """Say why a float fallback won: faster than the low-precision kernels offered, or
+    what the kernels for its kind could not honour (``refusals``: reason -> kernels)."""
     if offer.kernel.low_precision:
         return
     rivals = [o.kernel.name for o in offers if o.kernel.low_precision and o.tier <= offer.tier]
     if rivals and timing:
         offer.deviations = [replace(d, why=f"faster than {', '.join(rivals)} here (measured "
                                          f"{timing})") if d.exact else d for d in offer.deviations]
+    elif refusals:
+        why = "; ".join(f"{', '.join(names)}: {reason}" for reason, names in refusals.items())
+        offer.deviations = [replace(d, why=why) for d in offer.deviations]
 
 
 def _timing_inputs(model, units, sample, threads, device) -> tuple[dict, dict]:
@@ -113,7 +119,12 @@ def _place(unit: Unit, inputs, slack: dict, device: str, allowed: set | None,
     """The best kernel's runtime for ``unit``, its stored tensors, its manifest entry and
     what it does not honour."""
     stored, meta = encode_unit(unit)
-    offers = [o for k in kernels_for(unit.module, device, allowed) if (o := k.offer(unit))]
+    kernels = kernels_for(unit.module, device, allowed)
+    offers = [o for k in kernels if (o := k.offer(unit))]
+    refusals: dict[str, list[str]] = {}
+    for k in kernels:
+        if (why := k.why_not(unit)) is not None:
+            refusals.setdefault(why, []).append(k.name)
     if not offers:
         raise AutoqError(f"deploy: no kernel of backends {backends} can run {unit.name!r} "
                          f"({unit.kind}) on {device}")
@@ -123,7 +134,7 @@ def _place(unit: Unit, inputs, slack: dict, device: str, allowed: set | None,
 
     offer, runtime, timing = choose(offers, make, inputs, meta["params"], list(threads), repeats,
                                     device, slack)
-    _note_fallback(offer, offers, timing)
+    _note_fallback(offer, offers, timing, refusals)
     entry = {"kind": unit.kind, "backend": offer.kernel.backend, "kernel": offer.kernel.name,
              "scheme": offer.scheme, "options": offer.options, "covers": list(unit.configs),
              "params": meta["params"], "act": meta.get("act"), "bytes": stored_bytes(stored),
@@ -145,6 +156,8 @@ def build(model: nn.Module, plan: Plan, stats: dict | None = None, sample: Any =
     allowed = None if backends is None else set(backends) | {"packed"}
     plan.check_stats(stats)
     model = copy.deepcopy(model).eval().to(device)
+    folded = folds(plan.model)  # the Conv+BatchNorm pairs the plan's model has folded
+    model = fold_as(model, folded)
     modular = modular_rnns(model, plan)  # no kernel runs them whole: their gates are units
     model = make_modular(model, modular)
     sample = to_device(sample, device)
@@ -171,5 +184,5 @@ def build(model: nn.Module, plan: Plan, stats: dict | None = None, sample: Any =
     tensors.update(rest)
     manifest = {"format": FORMAT, "version": VERSION, "device": device, "torch": torch.__version__,
                 "units": entries, "float_tensors": sorted(rest), "aliases": aliases,
-                "modular": modular, "fallbacks": fallbacks}
+                "modular": modular, "folded": folded, "fallbacks": fallbacks}
     return Deployed(model, manifest, tensors, plan)

@@ -69,6 +69,10 @@ class Kernel:
     def offer(self, unit) -> Offer | None:
         raise NotImplementedError
 
+    def why_not(self, unit) -> str | None:
+        """Why it offers nothing for ``unit``, where it can say (the fallback's reason)."""
+        return None
+
     def runtime(self, module: nn.Module, tensors: dict[str, torch.Tensor], meta: dict,
                 options: dict) -> nn.Module:
         raise NotImplementedError

@@ -19,6 +19,7 @@ import torch
 from torch import fx, nn
 from torch.fx.proxy import TraceError
 
+from ..quant.fold import FoldedBatchNorm
 from ..quant.handlers import handler_for
 from ..quant.rnn import ModularRNN
 from .guards import check_branch, check_constant, check_keys
@@ -30,7 +31,8 @@ _SKIP_FRAMES = (str(Path(torch.__file__).parent), str(Path(__file__).parent))
 
 def is_leaf(module: nn.Module) -> bool:
     """Modules kept whole: what the engine quantizes as a unit, and torch.nn's own."""
-    if handler_for(module) is not None or isinstance(module, (ModularRNN, fx.GraphModule)):
+    if handler_for(module) is not None or isinstance(module, (ModularRNN, fx.GraphModule,
+                                                              FoldedBatchNorm)):
         return True
     return (type(module).__module__.startswith(("torch.nn", "torch.ao.nn"))
             and not isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict)))

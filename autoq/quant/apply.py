@@ -8,11 +8,12 @@ from typing import Any, Iterable
 from torch import nn
 
 from . import stats as stats_io
+from .fold import fold_batchnorms, needs_fold
 from .handlers import handler_for, needs_act_stats
 from .lstm import LSTMCell, ModularLSTM
 from .modules import set_module
 from .plan import Plan
-from .rnn import modular
+from .rnn import convert_rnns, modular
 from .stats import Stats
 
 
@@ -24,7 +25,7 @@ def collect_stats(model: nn.Module, batches: Iterable[Any],
     and read back on the next call instead of collected again.
     """
     batches = list(batches)
-    prepared = modular(model)
+    prepared = ready(model)
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"stats-{calibration_key(prepared, batches)}.yaml"
@@ -36,6 +37,14 @@ def collect_stats(model: nn.Module, batches: Iterable[Any],
     return result
 
 
+def ready(model: nn.Module) -> nn.Module:
+    """``model`` as the engine measures it: itself when prepared, else a copy with its
+    Conv+BatchNorm pairs folded and its torch RNNs modular (as ``autoq.prepare`` makes it)."""
+    if needs_fold(model):
+        return convert_rnns(fold_batchnorms(copy.deepcopy(model)))
+    return modular(model)
+
+
 def _measured(prepared: nn.Module) -> list[str]:
     return [n for n, m in prepared.named_modules() if handler_for(m) and needs_act_stats(m)]
 
@@ -44,7 +53,7 @@ def calibration_key(model: nn.Module, batches: Iterable[Any]) -> str:
     """A key of all that a model's statistics depend on: its weights, the calibration data
     and the modules measured. Names the statistics cache's files; a study and a sensitivity
     table record it, so that neither is carried on with another model."""
-    prepared = modular(model)
+    prepared = ready(model)
     return stats_io.fingerprint(prepared, list(batches), _measured(prepared))
 
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from ..errors import AutoqError
 from ..recipe import Recipe, strip_module
+from .fold import FoldedBatchNorm
 from .handlers import handler_for, quantizable_types
 
 FLOAT_BYTES = 4
@@ -89,7 +90,13 @@ def check_overrides(model: nn.Module, recipe: Recipe, configs: dict, governed: s
         if inside:
             raise AutoqError(f"recipe override {key!r}: every module it matches ({inside[0]!r} "
                              f"first) is governed by another override, so it changes nothing")
-        kinds = sorted({type(m).__name__ for n, m in model.named_modules() if n and recipe.key_matches(key, n)})
+        matched = [(n, m) for n, m in model.named_modules() if n and recipe.key_matches(key, n)]
+        folded = [(n, m.into) for n, m in matched if isinstance(m, FoldedBatchNorm)]
+        if folded:
+            raise AutoqError(f"recipe override {key!r}: {folded[0][0]!r} is a BatchNorm autoq folded "
+                             f"into the conv {folded[0][1]!r} (its scale and shift are that conv's "
+                             f"weights now): set its bits on {folded[0][1]!r} instead")
+        kinds = sorted({type(m).__name__ for _, m in matched})
         allowed = ", ".join(sorted({t.__name__ for t in quantizable_types()}))
         raise AutoqError(f"recipe override {key!r} matches only modules autoq does not quantize "
                          f"({', '.join(kinds)}), so it would claim bits they never get (module kinds "

@@ -6,6 +6,7 @@ import warnings
 from functools import lru_cache
 
 import torch
+from torch import nn
 
 from ...quant.config import QuantConfig
 from ...settings import DYNAMIC, ClipMode, Mode, activation_choice
@@ -50,6 +51,30 @@ def qint8_weight(tensors: dict, meta: dict, pname: str) -> torch.Tensor:
     if m["per_channel"]:
         return torch._make_per_channel_quantized_tensor(q.to(torch.int8), scale.double(), zp.long(), 0)
     return torch._make_per_tensor_quantized_tensor(q.to(torch.int8), float(scale), int(zp))
+
+
+def uint8_grid(act: dict) -> tuple[float, float, float, int]:
+    """(lo, hi, step, uint8 zero point) of an activation grid: q - qmin fits in uint8."""
+    step, zp, qmin, qmax = act["step"], act["zero_point"], act["qmin"], act["qmax"]
+    return (qmin - zp) * step, (qmax - zp) * step, step, zp - qmin
+
+
+class StaticGrids(nn.Module):
+    """An int8 op's input and output on fixed grids (the engine's, from calibration
+    statistics), held as quint8: quantize the input, dequantize the op's output."""
+
+    def __init__(self, act: dict):
+        super().__init__()
+        self.x_lo, self.x_hi, self.x_step, self.x_zp = uint8_grid(act["input"])
+        self.y_lo, self.y_hi, self.y_step, self.y_zp = uint8_grid(act["output"])
+
+    # clamped on the uint8 grid (the same numbers as in float: lo and hi are grid points)
+    def quantize(self, x: torch.Tensor) -> torch.Tensor:
+        q = torch.quantize_per_tensor(x, self.x_step, self.x_zp, torch.quint8)
+        return torch.clamp(q, self.x_lo, self.x_hi)
+
+    def dequantize(self, y: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(y, self.y_lo, self.y_hi).dequantize()
 
 
 @lru_cache(maxsize=None)

@@ -8,8 +8,8 @@ from torch import nn
 from ...settings import DYNAMIC, INT_BITS, STATIC, Mode, activation_choice
 from ..registry import Offer, register_kernel
 from ..units import Unit, decode_param, static_act
-from .common import (TorchEngineKernel, engine, full_range_ok, int8_act_deviations, qint8_weight,
-                     symmetric_weights)
+from .common import (StaticGrids, TorchEngineKernel, engine, full_range_ok, int8_act_deviations,
+                     qint8_weight, symmetric_weights)
 
 ALL_MODES = tuple(m.value for m in Mode)
 
@@ -29,25 +29,16 @@ class DynamicInt8Linear(nn.Module):
         return f"{self.in_features}, {self.out_features}, reduce_range={self.reduce_range}"
 
 
-def _uint8(act: dict) -> tuple[float, float, float, int]:
-    """(lo, hi, step, uint8 zero point) of an activation grid: q - qmin fits in uint8."""
-    step, zp, qmin, qmax = act["step"], act["zero_point"], act["qmin"], act["qmax"]
-    return (qmin - zp) * step, (qmax - zp) * step, step, zp - qmin
-
-
-class StaticInt8Linear(nn.Module):
+class StaticInt8Linear(StaticGrids):
     """int8 GEMM with the input and output on fixed grids from calibration statistics."""
 
     def __init__(self, packed, in_features: int, out_features: int, act: dict):
-        super().__init__()
+        super().__init__(act)
         self.packed, self.in_features, self.out_features = packed, in_features, out_features
-        self.x_lo, self.x_hi, self.x_step, self.x_zp = _uint8(act["input"])
-        self.y_lo, self.y_hi, self.y_step, self.y_zp = _uint8(act["output"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xq = torch.quantize_per_tensor(x.clamp(self.x_lo, self.x_hi), self.x_step, self.x_zp, torch.quint8)
-        y = torch.ops.quantized.linear(xq, self.packed, self.y_step, self.y_zp)
-        return y.dequantize().clamp(self.y_lo, self.y_hi)
+        y = torch.ops.quantized.linear(self.quantize(x), self.packed, self.y_step, self.y_zp)
+        return self.dequantize(y)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, x_step={self.x_step:.4g}, y_step={self.y_step:.4g}"
