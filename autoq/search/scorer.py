@@ -35,7 +35,7 @@ class Scorer:
             self.task.pool_from_file(cfg.pool)
         self.space = SearchSpace.load(cfg.space)
         self.model = prepare_task(self.task, self.space.graph)
-        self.space.bind([n for n, _ in self.model.named_modules()])
+        self.space.bind([n for n, _ in self.model.named_modules()], dict(self.model.named_modules()))
         self.stats = task_stats(self.task, self.model)  # until the study's own: see study
         self._last: tuple[str, torch.nn.Module, dict] | None = None  # see quantized()
         self._plan: tuple[str | None, Plan] | None = None  # see plan()

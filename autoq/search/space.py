@@ -30,6 +30,7 @@ from ..quant import make_plan
 from ..quant.config import build_config
 from ..recipe import Recipe, strip_module
 from ..settings import ACTIVATIONS, KNOBS
+from .deployable import limit_by_kind, limit_to_backend
 
 GROUP_KEYS = ("name", "modules", "per_layer", "clip_n_stds") + KNOBS
 
@@ -54,6 +55,7 @@ class SearchSpace:
     min_agreement: float | None = None  # the search's --min-agreement when it gives none
     front_margin: float = 0.0  # the search's --front-margin when it gives none
     refine: int = 0  # the search's --refine when it gives none
+    deployable: str | None = None  # keep choices to what this backend or device runs
 
     @classmethod
     def load(cls, path: str | Path) -> "SearchSpace":
@@ -95,7 +97,7 @@ class SearchSpace:
         build_config(defaults, f"{source} defaults")
         groups = [_group(g, i, source) for i, g in enumerate(doc["groups"])]
         if doc.get("deployable"):
-            groups = _deployable(defaults, groups, str(doc["deployable"]), source)
+            groups = limit_to_backend(defaults, groups, str(doc["deployable"]), source)
         names = [g.name for g in groups]
         if len(set(names)) != len(names):
             raise AutoqError(f"{source}: group names must be unique (got {names})")
@@ -104,10 +106,13 @@ class SearchSpace:
             seeds.append(Recipe.load(base / s))
             seed_names.append(Path(s).stem)
         return cls(defaults, groups, seeds, seed_names, graph=doc.get("graph", False),
+                   deployable=str(doc["deployable"]) if doc.get("deployable") else None,
                    min_agreement=agree or None, front_margin=float(margin), refine=refine)
 
-    def bind(self, module_names: list[str]) -> "SearchSpace":
-        """Resolve each group's modules against a prepared model's module names."""
+    def bind(self, module_names: list[str], modules: Mapping[str, Any] | None = None) -> "SearchSpace":
+        """Resolve each group's modules against a prepared model's module names; with the
+        ``modules`` themselves, a deployable space also keeps each group to the choices
+        that every module kind it holds runs (a conv: static activations only)."""
         names = [strip_module(n) for n in module_names if n]
         for g in self.groups:
             rx = re.compile(g.pattern)
@@ -121,6 +126,8 @@ class SearchSpace:
                 self.units[g.name] = hits
             else:
                 self.units[g.name] = [g.pattern]
+        if self.deployable and modules is not None:
+            self.groups = limit_by_kind(self.groups, self.units, modules, self.deployable)
         return self
 
     def knobs(self) -> dict[str, tuple]:
@@ -191,34 +198,6 @@ class SearchSpace:
         for knob, options in g.choices.items():
             settings[knob] = params.get(f"{unit}:{knob}", options[0])
         return settings, settings.pop("activations", None)
-
-
-def _deployable(defaults: dict, groups: list[Group], backend: str, source: str) -> list[Group]:
-    """The groups with only the choices ``backend`` runs on real kernels (autoq.deploy).
-    Float (``null`` bits) always runs: it needs no kernel."""
-    from ..deploy import deployable_choices
-    allowed = deployable_choices(backend)
-
-    def runs(knob: str, v: Any) -> bool:
-        if knob == "mode" and isinstance(v, Mapping):  # kernels constrain the weights' mode
-            v = v.get("weights", "SYMMETRIC")
-        return v is None or knob not in allowed or v in allowed[knob]
-
-    for k, v in defaults.items():
-        if not runs(k, v):
-            raise AutoqError(f"{source} defaults: {k} = {v!r} has no {backend} kernel "
-                             f"(allowed: {list(allowed[k])})")
-    limited = []
-    for g in groups:
-        choices = {}
-        for knob, options in g.choices.items():
-            keep = tuple(o for o in options if runs(knob, o))
-            if not keep:
-                raise AutoqError(f"{source} group {g.name!r}: no {knob} choice in {list(options)} "
-                                 f"runs on {backend} kernels (allowed: {list(allowed[knob])})")
-            choices[knob] = keep
-        limited.append(dataclasses.replace(g, choices=choices))
-    return limited
 
 
 def _group(g: Any, i: int, source: str) -> Group:

@@ -427,6 +427,22 @@ def test_deployable_limits_the_choices():
         SearchSpace.from_dict({"deployable": "fbgemm", "groups": [{"modules": "x", "clip_acts": ["AVG"]}]})
 
 
+def test_deployable_limits_each_kind_once_bound():
+    """A conv runs on int8 only with static activations: a group holding a conv keeps no
+    dynamic choice, one holding only Linears keeps both, and a conv group with nothing
+    else is refused."""
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    modules = dict(net.named_modules())
+    doc = {"deployable": "cpu", "groups": [
+        {"name": "conv", "modules": "0", "activations": ["dynamic", "static"]},
+        {"name": "fc", "modules": "2", "activations": ["dynamic", "static"]}]}
+    space = SearchSpace.from_dict(doc).bind(list(modules), modules)
+    assert [g.choices["activations"] for g in space.groups] == [("static",), ("dynamic", "static")]
+    doc["groups"][0]["activations"] = ["dynamic"]
+    with pytest.raises(AutoqError, match="no activations choice .* runs a Conv2d on cpu kernels"):
+        SearchSpace.from_dict(doc).bind(list(modules), modules)
+
+
 def test_relative_hypervolume_is_in_units_of_fp32():
     fp32_metric, fp32_size = 30.0, 1000.0
     # half the size at FP32's metric: a rectangle 0.5 wide and REF_DROP high
