@@ -1,7 +1,7 @@
 """Deploy benchmark: every registered kernel against FP32 on MiniLM-shaped layers, and a
 BERT-shaped model deployed against FP32 and torch's plain quantize_dynamic.
 
-    python benchmarks/deploy.py [--threads 1,2] [--repeats 20] [--quick] [--out DIR]
+    python -m benchmarks.deploy [--threads 1,2] [--repeats 20] [--quick] [--out DIR]
 
 Per layer (word embedding 30522x384, Linear 384->384, 384->1536, 1536->384, batch 8 x
 128 tokens) each kernel that can run the recipe's int8 (or 4-bit embedding) setting is
@@ -17,20 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 from pathlib import Path
 
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run from a checkout, installed or not
-from autoq import Recipe, plan  # noqa: E402
-from autoq.deploy import build  # noqa: E402
-from autoq.deploy.measure import alternate, run_batch  # noqa: E402
-from autoq.deploy.registry import kernels_for  # noqa: E402
-from autoq.deploy.run import peer  # noqa: E402
-from autoq.deploy.units import encode_unit, units_of  # noqa: E402
+from autoq import Recipe, plan
+from autoq.deploy import build, capture_inputs
+from autoq.deploy.measure import alternate, run_batch
+from autoq.deploy.registry import kernels_for
+from autoq.deploy.run import peer
+from autoq.deploy.units import encode_unit, units_of
 
 INT8 = Recipe.build({"bits_weights": 8, "bits_activations": 8, "per_channel_wts": True},
                     {"emb4": {"bits_weights": 4}}, activations={".*": "dynamic"})
@@ -67,7 +64,6 @@ class BertShaped(nn.Module):
 
 def layer_table(model: nn.Module, ids: torch.Tensor, threads: list[int], repeats: int) -> list[dict]:
     """FP32 time / kernel time for every offered kernel of one block and the embeddings."""
-    from autoq.deploy.build import capture_inputs
     wanted = {"emb8", "emb4", "blocks.0.q", "blocks.0.up", "blocks.0.down"}
     units = [u for u in units_of(model, plan(model, INT8)) if u.name in wanted]
     inputs = capture_inputs(model, [u.name for u in units], (ids,))

@@ -1,6 +1,6 @@
 """results/<task>/deploy.md from the deploy.json files beside it: one row per recipe.
 
-    python benchmarks/deploy_table.py --task gnmt-multi30k|minilm-mrpc [--note TEXT]
+    python -m benchmarks.deploy_table --task gnmt-multi30k|minilm-mrpc [--note TEXT]
 
 Each ``results/<task>/deploy/<recipe>.json`` is the ``deploy.json`` that
 ``autoq deploy --task T --recipe deploy/<recipe>.yaml --out DIR`` wrote; the recipe's
@@ -13,9 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from autoq.io import write_atomic  # noqa: E402
+from autoq.io import write_atomic
+
+ROOT = Path(__file__).resolve().parent.parent  # results/
 
 # how far the deployed metric may be from the fake-quant prediction (issue #5)
 GAP = {"bleu": 0.3, "f1": 0.005}
@@ -45,7 +45,7 @@ def main() -> None:
     lines = [f"# {args.task}: recipes deployed on real kernels", "",
              f"Each row is the `deploy.json` beside it (`deploy/<recipe>.json`), written by "
              f"`autoq deploy --task {args.task} --recipe deploy/<recipe>.yaml --out DIR "
-             f"--threads 1,2 --repeats 20`; the table by `python benchmarks/deploy_table.py "
+             f"--threads 1,2 --repeats 20`; the table by `python -m benchmarks.deploy_table "
              f"--task {args.task}`. Latency: medians, FP32, deployed and peer alternating on the "
              f"task's first calibration batch (shapes in the JSON). Peer: {any_run['peer']}.", ""]
     if args.note:

@@ -1,6 +1,6 @@
 """Engine benchmark: FP32 vs 8-bit quantized forward time, and the cost of calibration.
 
-    python benchmarks/engine.py [--device cpu|cuda] [--quick] [--threads N] [--out DIR]
+    python -m benchmarks.engine [--device cpu|cuda] [--quick] [--threads N] [--out DIR]
 
 Two models defined here: a GNMT-shaped one (nn.LSTM encoder/decoder with Bahdanau
 attention) and a BERT-shaped Linear stack. Each is timed as a user runs it (FP32, nn.LSTM)
@@ -22,18 +22,17 @@ import os
 import platform
 import re
 import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run from a checkout, installed or not
-import autoq  # noqa: E402
-from autoq.quant.ops import BatchMatmul, Concat, EltwiseAdd, Matmul  # noqa: E402
+import autoq
+from autoq.io import write_atomic
+from autoq.quant import BatchMatmul, Concat, EltwiseAdd, Matmul
+
+ROOT = Path(__file__).resolve().parent.parent  # results/
 
 TARGET_RATIO, TARGET_CALIB = 1.5, 2.0
 
@@ -192,13 +191,6 @@ def machine(device: torch.device, threads: int) -> str:
     return desc + (f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        f.write(text)
-    os.chmod(f.name, 0o644)
-    os.replace(f.name, path)
-
-
 def markdown_section(device: str, block: dict, rows: dict, desc: str) -> str:
     lines = [f"## {device}", "", desc, "",
              "| model | FP32 (s) | quantized (s) | quant/FP32 | calibration / FP32 pass |",
@@ -226,7 +218,8 @@ def save(out: Path, device: str, block: dict, section: str) -> None:
     sections[device] = section
     body = "\n".join(sections[d] for d in sorted(sections))
     write_atomic(md_path, "# autoq engine benchmark\n\n"
-                 "8-bit weights, static 8-bit activations everywhere; times are medians.\n\n" + body)
+                 "8-bit weights, static 8-bit activations everywhere; times are medians. Made by "
+                 "`python -m benchmarks.engine --device cpu|cuda`, one section a device.\n\n" + body)
 
 
 def main() -> None:

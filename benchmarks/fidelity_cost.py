@@ -23,10 +23,11 @@ from pathlib import Path
 
 import torch
 
+from autoq import Recipe
+from autoq.cli import default_space
 from autoq.io import write_atomic
-from autoq.recipe import Recipe
-from autoq.search import SearchConfig, Searcher
-from autoq.search import sensitivity
+from autoq.search import SearchConfig, Searcher, sensitivity
+from benchmarks.fraction_reuse import afresh
 
 
 def timed(fn):
@@ -43,7 +44,6 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    from autoq.cli import default_space
     with tempfile.TemporaryDirectory() as tmp:
         cfg = SearchConfig(task=args.task, space=args.space or default_space(args.task), study="bench",
                            results=Path(tmp), progress=False, device="cpu")
@@ -55,9 +55,9 @@ def main() -> None:
         s.objective.measure(None)  # FP32's pool outputs, as a study computes them once
         rows = []
         for name, recipe in recipes.items():
-            s._last = None  # a fresh model each time: no outputs kept from before
+            afresh(s, recipe)  # a fresh model each time: no outputs kept from before
             _, pool_s = timed(lambda: s.objective.measure(recipe))
-            s._last = None
+            afresh(s, recipe)
             _, eval_s = timed(lambda: s.evaluate(recipe))
             rows.append({"recipe": name, "pool_s": round(pool_s, 3), "eval_s": round(eval_s, 3),
                          "ratio": round(pool_s / eval_s, 3)})

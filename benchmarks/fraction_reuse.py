@@ -2,7 +2,7 @@
 of the search split, then on the whole, with the memo and without it, in turns (so the
 machine's load falls on both alike). Each round quantizes the recipe afresh, as a trial does.
 
-    python benchmarks/fraction_reuse.py --task gnmt-multi30k [--rounds 3] [--device cpu]
+    python -m benchmarks.fraction_reuse --task gnmt-multi30k [--rounds 3] [--device cpu]
 
 Writes results/bench/fraction_reuse-<task>.json.
 """
@@ -12,23 +12,33 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from autoq.io import write_atomic  # noqa: E402
-from autoq.recipe import Recipe  # noqa: E402
-from autoq.search import SearchConfig, Searcher  # noqa: E402
+from autoq import Recipe
+from autoq.io import write_atomic
+from autoq.search import SearchConfig, Searcher
+
+ROOT = Path(__file__).resolve().parent.parent  # search_spaces/ and results/
+OTHER = Recipe.build({"bits_weights": 8})  # quantized in between, untimed: see afresh
+
+
+def afresh(searcher: Searcher, recipe: Recipe) -> None:
+    """Leave ``searcher`` to quantize ``recipe`` afresh, no outputs kept, as a new trial
+    does. A searcher keeps the model it quantized last, with its memo of outputs: another
+    recipe's model takes its place, and ``recipe`` is planned again (a trial plans it
+    before scoring it)."""
+    assert recipe.to_yaml() != OTHER.to_yaml(), "OTHER must be another recipe"
+    searcher.quantized(OTHER)
+    searcher.plan(recipe)
 
 
 def trial_seconds(searcher: Searcher, recipe: Recipe, fraction: float, reuse: bool) -> tuple[float, float]:
     """(seconds, full-split metric) of one unpruned trial's scoring."""
     searcher.task.reuses_outputs = reuse
-    searcher._last = None  # quantized afresh, as in a new trial
+    afresh(searcher, recipe)
     start = time.perf_counter()
     searcher.score(recipe, fraction)
     metric = searcher.score(recipe)

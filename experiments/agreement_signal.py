@@ -1,7 +1,7 @@
 """Which search-split figure foretells a recipe's confirm metric: its metric, or its
 agreement with FP32 (the share of examples it scores exactly as FP32 does)?
 
-    python benchmarks/agreement_signal.py --task minilm-mrpc --study results/minilm-mrpc \
+    python -m experiments.agreement_signal --task minilm-mrpc --study results/minilm-mrpc \
         --out results/minilm-mrpc/agreement_signal.md
 
 Every completed searched trial of the study (seeds but FP32 included), quantized with the
@@ -12,24 +12,20 @@ resumed.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import optuna
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from autoq import quantize  # noqa: E402
-from autoq.evaluate import prepare_task  # noqa: E402
-from autoq.quant import stats as stats_io  # noqa: E402
-from autoq.recipe import Recipe  # noqa: E402
-from autoq.search.front import REF_DROP  # noqa: E402
-from autoq.tasks import get_task  # noqa: E402
-from autoq.tasks.paired import agreement  # noqa: E402
-from search_vs_random import load  # noqa: E402
-from tables import emit  # noqa: E402
+from autoq import Recipe, quantize
+from autoq.evaluate import prepare_task
+from autoq.quant import stats as stats_io
+from autoq.search.front import REF_DROP
+from autoq.tasks import get_task
+from autoq.tasks.paired import agreement
+from experiments.search_vs_random import load
+from experiments.tables import emit
 
 
 def main() -> None:
@@ -60,7 +56,7 @@ def main() -> None:
     def corr(part, i):
         return np.corrcoef(part[:, i], part[:, 4])[0, 1]
     lines = [f"# {args.task}: what on the search split foretells the confirm metric", "",
-             f"Made by `python benchmarks/agreement_signal.py --task {args.task} --study {args.study}`: "
+             f"Made by `python -m experiments.agreement_signal --task {args.task} --study {args.study}`: "
              f"the study's {len(rows)} completed trials but FP32, each quantized with its "
              f"stats.yaml and scored on both splits. Agreement: the share of the search split "
              f"scored exactly as FP32 scores it (`autoq.tasks.paired.agreement`).", "",

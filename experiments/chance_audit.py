@@ -1,6 +1,6 @@
 """Which points of committed fronts are no better than the task's constant answer.
 
-    python benchmarks/chance_audit.py --task minilm-mrpc --out results/minilm-mrpc/chance_audit.md \
+    python -m experiments.chance_audit --task minilm-mrpc --out results/minilm-mrpc/chance_audit.md \
         results/minilm-mrpc results/minilm-mrpc/vs_random-refit/tpe-s0 ...
 
 Each front point of each study folder (its pareto.json) is scored again on the confirm split,
@@ -18,16 +18,14 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from autoq import quantize  # noqa: E402
-from autoq.evaluate import prepare_task, task_stats  # noqa: E402
-from autoq.quant import calibration_key, stats as stats_io  # noqa: E402
-from autoq.tasks import get_task  # noqa: E402
-from autoq.tasks.paired import agreement, beats, paired_difference  # noqa: E402
-from search_vs_random import load  # noqa: E402
-from split_noise import load_recipe  # noqa: E402
-from tables import emit  # noqa: E402
+from autoq import quantize
+from autoq.evaluate import prepare_task, task_stats
+from autoq.quant import calibration_key, stats as stats_io
+from autoq.tasks import get_task
+from autoq.tasks.paired import agreement, beats, paired_difference
+from experiments.search_vs_random import load
+from experiments.split_noise import load_recipe
+from experiments.tables import emit
 
 
 def main() -> None:
@@ -46,7 +44,7 @@ def main() -> None:
     with torch.no_grad():
         fp32 = {s: task.evaluate(model, split=s) for s in ("search", "confirm")}
     lines = [f"# {args.task}: front points against the constant answer", "",
-             f"Made by `python benchmarks/chance_audit.py --task {args.task} "
+             f"Made by `python -m experiments.chance_audit --task {args.task} "
              + " ".join(args.studies) + "`. Difference: the confirm F1 less the constant "
              "answer's, with its 95% paired-bootstrap interval (1,000 resamples, seed 0, as the "
              "front's `beats_chance`); agrees: the share of examples answered as the constant "

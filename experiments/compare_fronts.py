@@ -1,12 +1,12 @@
 """Final fronts of finished studies, side by side, as the confirm split sees them.
 
-    python benchmarks/compare_fronts.py --out results/minilm-mrpc/agreement.md \
+    python -m experiments.compare_fronts --out results/minilm-mrpc/agreement.md \
         --target-size 0.2 --target-drop 0.01 results/minilm-mrpc/agreement/*/
 
 Reads each study folder's pareto.json and search.json (nothing is scored or resumed) and
 gives, per study: its front's points, how many of them are no better than the task's
 constant answer on confirm (`beats_chance` false), the front's hypervolume on the confirm
-split (its points at their confirm metric, in units of FP32's, as search_vs_random.py
+split (its points at their confirm metric, in units of FP32's, as experiments.search_vs_random
 measures it), the best confirm metric at no more than ``--target-size`` of FP32's size,
 with whether it is within ``--target-drop`` of FP32's, and from its study.db how many
 completed trials broke the study's constraints, the sensitivity ladder's seeds among them.
@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import optuna
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from autoq.search.front import relative_hypervolume  # noqa: E402
-from autoq.search.outputs import feasible  # noqa: E402
-from tables import emit  # noqa: E402
+from autoq.search.front import relative_hypervolume
+from autoq.search.outputs import feasible
+from experiments.tables import emit
 
 
 def broke(folder: Path) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import optuna
 
-from autoq.errors import AutoqError
+from autoq import AutoqError
 from autoq.io import write_atomic
 from autoq.search.front import relative_hypervolume
 from autoq.search.pick import load_front, pick

@@ -22,12 +22,11 @@ from pathlib import Path
 import optuna
 from scipy.stats import spearmanr
 
+from autoq import Recipe, quantize
 from autoq.evaluate import prepare_task
 from autoq.fidelity import Reference
 from autoq.io import write_atomic
-from autoq.quant import quantize
 from autoq.quant import stats as stats_io
-from autoq.recipe import Recipe
 from autoq.tasks import get_task
 
 

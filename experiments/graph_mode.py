@@ -1,6 +1,6 @@
 """Graph mode's evidence: what tracing adds to a search, and that it changes nothing else.
 
-    python benchmarks/graph_mode.py
+    python -m experiments.graph_mode
 
 Reads, from results/:
 - minilm-mrpc/ (search without graph knobs) and minilm-mrpc/graph/ (the same search,
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -23,13 +22,11 @@ import yaml
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 from autoq.io import write_atomic  # noqa: E402
 from autoq.search.front import REF_DROP, relative_hypervolume  # noqa: E402
-from search_vs_random import counted  # noqa: E402  (seeds in, repeats out)
+from experiments.search_vs_random import counted  # noqa: E402  (seeds in, repeats out)
 
-RESULTS = ROOT / "results"
+RESULTS = Path(__file__).resolve().parent.parent / "results"
 STUDIES = {"without graph knobs": RESULTS / "minilm-mrpc", "with graph knobs": RESULTS / "minilm-mrpc" / "graph"}
 
 
@@ -101,7 +98,7 @@ def plot(studies: dict, path: Path) -> None:
 def main() -> None:
     studies = {name: load_study(folder) for name, folder in STUDIES.items()}
     lines = ["# Graph mode: the evidence", "",
-             "Made by `python benchmarks/graph_mode.py` from the files it names; every figure was "
+             "Made by `python -m experiments.graph_mode` from the files it names; every figure was "
              "measured by the runs that wrote them.", "",
              "## minilm-mrpc: the search with and without the knobs that tracing exposes", "",
              "Both searches: TPE, seed 0, 100 trials, fidelity 0.25 and the same per-layer knobs for "
@@ -138,7 +135,7 @@ def main() -> None:
               "and finds the 12 ops again under its own names. The Distiller seed recipe's regexes "
               "(`.*att_rnn.attn.*`, `decoder.classifier.classifier`) apply to both unchanged. "
               "Confirm split (test_2016_flickr), beam 5; each column from one run of "
-              "`benchmarks/seed_table.py` (`--graph` for the traced one).", ""]
+              "`python -m experiments.seed_table --task gnmt-multi30k` (`--graph` for the traced one).", ""]
     lines += seed_rows()
     out = RESULTS / "minilm-mrpc"
     plot(studies, out / "graph_mode.png")

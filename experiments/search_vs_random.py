@@ -1,6 +1,6 @@
 """Does the search beat random search? Hypervolume after a budget of trials, per seed.
 
-    python benchmarks/search_vs_random.py --task minilm-mrpc [--space minilm-mrpc-cpu]
+    python -m experiments.search_vs_random --task minilm-mrpc [--space minilm-mrpc-cpu]
         [--seeds 0 1 2] [--run] [--device cuda] [--jobs 6] [--timeout 7m] [--note "where it ran"]
 
 Compares the search (by default TPE with Pareto local search; ``--sampler`` picks another of
@@ -21,21 +21,20 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import optuna
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from autoq.io import write_atomic  # noqa: E402
-from autoq.search.front import REF_DROP, pareto_indices, relative_hypervolume  # noqa: E402
-from autoq.search import SearchConfig, Searcher, parse_duration, run_search  # noqa: E402
-from autoq.search.config import SAMPLERS  # noqa: E402
-from autoq.search.outputs import feasible  # noqa: E402
-from autoq.search.space import SearchSpace  # noqa: E402
-from autoq.search.start import sensitivity_table  # noqa: E402
+from autoq.io import write_atomic
+from autoq.search import SearchConfig, Searcher, parse_duration, run_search
+from autoq.search.config import SAMPLERS
+from autoq.search.front import REF_DROP, pareto_indices, relative_hypervolume
+from autoq.search.outputs import feasible
+from autoq.search.space import SearchSpace
+from autoq.search.start import sensitivity_table
+
+ROOT = Path(__file__).resolve().parent.parent  # search_spaces/ and results/
 
 COMPLETE, PRUNED = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
 # The studies named <sampler>-s<seed> ran with local search at this share (autoq's default
@@ -230,7 +229,7 @@ def write_report(args, rows, n_ladder: list[int]) -> None:
     made = [json.loads(f.read_text()).get("min_agreement") for f in sorted(where.glob("*/search.json"))]
     agree = next((m for m in made if m), None)
     lines = [f"# {args.task}: the search against random search, space {args.space}", "",
-             f"Made by `python benchmarks/search_vs_random.py --task {args.task}{flag} --run`"
+             f"Made by `python -m experiments.search_vs_random --task {args.task}{flag} --run`"
              + (f" ({args.note})" if args.note else "") + ". Hypervolume "
              f"(`autoq.search.front.relative_hypervolume`) of the completed trials among the first N "
              f"finished ones (a repeated recipe not counted), on the search split: metric / FP32 "

@@ -1,6 +1,6 @@
 """The seeds' experiments on autoq's models: the hand-tuned baselines the search must beat.
 
-    python benchmarks/seed_table.py --task gnmt-multi30k|minilm-mrpc [--split confirm] [--graph]
+    python -m experiments.seed_table --task gnmt-multi30k|minilm-mrpc [--split confirm] [--graph]
 
 Writes results/<task>/seed_table.md (and .json) with the metric, its signature and the
 size of each row, all measured in this run. With ``--graph`` the model is quantized in
@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from autoq import Recipe, quantize_plan, size_report  # noqa: E402
-from autoq.evaluate import prepare_task, task_stats  # noqa: E402
-from autoq.io import write_atomic  # noqa: E402
-from autoq.quant import make_plan  # noqa: E402
-from autoq.tasks import get_task  # noqa: E402
-from autoq.tasks.gnmt.task import GNMTMulti30k  # noqa: E402
+from autoq import Recipe, quantize_plan, size_report
+from autoq.evaluate import prepare_task, task_stats
+from autoq.io import write_atomic
+from autoq.quant import make_plan
+from autoq.tasks import get_task
+from autoq.tasks.gnmt.task import GNMTMulti30k
+
+ROOT = Path(__file__).resolve().parent.parent  # search_spaces/ and results/
 
 NO_CLIP_ATT = {".*att_rnn.attn.*": {"clip_acts": "NONE"}}
 GNMT_ROWS = [  # Distiller's GNMT notebook, step by step
@@ -72,7 +71,7 @@ def main() -> None:
     name = task.metric_name.upper()
     flag = " --graph" if args.graph else ""
     lines = [f"# {args.task}: the seeds' experiments, reproduced{' in graph mode' if args.graph else ''}", "",
-             f"Split: {args.split}. Every figure measured by `python benchmarks/seed_table.py "
+             f"Split: {args.split}. Every figure measured by `python -m experiments.seed_table "
              f"--task {args.task}{flag}` in one run; sizes from the engine's exact accounting.", "",
              f"| row | {name} | size (MB) | x FP32 |", "|---|---|---|---|"]
     for r in rows:

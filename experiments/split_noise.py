@@ -1,6 +1,6 @@
 """How much of a score is the split's luck? A paired bootstrap over the split's examples.
 
-    python benchmarks/split_noise.py --task minilm-mrpc --split search \\
+    python -m experiments.split_noise --task minilm-mrpc --split search \\
         --recipe fp32 --recipe results/minilm-mrpc/vs_random/random-s0:83 --recipe my.yaml \\
         [--samples 2000] [--out results/minilm-mrpc/split_noise.md] [--title "..."]
 
@@ -25,16 +25,13 @@ import numpy as np
 import optuna
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from autoq import quantize  # noqa: E402
-from autoq.evaluate import prepare_task, task_stats  # noqa: E402
-from autoq.quant import stats as stats_io  # noqa: E402
-from autoq.recipe import Recipe  # noqa: E402
-from autoq.tasks import get_task  # noqa: E402
-from autoq.tasks.paired import paired_difference  # noqa: E402
-from search_vs_random import load  # noqa: E402
-from tables import emit  # noqa: E402
+from autoq import Recipe, quantize
+from autoq.evaluate import prepare_task, task_stats
+from autoq.quant import stats as stats_io
+from autoq.tasks import get_task
+from autoq.tasks.paired import paired_difference
+from experiments.search_vs_random import load
+from experiments.tables import emit
 
 
 def load_recipe(spec: str) -> tuple[str, Recipe | None, Path | None]:
@@ -86,7 +83,7 @@ def main() -> None:
     counts = np.random.default_rng(args.seed).multinomial(n, np.full(n, 1.0 / n), size=args.samples)
     lines = [f"# {args.task}: how much of a score is the {args.split} split's luck", ""]
     lines += [args.title, ""] if args.title else []
-    lines += [f"Made by `python benchmarks/split_noise.py --task {args.task} --split {args.split} "
+    lines += [f"Made by `python -m experiments.split_noise --task {args.task} --split {args.split} "
              + " ".join(f"--recipe {s}" for s in args.recipe) + f" --samples {args.samples}`. "
              f"{args.samples} bootstrap resamples of the split's {n} examples, the same for every "
              f"recipe; intervals are the 2.5th and 97.5th percentiles. The difference is against "

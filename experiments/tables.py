@@ -1,11 +1,9 @@
-"""What the benchmarks share: a markdown table, printed and written atomically."""
+"""What the experiments share: a markdown table, printed and written atomically."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from autoq.io import write_atomic  # noqa: E402
+from autoq.io import write_atomic
 
 
 def emit(lines: list[str], out: str | None) -> None:

@@ -10,16 +10,16 @@ safetensors plus a manifest, loaded back without the search, and measured.
 
 Backends are kernels registered per module kind (``register_kernel``): torch's int8
 (fbgemm, onednn) for Linear, LSTM and GRU (an nn.RNN runs modular, its gates on Linear
-kernels), torch's quantized Embedding, torchao's int8 workflows, fp16, and ``packed``
-(float compute on weights unpacked at load).
+kernels) and for Conv1d/Conv2d (static activations), torch's quantized Embedding,
+torchao's int8 workflows, fp16, and ``packed`` (float compute on weights unpacked at load).
 """
 from .artifact import load_deployed, read_manifest, save_deployed
-from .build import Deployed, build
+from .build import Deployed, build, capture_inputs
 from .choices import deployable_choices
 from .registry import Deviation, Kernel, Offer, backend_names, register_kernel
 from .report import DeployReport
 from .run import deploy
 
-__all__ = ["DeployReport", "Deployed", "Deviation", "Kernel", "Offer", "backend_names", "build", "deploy",
-           "deployable_choices", "load_deployed", "read_manifest", "register_kernel",
-           "save_deployed"]
+__all__ = ["DeployReport", "Deployed", "Deviation", "Kernel", "Offer", "backend_names", "build",
+           "capture_inputs", "deploy", "deployable_choices", "load_deployed", "read_manifest",
+           "register_kernel", "save_deployed"]
