@@ -11,12 +11,14 @@ and seeds at evenly spread points along it.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import AutoqError
 from ..io import write_atomic
+from ..tasks.data import CACHE
 from ..tasks.paired import agreement
 
 LADDER_TOP = 0.05  # the path's last seed: a predicted drop of 5% of the FP32 metric
@@ -88,6 +90,19 @@ def measure_fidelity(searcher, fraction: float = 0.25, progress=None) -> dict[st
     return {"kind": "fidelity", "objective": objective.name, "fraction": fraction,
             "pool": objective.reference.key, "model_key": searcher.model_key,
             "costs": costs, "bytes": sizes}
+
+
+def cached(searcher, fraction: float) -> Path:
+    """Where a fidelity table is kept for other studies of the same model, statistics,
+    pool, distance, fraction and measured recipes (FP32's outputs on the pool's first
+    batch stand in for the task's own code)."""
+    s = searcher
+    ref = s.objective.reference
+    logp = ref.fp32(0)[0].detach().cpu().double().numpy().round(6)
+    parts = [s.model_key, s.objective.name, ref.key, s.task.distance_name, repr(fraction),
+             hashlib.sha256(logp.tobytes()).hexdigest(), s.space.alone_none().to_yaml()]
+    parts += [s.space.alone(u, b).to_yaml() for _, u, b in fidelity_jobs(s.space)]
+    return CACHE / "sensitivity" / f"{hashlib.sha256(chr(10).join(parts).encode()).hexdigest()[:16]}.json"
 
 
 def sweep(space, table: dict, n: int) -> list[tuple[str, dict]]:

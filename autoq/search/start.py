@@ -219,9 +219,17 @@ def sensitivity_table(s: Searcher) -> dict:
                              f"this study is scored by {s.objective.name}: measure it with "
                              f"autoq sensitivity --objective {s.objective.name}")
         return table
-    measure, jobs = ((sensitivity.measure_fidelity, sensitivity.fidelity_jobs) if s.fidelity_search
-                     else (sensitivity.measure, sensitivity.jobs))
-    with tqdm(total=len(jobs(s.space)), unit="eval", desc="sensitivity", disable=not s.cfg.progress) as bar:
-        table = measure(s, s.cfg.sensitivity_fraction, bar.update)
+    kept = sensitivity.cached(s, s.cfg.sensitivity_fraction) if s.fidelity_search else None
+    if kept is not None and kept.is_file():
+        table = sensitivity.load(kept)
+        print(f"sensitivity: the table measured before for this model, pool and space ({kept})",
+              file=sys.stderr)
+    else:
+        measure, jobs = ((sensitivity.measure_fidelity, sensitivity.fidelity_jobs) if s.fidelity_search
+                         else (sensitivity.measure, sensitivity.jobs))
+        with tqdm(total=len(jobs(s.space)), unit="eval", desc="sensitivity", disable=not s.cfg.progress) as bar:
+            table = measure(s, s.cfg.sensitivity_fraction, bar.update)
+        if kept is not None:
+            sensitivity.save(table, kept)
     sensitivity.save(table, path)
     return table
