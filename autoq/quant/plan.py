@@ -61,11 +61,7 @@ def _check_keys(recipe: Recipe, names: list[str]) -> None:
     for key in recipe.overrides:
         if recipe.match(key) == key and key in names:
             continue
-        if not any(recipe.match(n) == key for n in names):
-            hits = [n for n in names if recipe.key_matches(key, n)]
-            if hits:
-                raise AutoqError(f"recipe override {key!r}: every module it matches ({hits[0]!r} "
-                                 f"first) is governed by another override, so it changes nothing")
+        if not any(recipe.key_matches(key, n) for n in names):  # shadowed: check_overrides
             raise AutoqError(f"recipe override {key!r} matches no module; closest module names: "
                              f"{_closest(key, names)}")
     for key in recipe.activations:
