@@ -43,21 +43,42 @@ def load_stats(path):
 
 
 def default_space(task: str) -> str:
-    """The built-in space of a task, shipped inside the package (autoq/search_spaces/)."""
+    """The built-in space of a task (a spec: its name and arguments), shipped inside the
+    package (autoq/search_spaces/)."""
     from pathlib import Path
-    from ..tasks.registry import check_task
-    check_task(task)  # a misspelt task is named as such, not as a missing space
+    from ..tasks.registry import check_task, spec_name
+    check_task(task)  # a misspelt task (or argument) is named as such, not as a missing space
+    name = spec_name(task)
     root = Path(__file__).resolve().parents[1] / "search_spaces"
-    if not (root / f"{task}.yaml").is_file():
+    if not (root / f"{name}.yaml").is_file():
         known = ", ".join(sorted(p.stem for p in root.glob("*.yaml")))
-        raise AutoqError(f"no search space given and none built in for task {task!r} (built in: "
-                         f"{known}): pass --space FILE")
-    return str(root / f"{task}.yaml")
+        raise AutoqError(f"no search space given and none built in for task {name!r} (built in: "
+                         f"{known}): pass --space FILE (`autoq size --task ... --per-layer` lists "
+                         f"the module names its groups match)")
+    return str(root / f"{name}.yaml")
 
 
-def task_arg(sp) -> None:
-    sp.add_argument("--task", required=True,
-                    help="gnmt-multi30k, minilm-mrpc, or package.module:factory")
+def task_arg(sp, required: bool = True) -> None:
+    """--task, and --task-arg KEY=VALUE for its factory (repeatable)."""
+    from ..tasks.registry import task_names
+    sp.add_argument("--task", required=required,
+                    help=f"{', '.join(task_names())}, or package.module:factory")
+    sp.add_argument("--task-arg", action="append", default=[], metavar="KEY=VALUE",
+                    help="an argument of the task's factory (repeatable), e.g. model=DIR; the "
+                    "value is read as a number, true/false, else text")
+
+
+def task_spec(args) -> str:
+    """The task the command names, with its --task-arg values: what get_task builds and a
+    study records."""
+    from ..tasks.registry import make_spec
+    return make_spec(args.task, args.task_arg)
+
+
+def study_default(args) -> str:
+    """A study's default name: the task's (its name, not its arguments)."""
+    from ..tasks.registry import spec_name
+    return spec_name(args.task).replace(":", "-")
 
 
 def stats_arg(sp) -> None:

@@ -1,7 +1,7 @@
 """autoq check."""
 from __future__ import annotations
 
-from .args import load_stats, stats_arg, task_arg
+from .args import load_stats, stats_arg, task_arg, task_spec
 
 
 def run(args) -> None:
@@ -11,7 +11,7 @@ def run(args) -> None:
     from ..recipe import Recipe
     from ..tasks import get_task
     recipe = Recipe.load(args.recipe)
-    plan = make_plan(prepare_task(get_task(args.task), recipe.graph), recipe)
+    plan = make_plan(prepare_task(get_task(task_spec(args)), recipe.graph), recipe)
     stats = load_stats(args.stats)
     if stats is not None:
         plan.check_stats(stats)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import AutoqError
-from .args import device, positive_fraction, positive_int, load_stats, stats_arg, task_arg
+from .args import device, positive_fraction, positive_int, load_stats, stats_arg, task_arg, task_spec
 
 
 def run(args) -> None:
@@ -21,7 +21,7 @@ def run(args) -> None:
         unknown = sorted(set(backends) - set(backend_names()))
         if unknown:
             raise AutoqError(f"--backends: unknown {unknown} (allowed: {', '.join(backend_names())})")
-    r = deploy(get_task(args.task), Recipe.load(args.recipe), args.out, threads, args.repeats,
+    r = deploy(get_task(task_spec(args)), Recipe.load(args.recipe), args.out, threads, args.repeats,
                args.fraction, args.device or "cpu", backends, load_stats(args.stats))
     for t, v in r.latency.items():
         peer = f", peer {v.peer_s * 1e3:.1f} ms ({v.fp32_s / v.peer_s:.2f}x)" if v.peer_s else ""

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import json
 
-from .args import device, positive_fraction, load_stats, stats_arg, task_arg
+from .args import device, positive_fraction, load_stats, stats_arg, task_arg, task_spec
 
 
 def run(args) -> None:
     from ..evaluate import evaluate
     from ..recipe import Recipe
     from ..tasks import get_task
-    task = get_task(args.task)
+    task = get_task(task_spec(args))
     recipe = Recipe.load(args.recipe) if args.recipe else None
     stats = load_stats(args.stats)
     print(json.dumps(evaluate(task, recipe, args.split, args.fraction, args.device, stats)))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..errors import AutoqError
 from .args import (count, default_space, device, fraction, nonneg, positive_fraction, positive_int,
-                   study_name, task_arg)
+                   study_default, study_name, task_arg, task_spec)
 
 
 def run(args) -> None:
@@ -11,8 +11,8 @@ def run(args) -> None:
     from ..search import SearchConfig, parse_duration, run_search
     from ..search.pick import format_front, load_front
     cfg = SearchConfig(
-        task=args.task, space=args.space or default_space(args.task),
-        study=args.task.replace(":", "-") if args.study is None else args.study, results=Path(args.results),
+        task=task_spec(args), space=args.space or default_space(task_spec(args)),
+        study=study_default(args) if args.study is None else args.study, results=Path(args.results),
         storage=args.storage, n_trials=args.n_trials,
         timeout_s=parse_duration(args.timeout) if args.timeout else None,
         trial_timeout_s=parse_duration(args.trial_timeout) if args.trial_timeout else None,

@@ -1,7 +1,7 @@
 """autoq sensitivity."""
 from __future__ import annotations
 
-from .args import DEVICE_HELP, device, positive_fraction, default_space, task_arg, study_name
+from .args import DEVICE_HELP, device, positive_fraction, default_space, study_default, study_name, task_arg, task_spec
 
 
 def run(args) -> None:
@@ -9,8 +9,9 @@ def run(args) -> None:
     from tqdm import tqdm
     from ..search import sensitivity
     from ..search import SearchConfig, Searcher
-    cfg = SearchConfig(task=args.task, space=args.space or default_space(args.task),
-                       study=args.task.replace(":", "-") if args.study is None else args.study, results=Path(args.results),
+    cfg = SearchConfig(task=task_spec(args), space=args.space or default_space(task_spec(args)),
+                       study=study_default(args) if args.study is None else args.study,
+                       results=Path(args.results),
                        device=args.device, objective=args.objective)
     searcher = Searcher(cfg)
     fidelity = cfg.objective == "fidelity"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .args import load_stats, stats_arg, task_arg
+from .args import load_stats, stats_arg, task_arg, task_spec
 
 
 def run(args) -> None:
@@ -13,7 +13,7 @@ def run(args) -> None:
     from ..recipe import Recipe
     from ..tasks import get_task
     recipe = Recipe.load(args.recipe) if args.recipe else None
-    model = prepare_task(get_task(args.task), recipe is not None and recipe.graph)
+    model = prepare_task(get_task(task_spec(args)), recipe is not None and recipe.graph)
     report = size_report(make_plan(model, recipe), load_stats(args.stats))
     out = {"size_bytes": report.total_bytes, "fp32_size_bytes": report.fp32_bytes,
            "ratio": round(report.ratio, 4), "coverage": coverage(model).to_json()}

@@ -1,14 +1,14 @@
 """autoq stats."""
 from __future__ import annotations
 
-from .args import task_arg
+from .args import task_arg, task_spec
 
 
 def run(args) -> None:
     from ..evaluate import task_stats
     from ..quant import stats as stats_io
     from ..tasks import get_task
-    stats = task_stats(get_task(args.task))
+    stats = task_stats(get_task(task_spec(args)))
     stats_io.save(stats, args.out)
     print(f"statistics of {len(stats)} modules written to {args.out}")
 

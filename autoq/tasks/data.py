@@ -1,15 +1,18 @@
 """Where data sets come from: $AUTOQ_DATA, else a checksummed download cache."""
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import urllib.request
 from pathlib import Path
+from typing import Sequence
 
 from ..errors import AutoqError
 from ..io import write_atomic
 
 CACHE = Path(os.environ.get("AUTOQ_CACHE", Path.home() / ".cache" / "autoq"))
+MAX_BYTES = 256 * 2 ** 20  # a user's data file larger than this is refused before it is read
 
 # dataset -> file -> (canonical url, md5)
 _M30K = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/"
@@ -37,6 +40,10 @@ def md5(path: Path) -> str:
 
 def data_file(dataset: str, name: str) -> Path:
     """Path of one data file: from $AUTOQ_DATA/<dataset>/, else downloaded and verified."""
+    if name not in SOURCES.get(dataset, {}):
+        known = ", ".join(f"{d}/{n}" for d in SOURCES for n in SOURCES[d])
+        raise AutoqError(f"{dataset}/{name} is not a built-in data file (those are: {known}); "
+                         f"a file of your own is given by its path")
     url, checksum = SOURCES[dataset][name]
     root = os.environ.get("AUTOQ_DATA")
     if root:
@@ -59,3 +66,43 @@ def data_file(dataset: str, name: str) -> Path:
                          f"(expected {checksum}); set AUTOQ_DATA to a verified copy")
     write_atomic(path, payload)
     return path
+
+
+def user_file(spec: str | Path, what: str) -> Path:
+    """A user's data file: ``spec`` resolved against the current directory; it must exist."""
+    path = Path(spec).expanduser()
+    path = path if path.is_absolute() else Path.cwd() / path
+    if not path.is_file():
+        raise AutoqError(f"{what}: no file {path}" + (" (a folder)" if path.is_dir() else ""))
+    return path
+
+
+def read_text(path: Path, what: str) -> str:
+    """The text of a UTF-8 file, gunzipped if its name ends in .gz; a BOM is dropped and
+    line ends (CRLF, CR) become \\n. ``what`` names the file in a message."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise AutoqError(f"{what} {path}: {size / 2 ** 20:.0f} MiB is too large "
+                             f"(allowed: up to {MAX_BYTES // 2 ** 20} MiB)")
+        raw = path.read_bytes()
+        if path.name.endswith(".gz"):
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError) as e:  # unreadable, or not (whole) gzip data
+        raise AutoqError(f"{what} {path}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise AutoqError(f"{what} {path}: not UTF-8 text (line {line}, byte {e.start})") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def source_label(names: Sequence[str], digest: str, builtin: dict[str, tuple[tuple[str, ...], str]]) -> str:
+    """How a score's signature names the data it was scored on: the built-in label whose
+    file names and content digest both match (``builtin``: label -> (names, digest)), else
+    ``split=file:NAMES@sha256:DIGEST``, so that scores of different files never pair."""
+    for label, (known, known_digest) in builtin.items():
+        if tuple(names) == known and digest == known_digest:
+            return label
+    return f"split=file:{','.join(names)}@sha256:{digest}"

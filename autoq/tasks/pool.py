@@ -7,26 +7,16 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..errors import AutoqError
+from .data import read_text
 
 MIN_POOL = 32  # examples: fewer cannot be cut into the batches that fractions score
-MAX_BYTES = 256 * 2 ** 20  # a pool file larger than this is refused before it is read
 
 
 def read_rows(path: Path, fields: Sequence[int], what: str) -> list[list[str]]:
-    """The tab-separated rows of a UTF-8 text file (a BOM and CRLF line ends are fine,
-    blank lines are skipped), each with one of ``fields`` fields; ``what`` says in a
-    message what a row holds."""
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise AutoqError(f"pool file {path}: cannot read it ({e.strerror})") from None
-    if size > MAX_BYTES:
-        raise AutoqError(f"pool file {path}: {size / 2 ** 20:.0f} MiB is too large "
-                         f"(allowed: up to {MAX_BYTES // 2 ** 20} MiB)")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise AutoqError(f"pool file {path}: not UTF-8 text (byte {e.start})") from None
+    """The tab-separated rows of a UTF-8 text file (gzipped if named .gz; a BOM and CRLF
+    line ends are fine, blank lines are skipped), each with one of ``fields`` fields;
+    ``what`` says in a message what a row holds."""
+    text = read_text(path, "pool file")
     rows = []
     for i, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -57,3 +47,11 @@ def sample(count: int, usable: Callable[[int], bool], n: int, seed: int) -> list
     """``n`` indices of ``count`` for which ``usable`` holds, seeded, in index order."""
     idx = [i for i in range(count) if usable(i)]
     return sorted(random.Random(seed).sample(idx, min(n, len(idx))))
+
+
+def without_note(keys: Sequence, builtin: set, judged: set) -> str:
+    """What a default pool's name adds when a user's judged files (``judged``) take inputs
+    out of it that the built-in splits (``builtin``) leave in: '' when they take none."""
+    from ..fidelity import text_digest
+    hit = sorted({str(k) for k in keys if k in judged and k not in builtin})
+    return f"|without={len(hit)}@sha256:{text_digest(hit)}" if hit else ""

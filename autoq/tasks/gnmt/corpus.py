@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import gzip
 import random
+from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from ..data import data_file
+from ...errors import AutoqError
+from ..data import data_file, read_text, user_file
 from .model import EOS, PAD, SPECIALS, BOS
 
 SPLIT_FILES = {"train": "train", "val": "val", "test": "test_2016_flickr"}
@@ -15,8 +17,43 @@ SPLIT_FILES = {"train": "train", "val": "val", "test": "test_2016_flickr"}
 
 def read_lines(split: str, lang: str) -> list[str]:
     """Raw (cased, untokenized) sentences of a Multi30k split ("train", "val", "test")."""
+    if split not in SPLIT_FILES:
+        raise AutoqError(f"Multi30k has no split {split!r} (it has: {', '.join(SPLIT_FILES)})")
     with gzip.open(data_file("multi30k", f"{SPLIT_FILES[split]}.{lang}.gz"), "rt", encoding="utf-8") as f:
         return [line.rstrip("\n") for line in f]
+
+
+def parallel_files(spec, key: str) -> tuple[Path, Path]:
+    """The English and German files a user gives as split ``key``: "my.en,my.de" or a pair
+    of paths."""
+    parts = spec.split(",") if isinstance(spec, str) else list(spec)
+    if len(parts) != 2 or not all(str(p).strip() for p in parts):
+        raise AutoqError(f"gnmt-multi30k {key}={spec!r}: name two files of parallel lines, "
+                         f"English then German, as {key}=my.en,my.de")
+    en, de = (user_file(str(p).strip(), f"gnmt-multi30k {key}") for p in parts)
+    return en, de
+
+
+def read_parallel(en_path: Path, de_path: Path, what: str) -> tuple[list[str], list[str]]:
+    """The sentence pairs of two UTF-8 files (plain or .gz), one sentence a line, English
+    then German, line for line; blank lines at the end are dropped, others refused."""
+    sides = []
+    for path in (en_path, de_path):
+        lines = read_text(path, what).split("\n")
+        while lines and not lines[-1].strip():
+            lines.pop()
+        if not lines:
+            raise AutoqError(f"{what} {path}: empty (one sentence a line is expected)")
+        sides.append(lines)
+    en, de = sides
+    if len(en) != len(de):
+        raise AutoqError(f"{what}: {en_path} has {len(en)} lines and {de_path} {len(de)}; the two "
+                         f"hold the same sentences line for line, English then German")
+    for path, lines in ((en_path, en), (de_path, de)):
+        blank = next((i for i, line in enumerate(lines, 1) if not line.strip()), None)
+        if blank is not None:
+            raise AutoqError(f"{what} {path}, line {blank}: empty (one sentence a line is expected)")
+    return en, de
 
 
 def train_tokenizer(vocab_size: int = 8000) -> Tokenizer:

@@ -13,11 +13,18 @@ from ...errors import AutoqError
 from ..base import Score, Split, Task, parts_label, run_parts
 from .beam import length_batches, translate_ids
 from .checkpoint import ASSET_DIR, WEIGHTS, load_model, load_tokenizer
-from .corpus import SPLIT_FILES, decode, encode, read_lines, teacher_batch
+from .corpus import (SPLIT_FILES, decode, encode, parallel_files, read_lines, read_parallel,
+                     teacher_batch)
 from .model import PAD, with_plain_ops
-from ..pool import check_pool, read_rows, sample
+from ..data import data_file, source_label
+from ..pool import check_pool, read_rows, sample, without_note
+from ...fidelity import text_digest
 
 SPLIT_DATA = {"search": "val", "confirm": "test"}  # search on val, confirm on test_2016_flickr
+# signature label -> (file names, digest of their lines): a score of these reads as before
+BUILTIN = {"split=val": (("val.en.gz", "val.de.gz"), "b72498e47488"),
+           "split=test_2016_flickr": (("test_2016_flickr.en.gz", "test_2016_flickr.de.gz"),
+                                      "9cecab8772c4")}
 
 
 def sentence_stats(bleu: sacrebleu.BLEU, hyps: list[str], refs: list[str]) -> np.ndarray:
@@ -40,7 +47,9 @@ def summed_bleu(bleu: sacrebleu.BLEU, sums: np.ndarray) -> float:
 
 
 class GNMTMulti30k(Task):
-    """BLEU of beam-search translations (detokenized, cased) against raw references."""
+    """BLEU of beam-search translations (detokenized, cased) against raw references.
+    ``search``/``confirm``: a user's pair of files ("my.en,my.de") scored instead of val or
+    test_2016_flickr; a score's signature names the files it was scored on."""
 
     name = "gnmt-multi30k"
     metric_name = "bleu"
@@ -51,7 +60,8 @@ class GNMTMulti30k(Task):
 
     def __init__(self, beam_size: int = 5, batch_size: int = 128, calib_batches: int = 8,
                  calib_batch_size: int = 64, calib_seed: int = 0, asset_dir: str | Path = ASSET_DIR,
-                 plain_ops: bool = False, pool_size: int = 1024, pool_batch_size: int = 64):
+                 plain_ops: bool = False, pool_size: int = 1024, pool_batch_size: int = 64,
+                 search: str | tuple | None = None, confirm: str | tuple | None = None):
         """``plain_ops``: the model without its op modules (``model.with_plain_ops``), to be
         quantized in graph mode."""
         if beam_size < 1 or batch_size < 1:
@@ -66,6 +76,11 @@ class GNMTMulti30k(Task):
                              f"DIR/best/* there")
         self.tokenizer = load_tokenizer(self.asset_dir)
         self._splits: dict[str, tuple[list[list[int]], list[str]]] = {}
+        self._texts: dict[str, tuple[list[str], list[str], str]] = {}
+        given = {"search": search, "confirm": confirm}
+        self.files = {split: parallel_files(spec, split) for split, spec in given.items() if spec is not None}
+        for split in self.files:  # a bad file is refused now, before any model is built
+            self._text(split)
         self._calib: list | None = None
         self.pool_size, self.pool_batch_size = pool_size, pool_batch_size
         self.pool_name = f"multi30k-train|n={pool_size}|seed={calib_seed}"
@@ -93,8 +108,8 @@ class GNMTMulti30k(Task):
         return random.Random(self.calib_seed).sample(range(len(src)), self.calib_batches * self.calib_batch_size)
 
     def judged_sources(self) -> set[str]:
-        """The English sentences of the splits a front is judged on (val and test)."""
-        return {line for data in SPLIT_DATA.values() for line in read_lines(data, "en")}
+        """The English sentences of the splits a front is judged on (by default val and test)."""
+        return {line for split in SPLIT_DATA for line in self._text(split)[0]}
 
     def pool_batches(self) -> list[tuple[torch.Tensor, ...]]:
         """Teacher-forcing batches (src, src_lengths, tgt_in, tgt_out) of the pool: by
@@ -104,10 +119,12 @@ class GNMTMulti30k(Task):
         if self._pool_batches is None:
             if self._pool is None:
                 en, de = read_lines("train", "en"), read_lines("train", "de")
-                calib, judged = set(self._calibration_picks()), self.judged_sources()
+                builtin = {line for data in SPLIT_DATA.values() for line in read_lines(data, "en")}
+                calib, judged = set(self._calibration_picks()), self.judged_sources() | builtin
                 picked = sample(len(en), lambda i: i not in calib and en[i] not in judged,
                                 self.pool_size, self.calib_seed + 1)
                 self._pool = ([en[i] for i in picked], [de[i] for i in picked])
+                self.pool_name += without_note(en, builtin, judged)  # a user's files took some out
             en, de = self._pool
             src = encode(self.tokenizer, en)
             tgt = encode(self.tokenizer, de) if de is not None else self._greedy(src)
@@ -131,7 +148,6 @@ class GNMTMulti30k(Task):
         check_pool(Path(path), en, self.judged_sources(), "sentence")
         self._pool, self._pool_batches = (en, de), None
         self.pool_batch_size = min(self.pool_batch_size, max(1, len(en) // 4))
-        from ...fidelity import text_digest
         self.pool_name = f"file:{Path(path).name}|n={len(en)}|sha={text_digest(en + (de or []))}"
 
     def log_probs(self, model: nn.Module, batch):
@@ -140,12 +156,28 @@ class GNMTMulti30k(Task):
         logits = model(src, lengths, tgt_in)
         return torch.log_softmax(logits.float(), dim=-1), tgt_out != PAD
 
-    def _split(self, split: str) -> tuple[list[list[int]], list[str]]:
+    def split_files(self, split: str) -> tuple[Path, Path]:
+        """The English and German files of a judged split: the user's, else Multi30k's."""
+        if split in self.files:
+            return self.files[split]
+        name = SPLIT_FILES[SPLIT_DATA[split]]
+        return data_file("multi30k", f"{name}.en.gz"), data_file("multi30k", f"{name}.de.gz")
+
+    def _text(self, split: str) -> tuple[list[str], list[str], str]:
+        """A judged split's English, German and signature label (``source_label``)."""
         if split not in SPLIT_DATA:
             raise AutoqError(f"gnmt-multi30k: unknown split {split!r}; use one of {', '.join(SPLIT_DATA)}")
+        if split not in self._texts:
+            en_path, de_path = self.split_files(split)
+            en, de = read_parallel(en_path, de_path, f"gnmt-multi30k {split} file")
+            label = source_label((en_path.name, de_path.name), text_digest(en + de), BUILTIN)
+            self._texts[split] = (en, de, label)
+        return self._texts[split]
+
+    def _split(self, split: str) -> tuple[list[list[int]], list[str]]:
         if split not in self._splits:
-            data = SPLIT_DATA[split]
-            self._splits[split] = (encode(self.tokenizer, read_lines(data, "en")), read_lines(data, "de"))
+            en, de, _ = self._text(split)
+            self._splits[split] = (encode(self.tokenizer, en), de)
         return self._splits[split]
 
     def translate(self, model: nn.Module, sentences: list[str], device: str = "cpu") -> list[str]:
@@ -165,9 +197,10 @@ class GNMTMulti30k(Task):
 
     def evaluate(self, model: nn.Module, split: Split = "confirm", fraction: float = 1.0,
                  device: str = "cpu", memo: dict | None = None) -> Score:
-        """Corpus BLEU on val ("search") or test_2016_flickr ("confirm"), translated in
-        batches of similar length; a fraction below 1 scores an evenly spread share of those
-        batches (``run_parts``), whose translations ``memo`` keeps for the whole."""
+        """Corpus BLEU on val ("search") or test_2016_flickr ("confirm"), or a user's files
+        in their place, translated in batches of similar length; a fraction below 1 scores an
+        evenly spread share of those batches (``run_parts``), whose translations ``memo``
+        keeps for the whole."""
         if not 0 < fraction <= 1:
             raise AutoqError(f"gnmt-multi30k: fraction must be in (0, 1], got {fraction}")
         src, refs = self._split(split)
@@ -178,7 +211,7 @@ class GNMTMulti30k(Task):
         n = len(picked)
         bleu = sacrebleu.BLEU()
         examples = sentence_stats(bleu, [hyps[i] for i in picked], [refs[i] for i in picked])
-        signature = (f"{bleu.get_signature()}|split={SPLIT_FILES[SPLIT_DATA[split]]}|n={n}"
+        signature = (f"{bleu.get_signature()}|{self._text(split)[2]}|n={n}"
                      f"|beam={self.beam_size}{parts_label(len(batches), fraction)}")
         return Score(metric=summed_bleu(bleu, examples.sum(0)), metric_name="bleu", signature=signature,
                      n=n, examples=examples)  # corpus BLEU: what bleu.corpus_score sums up alike

@@ -1,15 +1,15 @@
 """MRPC pairs, the fixed search/fine-tune split, tokenisation and padded batches."""
 from __future__ import annotations
 
-import csv
 import hashlib
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from ...errors import AutoqError
-from ..data import data_file, md5
+from ..data import data_file, md5, read_text
 
 SEARCH_SIZE = 408  # held out of train for the search; the size of MRPC dev
 SPLIT_SEED = 0
@@ -28,15 +28,36 @@ class Pair:
 def read_tsv(name: str) -> list[Pair]:
     """All pairs of mrpc/<name> in file order."""
     path = data_file("mrpc", name)
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    if not rows or rows[0] != HEADER:
-        raise AutoqError(f"{path}: expected an MRPC tsv with header {HEADER}")
+    return parse_pairs(read_text(path, "MRPC file"), str(path))
+
+
+def read_pairs(path: Path, what: str) -> list[Pair]:
+    """All pairs of a user's MRPC-format file (``parse_pairs``) in file order."""
+    return parse_pairs(read_text(path, what), f"{what} {path}")
+
+
+def parse_pairs(text: str, where: str) -> list[Pair]:
+    """The pairs of an MRPC-format TSV: 5 tab-separated fields a row (``HEADER``), a
+    header row first or none, label 0 or 1; blank lines are skipped. ``where`` names the
+    file in a message."""
     pairs = []
-    for i, row in enumerate(rows[1:], start=2):
-        if len(row) != 5 or row[0] not in ("0", "1"):
-            raise AutoqError(f"{path}, line {i}: expected 5 tab-separated fields, label 0 or 1")
+    for i, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        row = line.split("\t")
+        if not pairs and row == HEADER:
+            continue
+        if len(row) != 5:
+            raise AutoqError(f"{where}, line {i}: {len(row)} tab-separated field(s); an MRPC row "
+                             f"has 5: {', '.join(HEADER)}")
+        if row[0] not in ("0", "1"):
+            raise AutoqError(f"{where}, line {i}: label {row[0][:20]!r} is not 0 or 1 "
+                             f"(the first field, Quality: 1 for a paraphrase)")
+        if not row[3].strip() or not row[4].strip():
+            raise AutoqError(f"{where}, line {i}: an empty sentence")
         pairs.append(Pair(int(row[0]), row[3], row[4]))
+    if not pairs:
+        raise AutoqError(f"{where}: no sentence pairs (an empty file, or a header alone)")
     return pairs
 
 

@@ -10,17 +10,26 @@ from torch import nn
 from ...errors import AutoqError
 from ...fidelity import text_digest
 from ..base import SPLITS, Score, Task, parts_label, run_parts
-from ..pool import check_pool, read_rows, sample
+from ..data import source_label, user_file
+from ..pool import check_pool, read_rows, sample, without_note
 from . import data
 from .metric import confusion_rows, f1, f1_of_counts, predict
 from .model import load_model, load_tokenizer
 
-_SPLIT_LABEL = {"search": "search", "confirm": "dev"}  # signature names
+_SPLIT_FILE = {"search": "train.tsv", "confirm": "dev.tsv"}  # where the built-in splits come from
+# signature label -> (file name, digest of its pairs): a score of these reads as before
+BUILTIN = {"mrpc-search": (("train.tsv",), "90010b89bd37"), "mrpc-dev": (("dev.tsv",), "32fa15ae60b2")}
+
+
+def pairs_digest(pairs: list[data.Pair]) -> str:
+    return text_digest([f"{p.label}\t{p.a}\t{p.b}" for p in pairs])
 
 
 class MiniLMMRPC(Task):
     """``model_dir``: a model directory to use instead of the cached fine-tuned one
-    (e.g. the pretrained package's, for tests); None fine-tunes on first use."""
+    (e.g. the pretrained package's, for tests); None fine-tunes on first use.
+    ``search``/``confirm``: a user's MRPC-format file scored instead of the built-in split
+    (the fine-tune does not change); a score's signature names the file it was scored on."""
 
     name = "minilm-mrpc"
     metric_name = "f1"
@@ -29,12 +38,18 @@ class MiniLMMRPC(Task):
 
     def __init__(self, model_dir: str | Path | None = None, batch_size: int = 64,
                  calib_batches: int = 8, calib_batch_size: int = 16, calib_seed: int = 0,
-                 pool_size: int = 1024):
+                 pool_size: int = 1024, search: str | Path | None = None,
+                 confirm: str | Path | None = None):
         self.model_dir = Path(model_dir) if model_dir is not None else None
         self.batch_size = batch_size
         self.calib_shape = (calib_batches, calib_batch_size, calib_seed)
         self._tokenizer = None
         self._splits = None
+        self._labels: dict[str, str] = {}  # split -> its signature label
+        self.files = {split: user_file(spec, f"minilm-mrpc {split}")
+                      for split, spec in (("search", search), ("confirm", confirm)) if spec is not None}
+        self._user = {split: data.read_pairs(path, f"minilm-mrpc {split} file")
+                      for split, path in self.files.items()}  # a bad file is refused now
         self._encoded: dict[str, data.Encoded] = {}
         self._calib = None
         self.pool_size = pool_size
@@ -75,8 +90,11 @@ class MiniLMMRPC(Task):
         count, size, seed = self.calib_shape
         return random.Random(seed).sample(range(len(self._encode("finetune"))), count * size)
 
-    def _judged(self) -> set[tuple[str, str]]:
-        return {(p.a, p.b) for split in SPLITS for p in self._splits_now()[split]}
+    def _judged(self, builtin: bool = False) -> set[tuple[str, str]]:
+        """The sentence pairs of the splits a front is judged on; ``builtin``: of the
+        built-in ones, whether or not a user's file replaces them."""
+        splits = data.splits() if builtin else self._splits_now()
+        return {(p.a, p.b) for split in SPLITS for p in splits[split]}
 
     def pool_batches(self) -> list[dict[str, torch.Tensor]]:
         """Pairs without their labels, in batches of similar length: by default
@@ -84,10 +102,13 @@ class MiniLMMRPC(Task):
         disjoint from both judged splits), else a ``--pool`` file's pairs."""
         if self._pool_batches is None:
             if self._pool is None:
-                tuned, calib, judged = self._splits_now()["finetune"], set(self._calibration_picks()), self._judged()
+                tuned, calib = self._splits_now()["finetune"], set(self._calibration_picks())
+                builtin = self._judged(builtin=True)
+                judged = self._judged() | builtin
                 picked = sample(len(tuned), lambda i: i not in calib and (tuned[i].a, tuned[i].b) not in judged,
                                 self.pool_size, self.calib_shape[2] + 1)
                 self._pool = [tuned[i] for i in picked]
+                self.pool_name += without_note([(p.a, p.b) for p in tuned], builtin, judged)
             if self._tokenizer is None:
                 self._tokenizer = load_tokenizer(self.model_dir)
             enc = data.Encoded(self._tokenizer, self._pool)
@@ -95,10 +116,23 @@ class MiniLMMRPC(Task):
             self._pool_batches = [enc.batch(b) for b in enc.sorted_batches(size)]
         return self._pool_batches
 
+    def split_pairs(self, split: str, builtin: dict) -> tuple[str, list[data.Pair]]:
+        """The file name and pairs of a judged split: the user's, else the built-in one
+        (of ``builtin``, data.splits())."""
+        if split in self._user:
+            return self.files[split].name, self._user[split]
+        return _SPLIT_FILE[split], builtin[split]
+
     def _splits_now(self) -> dict:
-        """The splits, read once (data.splits)."""
+        """The splits, read once (data.splits), a user's files in place of judged ones;
+        the fine-tuning pairs are always the built-in ones."""
         if self._splits is None:
-            self._splits = data.splits()
+            splits = data.splits()
+            for split in SPLITS:
+                name, pairs = self.split_pairs(split, splits)
+                self._labels[split] = source_label((name,), pairs_digest(pairs), BUILTIN)
+                splits[split] = pairs
+            self._splits = splits
         return self._splits
 
     def pool_from_file(self, path: Path) -> None:
@@ -144,7 +178,7 @@ class MiniLMMRPC(Task):
     def _score(self, split: str, preds: dict[int, int], parts: str) -> Score:
         """F1 of predictions by example index, signed with the examples they cover."""
         enc, picked = self._encode(split), sorted(preds)
-        sig = (f"f1|mrpc-{_SPLIT_LABEL[split]}|n={len(picked)}|pos=1|maxlen={data.MAX_LENGTH}"
+        sig = (f"f1|{self._labels[split]}|n={len(picked)}|pos=1|maxlen={data.MAX_LENGTH}"
                f"|split-seed={data.SPLIT_SEED}{parts}")
         labels, picked_preds = [enc.labels[i] for i in picked], [preds[i] for i in picked]
         return Score(metric=f1(labels, picked_preds), metric_name="f1", signature=sig,
