@@ -70,6 +70,10 @@ def data_file(dataset: str, name: str) -> Path:
 
 def user_file(spec: str | Path, what: str) -> Path:
     """A user's data file: ``spec`` resolved against the current directory; it must exist."""
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        spec = str(spec)  # a file named by digits, read from the command line as a number
+    if not isinstance(spec, (str, os.PathLike)):
+        raise AutoqError(f"{what}: {spec!r} is not a file's path")
     path = Path(spec).expanduser()
     path = path if path.is_absolute() else Path.cwd() / path
     if not path.is_file():

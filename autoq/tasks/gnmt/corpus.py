@@ -26,7 +26,7 @@ def read_lines(split: str, lang: str) -> list[str]:
 def parallel_files(spec, key: str) -> tuple[Path, Path]:
     """The English and German files a user gives as split ``key``: "my.en,my.de" or a pair
     of paths."""
-    parts = spec.split(",") if isinstance(spec, str) else list(spec)
+    parts = spec.split(",") if isinstance(spec, str) else list(spec) if isinstance(spec, (tuple, list)) else [spec]
     if len(parts) != 2 or not all(str(p).strip() for p in parts):
         raise AutoqError(f"gnmt-multi30k {key}={spec!r}: name two files of parallel lines, "
                          f"English then German, as {key}=my.en,my.de")

@@ -174,6 +174,11 @@ class GNMTMulti30k(Task):
             self._texts[split] = (en, de, label)
         return self._texts[split]
 
+    def split_label(self, split: str) -> str:
+        """How a score's signature names the split's data: "split=val" for Multi30k's,
+        "split=file:my.en,my.de@sha256:..." for other files."""
+        return self._text(split)[2]
+
     def _split(self, split: str) -> tuple[list[list[int]], list[str]]:
         if split not in self._splits:
             en, de, _ = self._text(split)
@@ -211,7 +216,7 @@ class GNMTMulti30k(Task):
         n = len(picked)
         bleu = sacrebleu.BLEU()
         examples = sentence_stats(bleu, [hyps[i] for i in picked], [refs[i] for i in picked])
-        signature = (f"{bleu.get_signature()}|{self._text(split)[2]}|n={n}"
+        signature = (f"{bleu.get_signature()}|{self.split_label(split)}|n={n}"
                      f"|beam={self.beam_size}{parts_label(len(batches), fraction)}")
         return Score(metric=summed_bleu(bleu, examples.sum(0)), metric_name="bleu", signature=signature,
                      n=n, examples=examples)  # corpus BLEU: what bleu.corpus_score sums up alike

@@ -123,6 +123,14 @@ class MiniLMMRPC(Task):
             return self.files[split].name, self._user[split]
         return _SPLIT_FILE[split], builtin[split]
 
+    def split_label(self, split: str) -> str:
+        """How a score's signature names the split's data: "mrpc-dev" or "mrpc-search" for
+        the built-in splits, "split=file:my.tsv@sha256:..." for other files."""
+        if split not in SPLITS:
+            raise AutoqError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+        self._splits_now()
+        return self._labels[split]
+
     def _splits_now(self) -> dict:
         """The splits, read once (data.splits), a user's files in place of judged ones;
         the fine-tuning pairs are always the built-in ones."""
@@ -178,7 +186,7 @@ class MiniLMMRPC(Task):
     def _score(self, split: str, preds: dict[int, int], parts: str) -> Score:
         """F1 of predictions by example index, signed with the examples they cover."""
         enc, picked = self._encode(split), sorted(preds)
-        sig = (f"f1|{self._labels[split]}|n={len(picked)}|pos=1|maxlen={data.MAX_LENGTH}"
+        sig = (f"f1|{self.split_label(split)}|n={len(picked)}|pos=1|maxlen={data.MAX_LENGTH}"
                f"|split-seed={data.SPLIT_SEED}{parts}")
         labels, picked_preds = [enc.labels[i] for i in picked], [preds[i] for i in picked]
         return Score(metric=f1(labels, picked_preds), metric_name="f1", signature=sig,
