@@ -44,6 +44,24 @@ def stats_case(name, text, words):
     return (name, CHECK + ["int8.yaml", "--stats", "s.yaml"], {"int8.yaml": INT8, "s.yaml": text}, words)
 
 
+def hf_config(**change) -> str:
+    """A checkpoint's config.json alone: enough for every refusal made before weights load."""
+    import json
+    return json.dumps({"model_type": "bert", "architectures": ["BertForSequenceClassification"],
+                       "vocab_size": 64, "hidden_size": 8, "num_hidden_layers": 1,
+                       "num_attention_heads": 2, "intermediate_size": 16, **change})
+
+
+def hf_rows(n: int, label: str | None = None) -> str:
+    return "text,label\n" + "".join(f"sentence {i},{label or i % 2}\n" for i in range(n))
+
+
+def hf_case(name, task_args, files, words):
+    argv = ["eval", "--task", "hf-text-classification", "--device", "cpu"]
+    files = {"ck/config.json": hf_config(), **files}
+    return (name, argv + [a for t in task_args for a in ("--task-arg", t)], files, words)
+
+
 CASES = [
     # --- the bounded YAML reader, for each kind of file -------------------------------
     ("recipe-alias-bomb", CHECK + ["r.yaml"], {"r.yaml": BOMB}, "aliases are expanded"),
@@ -200,6 +218,40 @@ CASES = [
     ("deploy-repeats-0", ["deploy", "--task", PLUGIN, "--recipe", "int8.yaml", "--out", "{tmp}/d",
                           "--repeats", "0"], {"int8.yaml": INT8}, "out of range"),
     ("size-recipe-missing", ["size", "--task", PLUGIN, "--recipe", "none.yaml"], {}, "no such file"),
+    # --- --task-arg, and the hf-text-classification task's checkpoint and data -------
+    ("task-arg-unknown", ["eval", "--task", PLUGIN, "--task-arg", "bogus=1"], {},
+     "takes no argument 'bogus' (it takes no arguments)"),
+    ("task-arg-malformed", ["eval", "--task", "plugin_task:ChanceTask", "--task-arg", "level"], {},
+     "--task-arg 'level' is not KEY=VALUE (its arguments: level)"),
+    ("task-arg-missing", ["eval", "--task", "plugin_task:ChanceTask"], {},
+     "needs --task-arg level=... (its arguments: level)"),
+    ("task-arg-twice", ["eval", "--task", "plugin_task:ChanceTask", "--task-arg", "level=1",
+                        "--task-arg", "level=2"], {}, "--task-arg level given twice"),
+    hf_case("hf-no-model", [], {}, "needs model=DIR"),
+    hf_case("hf-not-a-checkpoint", ["model={tmp}", "data=d.csv"], {"d.csv": hf_rows(60)},
+            "is not a Hugging Face checkpoint folder"),
+    hf_case("hf-not-sequence-classification", ["model=base", "data=d.csv"],
+            {"base/config.json": hf_config(architectures=["BertModel"]), "d.csv": hf_rows(60)},
+            "not a sequence-classification model"),
+    hf_case("hf-neither-data-nor-splits", ["model=ck"], {}, "give data=FILE"),
+    hf_case("hf-not-csv-or-tsv", ["model=ck", "data=d.txt"], {"d.txt": hf_rows(60)}, "not a .csv or .tsv file"),
+    hf_case("hf-missing-column", ["model=ck", "data=d.csv", "text=sentence"], {"d.csv": hf_rows(60)},
+            "no column 'sentence' (text=); its columns: 'text', 'label'"),
+    hf_case("hf-empty-label", ["model=ck", "data=d.csv"], {"d.csv": hf_rows(60).replace(",1\n", ",\n", 1)},
+            "line 3: no label in column 'label'"),
+    hf_case("hf-label-not-a-class", ["model=ck", "data=d.csv"], {"d.csv": hf_rows(60, "maybe")},
+            "label 'maybe' is not a class of the checkpoint (allowed: the checkpoint's config.label2id "
+            "names LABEL_0, LABEL_1, or a class number 0 to 1)"),
+    hf_case("hf-f1-on-three-classes", ["model=three", "data=d.csv", "metric=f1"],
+            {"three/config.json": hf_config(id2label={"0": "a", "1": "b", "2": "c"}), "d.csv": hf_rows(60)},
+            "for two classes only"),
+    hf_case("hf-metric-unknown", ["model=ck", "data=d.csv", "metric=bleu"], {"d.csv": hf_rows(60)},
+            "metric='bleu' is not allowed (allowed: accuracy, f1)"),
+    hf_case("hf-too-few-rows", ["model=ck", "data=d.csv"], {"d.csv": hf_rows(40)},
+            "40 row(s), too few for search_size=0.4"),
+    hf_case("hf-pool-shares-judged-texts", ["model=ck", "data=d.csv", "pool=p.csv", "search_size=10",
+                                            "confirm_size=10"], {"d.csv": hf_rows(40), "p.csv": hf_rows(40)},
+            "also in the splits the front is judged on"),
 ]
 
 

@@ -6,7 +6,7 @@ from .args import device, positive_fraction, positive_int, load_stats, stats_arg
 
 
 def run(args) -> None:
-    from ..deploy import deploy
+    from ..deploy import DeployOptions, deploy
     from ..recipe import Recipe
     from ..tasks import get_task
     try:
@@ -21,8 +21,9 @@ def run(args) -> None:
         unknown = sorted(set(backends) - set(backend_names()))
         if unknown:
             raise AutoqError(f"--backends: unknown {unknown} (allowed: {', '.join(backend_names())})")
-    r = deploy(get_task(task_spec(args)), Recipe.load(args.recipe), args.out, threads, args.repeats,
-               args.fraction, args.device or "cpu", backends, load_stats(args.stats))
+    options = DeployOptions(tuple(threads), args.repeats, args.fraction, args.device or "cpu",
+                            tuple(backends) if backends else None)
+    r = deploy(get_task(task_spec(args)), Recipe.load(args.recipe), args.out, options, load_stats(args.stats))
     for t, v in r.latency.items():
         peer = f", peer {v.peer_s * 1e3:.1f} ms ({v.fp32_s / v.peer_s:.2f}x)" if v.peer_s else ""
         print(f"{t} thread(s): fp32 {v.fp32_s * 1e3:.1f} ms, deployed {v.deployed_s * 1e3:.1f} ms "

@@ -87,7 +87,8 @@ def _scoring_args(sp, D, OBJECTIVES) -> None:
                     "metric (the task's metric on the search split)")
     sp.add_argument("--pool", help="with --objective fidelity: a file of unlabelled inputs (one "
                     "a line; gnmt-multi30k: English, optionally TAB German; minilm-mrpc: two "
-                    "sentences, TAB-separated). Default: the task's own pool")
+                    "sentences, TAB-separated; hf-text-classification: a CSV or TSV with the text "
+                    "column(s)). Default: the task's own pool")
     sp.add_argument("--front-size", type=positive_int, default=D.front_size,
                     help=f"a fidelity study's front: the most recipes scored by the metric "
                     f"(default {D.front_size})")

@@ -1,7 +1,8 @@
 """autoq sensitivity."""
 from __future__ import annotations
 
-from .args import DEVICE_HELP, device, positive_fraction, default_space, study_default, study_name, task_arg, task_spec
+from .args import (DEVICE_HELP, default_space, device, positive_fraction, study_default, study_name,
+                   task_arg, task_spec)
 
 
 def run(args) -> None:

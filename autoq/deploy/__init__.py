@@ -18,8 +18,8 @@ from .build import Deployed, build, capture_inputs
 from .choices import deployable_choices
 from .registry import Deviation, Kernel, Offer, backend_names, register_kernel
 from .report import DeployReport
-from .run import deploy
+from .run import DeployOptions, deploy
 
-__all__ = ["DeployReport", "Deployed", "Deviation", "Kernel", "Offer", "backend_names", "build",
+__all__ = ["DeployOptions", "DeployReport", "Deployed", "Deviation", "Kernel", "Offer", "backend_names", "build",
            "capture_inputs", "deploy", "deployable_choices", "load_deployed", "read_manifest",
            "register_kernel", "save_deployed"]
