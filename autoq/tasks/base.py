@@ -6,6 +6,7 @@ to score a model.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -190,3 +191,17 @@ def scored_as_reference(task: Task, run: Callable[[], Any], split: str, what: st
         raise AutoqError(f"task {task.name!r}: {what} scores {score.metric} on the {split} split; "
                          f"a metric must be a finite number")
     return score
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module, device: str):
+    """``model`` on ``device`` in eval mode for the duration; then where and as it was."""
+    param = next(model.parameters(), None)
+    state = (param.device if param is not None else None, model.training)
+    model.to(device).eval()
+    try:
+        yield model
+    finally:
+        if state[0] is not None:
+            model.to(state[0])
+        model.train(state[1])

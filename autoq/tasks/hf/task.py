@@ -2,7 +2,6 @@
 checkpoint, scored by accuracy (or F1 of one class) on a CSV or TSV file's labels."""
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import random
 from pathlib import Path
@@ -13,7 +12,7 @@ from torch import nn
 
 from ...errors import AutoqError
 from ...fidelity import text_digest
-from ..base import SPLITS, Score, Task, parts_label, run_parts
+from ..base import SPLITS, Score, Task, evaluating, parts_label, run_parts
 from ..pool import check_pool
 from . import table
 from .checkpoint import load_model, load_tokenizer, read_config
@@ -53,20 +52,6 @@ def logits_of(out) -> torch.Tensor:
     if hasattr(out, "logits"):
         return out.logits
     return out["logits"] if isinstance(out, dict) else out[0] if isinstance(out, (tuple, list)) else out
-
-
-@contextlib.contextmanager
-def evaluating(model: nn.Module, device: str):
-    """``model`` on ``device`` in eval mode for the duration; then where and as it was."""
-    param = next(model.parameters(), None)
-    state = (param.device if param is not None else None, model.training)
-    model.to(device).eval()
-    try:
-        yield model
-    finally:
-        if state[0] is not None:
-            model.to(state[0])
-        model.train(state[1])
 
 
 class HFTextClassification(Task):

@@ -9,7 +9,7 @@ from torch import nn
 
 from ...errors import AutoqError
 from ...fidelity import text_digest
-from ..base import SPLITS, Score, Task, parts_label, run_parts
+from ..base import SPLITS, Score, Task, evaluating, parts_label, run_parts
 from ..data import source_label, user_file
 from ..pool import check_pool, read_rows, sample, without_note
 from . import data
@@ -164,17 +164,9 @@ class MiniLMMRPC(Task):
             raise AutoqError(f"fraction must be in (0, 1], got {fraction}")
         enc = self._encode(split)
         batches = enc.sorted_batches(self.batch_size)
-        param = next(model.parameters(), None)
-        home = param.device if param is not None else None
-        was_training = model.training
-        model.to(device).eval()
-        try:
+        with evaluating(model, device):
             preds = run_parts(batches, fraction, lambda b: predict(model, enc, b, device),
                               memo, (split, self.batch_size))
-        finally:
-            if home is not None:
-                model.to(home)
-            model.train(was_training)
         return self._score(split, preds, parts_label(len(batches), fraction))
 
     def chance(self, split: str = "confirm") -> Score:
