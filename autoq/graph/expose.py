@@ -85,6 +85,7 @@ def expose_ops(gm: fx.GraphModule) -> list[str]:
     names = [namer.name(node, kind, operands) for node, (kind, operands, _) in found]
     new: dict[fx.Node, fx.Node] = {}  # replaced node -> its op-module call
     for (node, (_, operands, module)), name in zip(found, names):
+        module.graph_exposed = True  # float unless a recipe names it (quant.plan)
         gm.add_submodule(name, module)
         with gm.graph.inserting_before(node):
             call = gm.graph.call_module(name, tuple(new.get(o, o) for o in operands))

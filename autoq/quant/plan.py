@@ -18,6 +18,8 @@ from .coverage import check_overrides
 from .handlers import handler_for, needs_act_stats
 from .stats import Stats
 
+FLOAT = QuantConfig(bits_weights=None, bits_activations=None, bits_bias=None)
+
 
 @dataclass(frozen=True, eq=False)
 class Plan:
@@ -84,6 +86,9 @@ def make_plan(model: nn.Module, recipe: Recipe | None) -> Plan:
     channel_keys: dict[str, bool] = {}
     for name, module in named:
         if handler_for(module) is None:
+            continue
+        if getattr(module, "graph_exposed", False) and recipe.match(strip_module(name)) is None:
+            configs[name] = FLOAT  # an op graph mode exposed: float unless named itself
             continue
         key = recipe.governing_key(name)
         governed.add(key)

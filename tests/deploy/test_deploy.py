@@ -183,6 +183,9 @@ def test_graph_mode_ops_are_reported():
     model, x = Functional().eval(), torch.randn(2, 8)
     recipe = Recipe.build({"bits_weights": 8, "bits_activations": 8}, activations={".*": "dynamic"},
                           graph=True)
+    assert not planned_build(model, recipe, sample=(x,)).fallbacks  # the exposed add stays float
+    recipe = Recipe.build({"bits_weights": 8, "bits_activations": 8}, overrides={".*": {}},
+                          activations={".*": "dynamic"}, graph=True)  # it is named: quantized
     deployed = planned_build(model, recipe, sample=(x,))
     ops = [f for f in deployed.fallbacks if f["module"] not in ("a", "b")]
     assert ops and ops[0]["got"] == "float32 activations" and "graph mode" in ops[0]["why"]

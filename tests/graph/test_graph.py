@@ -258,9 +258,25 @@ def test_gnmt_like_traces_whole(gnmt):
             assert max_error(prepared(*b), ref) <= 1e-5
     stats = collect_stats(prepared, [batch, other])
     assert set(GNMT_OPS) <= set(stats)
-    q = quantize(prepared, INT8, stats)
-    assert all(isinstance(q.get_submodule(n), QuantOp) for n in GNMT_OPS)
+    q = quantize(prepared, INT8, stats)  # global settings: the exposed ops stay float
+    assert not any(isinstance(q.get_submodule(n), QuantOp) for n in GNMT_OPS)
     assert isinstance(q.get_submodule("decoder.att_rnn.cells.0.eltwiseadd_gate"), QuantOp)
+    named = Recipe.build({"bits_weights": 8, "bits_activations": 8}, overrides={".*": {}})
+    q = quantize(prepared, named, stats)  # an override that names them quantizes them
+    assert all(isinstance(q.get_submodule(n), QuantOp) for n in GNMT_OPS)
+
+
+def test_graph_mode_never_changes_a_recipe_that_names_no_exposed_op(convnet):
+    """The ops graph mode exposes stay float under a recipe's global settings and parent
+    overrides, so the traced model quantized by it equals the eager one."""
+    x = images()
+    recipe = Recipe.build({"bits_weights": 8, "bits_activations": 8},
+                          overrides={r"blocks\.0": {"bits_weights": 4}})
+    eager, graph = prepare(convnet), prepare(convnet, x, graph=True)
+    q_eager = quantize(eager, recipe, collect_stats(eager, [x]))
+    q_graph = quantize(graph, recipe, collect_stats(graph, [x]))
+    with torch.no_grad():
+        assert max_error(q_graph(x), q_eager(x)) <= 1e-6
 
 
 def test_gnmt_like_step_decoder_is_reported(gnmt):
