@@ -3,6 +3,7 @@ modes, bit widths and knob names, spelled once here."""
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 
 class Mode(str, Enum):
@@ -39,3 +40,15 @@ KNOBS = ("bits_weights", "bits_activations", "mode", "clip_acts", "per_channel_w
 def activation_choice(dynamic: bool) -> str:
     """The ``activations`` choice a config's ``dynamic`` flag stands for."""
     return DYNAMIC if dynamic else STATIC
+
+
+def mode_label(mode: Any) -> Any:
+    """A choice Optuna stores as it is: a mode mapping as ``weights=W,activations=A``."""
+    return ",".join(f"{k}={v}" for k, v in mode.items()) if isinstance(mode, dict) else mode
+
+
+def mode_value(label: Any) -> Any:
+    """The recipe's mode for a choice (``mode_label`` undone)."""
+    if isinstance(label, str) and "=" in label:
+        return dict(part.split("=", 1) for part in label.split(","))
+    return label

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from ..errors import AutoqError
 from ..recipe import strip_module
+from ..settings import mode_value
 
 
 def limit_to_backend(defaults: dict, groups: list, backend: str, source: str) -> list:
@@ -70,5 +71,6 @@ def _under(name: str, units: list[str]) -> bool:
 
 
 def _value(knob: str, v: Any) -> Any:
-    """The value kernels constrain: a mode mapping's weights mode."""
+    """The value kernels constrain: a mode mapping's (or its label's) weights mode."""
+    v = mode_value(v) if knob == "mode" else v
     return v.get("weights", "SYMMETRIC") if knob == "mode" and isinstance(v, Mapping) else v

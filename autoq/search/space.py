@@ -29,7 +29,7 @@ from ..errors import AutoqError
 from ..quant import make_plan
 from ..quant.config import build_config
 from ..recipe import Recipe, strip_module
-from ..settings import ACTIVATIONS, KNOBS
+from ..settings import ACTIVATIONS, KNOBS, mode_label, mode_value
 from .deployable import limit_by_kind, limit_to_backend
 
 GROUP_KEYS = ("name", "modules", "per_layer", "clip_n_stds") + KNOBS
@@ -197,6 +197,8 @@ class SearchSpace:
         settings = dict(g.fixed)
         for knob, options in g.choices.items():
             settings[knob] = params.get(f"{unit}:{knob}", options[0])
+        if "mode" in settings:
+            settings["mode"] = mode_value(settings["mode"])
         return settings, settings.pop("activations", None)
 
 
@@ -230,7 +232,7 @@ def _group(g: Any, i: int, source: str) -> Group:
         if len({repr(o) for o in options}) != len(options):
             raise AutoqError(f"{where} ({name!r}): {knob} lists a choice twice ({options!r:.80}); "
                              f"each choice once")
-        choices[knob] = tuple(options)
+        choices[knob] = tuple(mode_label(o) if knob == "mode" else o for o in options)
     if not isinstance(g.get("per_layer", False), bool):
         raise AutoqError(f"{where} ({name!r}): per_layer {g['per_layer']!r:.40} is not allowed "
                          f"(allowed: true, false)")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 import torch
 
 from autoq import AutoqError, Recipe, collect_stats, quantize
@@ -665,6 +666,25 @@ def test_deployable_checks_the_weights_mode_of_a_mode_mapping():
     doc["defaults"]["mode"] = {"weights": "ASYMMETRIC_UNSIGNED"}
     with pytest.raises(AutoqError, match="mode"):
         SearchSpace.from_dict(doc)
+
+
+def test_mode_mappings_are_choices_optuna_stores_as_they_are():
+    """A searched mode mapping is offered to Optuna as a label (no warning about
+    persistent storage) and comes back as the mapping in the recipe, kept or dropped by
+    a deployable backend by its weights mode."""
+    import warnings
+    modes = [{"weights": "SYMMETRIC", "activations": "ASYMMETRIC_UNSIGNED"},
+             {"weights": "ASYMMETRIC_SIGNED", "activations": "ASYMMETRIC_UNSIGNED"}]
+    space = SearchSpace.from_dict({"groups": [{"name": "g", "modules": "x", "mode": modes}]})
+    space.units = {"g": ["x"]}
+    assert all(isinstance(o, str) for o in space.groups[0].choices["mode"])
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = {yaml.safe_dump(space.suggest(study.ask()).overrides["x"]["mode"]) for _ in range(20)}
+    assert got == {yaml.safe_dump(m) for m in modes}
+    onednn = SearchSpace.from_dict({"deployable": "onednn", "groups": [{"modules": "x", "mode": modes}]})
+    assert onednn.groups[0].choices["mode"] == ("weights=SYMMETRIC,activations=ASYMMETRIC_UNSIGNED",)
 
 
 def test_recipes_that_quantize_alike_are_one_recipe(tmp_path, monkeypatch):
