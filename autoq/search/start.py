@@ -3,6 +3,7 @@ trials (FP32, uniform int8, the space's seed recipes, the sensitivity ladder) an
 refinement of the seed recipes, queued once."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sys
 import time
@@ -124,10 +125,12 @@ def seed_study(s: Searcher, bar=None) -> None:
     seeds: list[tuple[str, Recipe | None, dict | None]] = []  # (name, recipe, choices)
     if "fp32" in s.cfg.seeds:
         seeds.append(("fp32", None, None))
+    graph = s.space.graph  # every recipe of a graph study says so: it names the traced model
     if "int8" in s.cfg.seeds:
-        seeds.append(("int8", Recipe.build({"bits_weights": 8, "bits_activations": 8}), None))
+        seeds.append(("int8", Recipe.build({"bits_weights": 8, "bits_activations": 8}, graph=graph), None))
+    given = [dataclasses.replace(r, graph=True) if graph else r for r in s.space.seeds]
     seeds += [(n, r, s.space.express(r, s.model))  # expressed: local search starts there
-              for n, r in zip(s.space.seed_names, s.space.seeds) if n not in done]
+              for n, r in zip(s.space.seed_names, given) if n not in done]
     if s.cfg.ladder > 0:  # points of the space: the sampler learns from them
         seeds += [(n, s.space.recipe(p), p) for n, p in ladder(s)]
     pending = [x for x in seeds if x[0] not in done]
@@ -138,7 +141,7 @@ def seed_study(s: Searcher, bar=None) -> None:
     for name, recipe, params in pending:
         if bar is not None:
             bar.set_postfix_str(f"seed {name}", refresh=True)
-        text = (recipe or Recipe.build({"bits_weights": None, "bits_activations": None})).to_yaml()
+        text = (recipe or Recipe.build({"bits_weights": None, "bits_activations": None}, graph=graph)).to_yaml()
         left = None if s.deadline is None else s.deadline - time.monotonic()
         try:
             with time_limit(s.trial_limit(), left):

@@ -362,3 +362,32 @@ def test_graph_space_and_recipe_flag(tmp_path):
     assert recipe.graph and "graph: true" in recipe.to_yaml()
     assert Recipe.from_yaml(recipe.to_yaml()).graph
     assert not Recipe.build({}).graph
+
+
+def test_a_graph_study_pick_keeps_graph_mode_and_scores_as_its_front_says(tmp_path):
+    """Every recipe a graph-mode study writes carries graph: true, so the pick, scored on
+    its own, is the model the front measured."""
+    import json
+    import subprocess
+    import yaml
+    from autoq.evaluate import evaluate
+    from autoq.search import SearchConfig, run_search
+    from autoq.tasks import get_task
+    tests = Path(__file__).resolve().parents[1]
+    doc = yaml.safe_load((tests / "spaces" / "tiny.yaml").read_text())
+    doc["graph"] = True
+    doc.pop("seeds")
+    (tmp_path / "graph.yaml").write_text(yaml.safe_dump(doc))
+    run_search(SearchConfig(task="plugin_task:make_task", space=str(tmp_path / "graph.yaml"), study="tiny",
+                            results=tmp_path, n_trials=4, progress=False, device="cpu",
+                            objective="metric", ladder=0))
+    subprocess.run(["autoq", "pareto", "--study", "tiny", "--results", str(tmp_path), "--max-drop", "0.5"],
+                   check=True, capture_output=True, cwd=tests)
+    folder = tmp_path / "tiny"
+    front = json.loads((folder / "pareto.json").read_text())
+    assert all(Recipe.load(folder / p["recipe"]).graph for p in front)
+    picked = Recipe.load(folder / "picked.yaml")
+    assert picked.graph
+    point = next(p for p in front if (folder / p["recipe"]).read_text() == (folder / "picked.yaml").read_text())
+    score = evaluate(get_task("plugin_task:make_task"), picked, split="confirm")
+    assert score["metric"] == pytest.approx(point["confirm_metric"], abs=1e-9)
