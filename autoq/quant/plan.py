@@ -58,6 +58,14 @@ def _closest(key: str, names: list[str]) -> str:
     return ", ".join(close)
 
 
+def _graph_hint(recipe: Recipe, key: str) -> str:
+    """For a recipe without graph mode naming what looks like an op graph mode exposes."""
+    if recipe.graph or not any(op in key for op in ("matmul", "bmm", "eltwise", "concat")):
+        return ""
+    return ("; ops graph mode exposes are named like this: a recipe from a graph-mode study "
+            "says `autoq: {graph: true}`, and is scored on the traced model only then")
+
+
 def _check_keys(recipe: Recipe, names: list[str]) -> None:
     """Every override and ``autoq.activations`` key must govern some module."""
     for key in recipe.overrides:
@@ -65,7 +73,7 @@ def _check_keys(recipe: Recipe, names: list[str]) -> None:
             continue
         if not any(recipe.key_matches(key, n) for n in names):  # shadowed: check_overrides
             raise AutoqError(f"recipe override {key!r} matches no module; closest module names: "
-                             f"{_closest(key, names)}")
+                             f"{_closest(key, names)}{_graph_hint(recipe, key)}")
     for key in recipe.activations:
         if not any(recipe.activation_key(n) == strip_module(key) for n in names):
             raise AutoqError(f"recipe autoq.activations {key!r} matches no module; "

@@ -391,3 +391,12 @@ def test_a_graph_study_pick_keeps_graph_mode_and_scores_as_its_front_says(tmp_pa
     point = next(p for p in front if (folder / p["recipe"]).read_text() == (folder / "picked.yaml").read_text())
     score = evaluate(get_task("plugin_task:make_task"), picked, split="confirm")
     assert score["metric"] == pytest.approx(point["confirm_metric"], abs=1e-9)
+
+
+def test_a_recipe_naming_traced_ops_without_graph_mode_is_refused(convnet):
+    """Scored without graph mode, a recipe naming an op only the traced model has is
+    refused, with the hint, rather than scoring another model."""
+    recipe = Recipe.build({"bits_weights": 8, "bits_activations": 8},
+                          overrides={r"blocks\.0\.eltwiseadd_residual": {"bits_activations": 4}})
+    with pytest.raises(AutoqError, match="graph: true"):
+        quantize(prepare(convnet), recipe)
