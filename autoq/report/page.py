@@ -190,6 +190,8 @@ def front_table(d: StudyData) -> str:
             tag += " <span class=tag>[near]</span>"
         if r.get("beats_chance") is False:
             tag += " <span class=tag>[chance]</span>"
+        if r.get("float_in_deploy"):
+            tag += f" <span class=tag>[{int(r['float_in_deploy'])} op(s) float on deploy]</span>"
         if chosen is not None and r["trial"] == chosen["trial"]:
             tag += " <b class=tag>[recommended]</b>"
         path = escape(str(r["recipe"]))

@@ -15,7 +15,7 @@ from .front import pareto_indices
 from .record import StudyRecord
 
 FIELDS = ("trial", "fidelity", "metric", "confirm_metric", "confirm_delta_low", "confirm_delta_high",
-          "beats_chance", "size_bytes", "size_ratio", "near", "seed", "recipe")
+          "beats_chance", "size_bytes", "size_ratio", "near", "seed", "float_in_deploy", "recipe")
 
 
 def completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -77,7 +77,8 @@ def row(t: optuna.trial.FrozenTrial, record: StudyRecord, near: bool, metric: fl
             "beats_chance": c.beats_chance if c else None,
             "size_bytes": int(t.values[1]),
             "size_ratio": round(t.values[1] / fp32_size, 4) if fp32_size else None,
-            "near": near, "seed": t.user_attrs.get("seed"), "recipe": recipe_path(t),
+            "near": near, "seed": t.user_attrs.get("seed"),
+            "float_in_deploy": t.user_attrs.get("float_in_deploy", 0), "recipe": recipe_path(t),
             **({LATENCY: round(t.values[2], 4)} if len(t.values) > 2 else {})}
 
 

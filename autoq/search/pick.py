@@ -68,6 +68,7 @@ def format_front(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         tag = f"  [{r['seed']}]" if r.get("seed") else ""
         tag += "  [near]" if r.get("near") else ""
         tag += "  [chance]" if r.get("beats_chance") is False else ""
+        tag += f"  [{r['float_in_deploy']} op(s) float on deploy]" if r.get("float_in_deploy") else ""
         lines.append(f"{r['trial']:>6}" + (f" {r['fidelity']:>9.3g}" if fid else "") + f" {r['metric']:>16.4g} {confirm:>17} {delta_text(r):>18} "
                      f"{r['size_bytes'] / 1e6:>9.3f} {r['size_ratio'] or 0:>7.3f}"
                      + (f" {r[LATENCY]:>11.3f}" if latency else "") + f"  {r['recipe']}{tag}")
@@ -83,6 +84,9 @@ def format_front(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     if any(r.get("beats_chance") is False for r in rows):
         lines.append(f"[chance]: on the confirm split, not told apart from a constant answer "
                      f"({name} {meta.get('chance_confirm_metric', float('nan')):.4g}): never picked")
+    if any(r.get("float_in_deploy") for r in rows):
+        lines.append("[op(s) float on deploy]: ops graph mode exposed that the recipe quantizes; no "
+                     "deploy kernel runs them, so `autoq deploy` keeps them float (its fallbacks)")
     if rows and not any(delta_text(r) for r in rows):
         lines.append("less FP32, 95%: empty, since the task's scores carry no per-example "
                      "statistics (Score.examples) to resample; see docs/tasks.md")

@@ -64,6 +64,15 @@ class Scorer:
     def plan_key(self, recipe: Recipe) -> str:
         return self.plan(recipe).key
 
+    def float_in_deploy(self, recipe: Recipe | None) -> int:
+        """How many ops graph mode exposed ``recipe`` quantizes: no deploy kernel runs them,
+        so the deployed model keeps them float."""
+        if recipe is None or not self.space.graph:
+            return 0
+        modules = dict(self.model.named_modules())
+        return sum(1 for n, c in self.plan(recipe).configs.items()
+                   if getattr(modules[n], "graph_exposed", False) and not c.is_float)
+
     def quantized(self, recipe: Recipe) -> tuple[torch.nn.Module, dict]:
         """The model quantized by ``recipe``, on the device, and the memo of its batches'
         outputs. The last one is kept: a trial that is not pruned scores it twice (a fraction

@@ -258,8 +258,9 @@ class Searcher(Scorer):
         recipe = self.space.suggest(trial)
         text = recipe.to_yaml()
         trial.set_user_attr("recipe", text)
-        key = self.plan_key(recipe)
-        trial.set_user_attr("plan", key)
+        trial.set_user_attr("plan", key := self.plan_key(recipe))
+        if ops := self.float_in_deploy(recipe):
+            trial.set_user_attr("float_in_deploy", ops)  # marked on the front: see outputs.row
         same = self.evaluated(key, text, trial.number)
         if same is not None:  # scored already: not again, and not counted
             trial.set_user_attr("same_as", same.number)  # FAIL: the sampler skips it

@@ -162,7 +162,8 @@ def seed_study(s: Searcher, bar=None) -> None:
             values=[value, *s.costs(recipe)],
             params=params, distributions=params and distributions(s.space, params),
             user_attrs={"seed": name, "recipe": text,
-                        **({"plan": s.plan_key(recipe)} if recipe else {})},
+                        **({"plan": s.plan_key(recipe)} if recipe else {}),
+                        **({"float_in_deploy": n} if (n := s.float_in_deploy(recipe)) else {})},
             constraints=s.constraints(score)))
         if bar is not None:
             bar.update()

@@ -400,3 +400,26 @@ def test_a_recipe_naming_traced_ops_without_graph_mode_is_refused(convnet):
                           overrides={r"blocks\.0\.eltwiseadd_residual": {"bits_activations": 4}})
     with pytest.raises(AutoqError, match="graph: true"):
         quantize(prepare(convnet), recipe)
+
+
+def test_exposed_ops_a_recipe_quantizes_are_marked_float_on_deploy(convnet):
+    """A graph study's trial that quantizes exposed ops counts them, and the front says
+    they stay float when deployed."""
+    from types import SimpleNamespace
+    from autoq.quant import make_plan
+    from autoq.search.pick import format_front
+    from autoq.search.scorer import Scorer
+    model = prepare(convnet, images(), graph=True)
+    fake = SimpleNamespace(space=SimpleNamespace(graph=True), model=model,
+                           plan=lambda r: make_plan(model, r))
+    plain = Recipe.build({"bits_weights": 8, "bits_activations": 8}, graph=True)
+    named = Recipe.build({"bits_weights": 8, "bits_activations": 8}, graph=True,
+                         overrides={r".*eltwiseadd_residual": {"bits_activations": 8}})
+    assert Scorer.float_in_deploy(fake, plain) == 0
+    assert Scorer.float_in_deploy(fake, named) == 2
+    row = {"trial": 3, "fidelity": 0.01, "metric": 0.9, "confirm_metric": 0.9, "confirm_delta_low": None,
+           "confirm_delta_high": None, "beats_chance": None, "size_bytes": 1000, "size_ratio": 0.5,
+           "near": False, "seed": None, "float_in_deploy": 2, "recipe": "recipes/00003.yaml"}
+    meta = {"metric_name": "accuracy", "fp32_metric": 0.9, "fp32_confirm_metric": 0.9, "fp32_size_bytes": 2000}
+    text = format_front(meta, [row])
+    assert "[2 op(s) float on deploy]" in text and "no deploy kernel runs them" in text
