@@ -122,17 +122,8 @@ def seed_study(s: Searcher, bar=None) -> None:
     if s.record().get("seeded"):  # by this process before, or by another on the study
         return
     done = {t.user_attrs.get("seed") for t in s.study.get_trials(deepcopy=False)}
-    seeds: list[tuple[str, Recipe | None, dict | None]] = []  # (name, recipe, choices)
-    if "fp32" in s.cfg.seeds:
-        seeds.append(("fp32", None, None))
-    graph = s.space.graph  # every recipe of a graph study says so: it names the traced model
-    if "int8" in s.cfg.seeds:
-        seeds.append(("int8", Recipe.build({"bits_weights": 8, "bits_activations": 8}, graph=graph), None))
-    given = [dataclasses.replace(r, graph=True) if graph else r for r in s.space.seeds]
-    seeds += [(n, r, s.space.express(r, s.model))  # expressed: local search starts there
-              for n, r in zip(s.space.seed_names, given) if n not in done]
-    if s.cfg.ladder > 0:  # points of the space: the sampler learns from them
-        seeds += [(n, s.space.recipe(p), p) for n, p in ladder(s)]
+    seeds = seed_recipes(s, done)
+    graph = s.space.graph
     pending = [x for x in seeds if x[0] not in done]
     if bar is not None and bar.n + len(pending) > bar.total:
         bar.total = bar.n + len(pending)
@@ -168,6 +159,23 @@ def seed_study(s: Searcher, bar=None) -> None:
         if bar is not None:
             bar.update()
     s.record().put("seeded", True)
+
+
+def seed_recipes(s: Searcher, done: set) -> list[tuple[str, Recipe | None, dict | None]]:
+    """(name, recipe, the space's choices or None) of every seed: FP32, uniform int8, the
+    space's seed files and the ladder or budget sweep. A graph study's say graph: true."""
+    seeds: list[tuple[str, Recipe | None, dict | None]] = []
+    if "fp32" in s.cfg.seeds:
+        seeds.append(("fp32", None, None))
+    graph = s.space.graph  # every recipe of a graph study says so: it names the traced model
+    if "int8" in s.cfg.seeds:
+        seeds.append(("int8", Recipe.build({"bits_weights": 8, "bits_activations": 8}, graph=graph), None))
+    given = [dataclasses.replace(r, graph=True) if graph else r for r in s.space.seeds]
+    seeds += [(n, r, s.space.express(r, s.model))  # expressed: local search starts there
+              for n, r in zip(s.space.seed_names, given) if n not in done]
+    if s.cfg.ladder > 0:  # points of the space: the sampler learns from them
+        seeds += [(n, s.space.recipe(p), p) for n, p in ladder(s)]
+    return seeds
 
 
 def seed_value(s: Searcher, recipe: Recipe | None):
