@@ -22,7 +22,7 @@ from .packing import stored_bytes
 from .registry import Deviation, Offer, kernels_for
 from .select import choose
 from .kernels.common import describe
-from .units import Unit, encode_unit, make_modular, modular_rnns, traced_ops, units_of
+from .units import Unit, encode_unit, make_modular, modular_rnns, units_of
 
 FORMAT, VERSION = "autoq.deploy", 1
 SLACK = 0.01  # a kernel costing less than this share of the model's time counts as free
@@ -106,12 +106,12 @@ def _timing_inputs(model, units, sample, threads, device) -> tuple[dict, dict]:
     return inputs, slack
 
 
-def _graph_op_fallbacks(model: nn.Module, plan) -> list[dict]:
+def _graph_op_fallbacks(plan) -> list[dict]:
     """The ops graph mode exposed with quantized activations: no kernel runs them so."""
     return [Deviation(name, describe(cfg), "float32 activations",
                       "an op graph mode exposed; the deployed model keeps it as the torch code "
                       "it was traced from").as_dict()
-            for name, cfg in traced_ops(model, plan).items() if cfg.bits_activations is not None]
+            for name, cfg in plan.exposed_ops().items() if cfg.bits_activations is not None]
 
 
 def _place(unit: Unit, inputs, slack: dict, device: str, allowed: set | None,
@@ -165,7 +165,7 @@ def build(model: nn.Module, plan: Plan, stats: dict | None = None, sample: Any =
     units = units_of(model, plan, stats)
     inputs, slack = _timing_inputs(model, units, sample, threads, device)
     tensors, entries, shared = {}, {}, {}
-    fallbacks = _graph_op_fallbacks(model, plan)
+    fallbacks = _graph_op_fallbacks(plan)
     for unit in units:
         key = _share_key(unit)
         if unit.params and key in shared:  # same weights, same configs: one module, stored once

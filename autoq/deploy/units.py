@@ -100,7 +100,7 @@ def units_of(model: nn.Module, plan: Plan, stats: dict | None = None) -> list[Un
     for pname, cfg in plan.configs.items():
         owner = next((n for n in lstms if pname.startswith(n + ".")), pname)
         if owner not in modules:
-            continue  # an op module graph mode added: see traced_ops
+            continue  # an op module graph mode added: see Plan.exposed_ops
         unit = units.get(owner)
         if unit is None:
             unit = units[owner] = Unit(owner, modules[owner], {})
@@ -121,15 +121,6 @@ def units_of(model: nn.Module, plan: Plan, stats: dict | None = None) -> list[Un
     return [u for u in units.values() if u.acts or any(
         (c.bits_weights if r == "weight" else c.bits_bias) not in (None, 32)
         for _, c, r in u.params.values())]
-
-
-def traced_ops(model: nn.Module, plan: Plan) -> dict[str, QuantConfig]:
-    """Plan entries (op modules added by graph mode) that the float model does not have:
-    the deployed model keeps those ops as the torch code they were traced from."""
-    modules = dict(model.named_modules())
-    lstms = [n for n, m in modules.items() if isinstance(m, whole_rnns())]
-    return {n: c for n, c in plan.configs.items()
-            if n not in modules and not any(n.startswith(lstm + ".") for lstm in lstms)}
 
 
 def static_act(cfg: QuantConfig, entry: dict | None, tensor: str) -> dict | None:

@@ -33,6 +33,12 @@ class Plan:
         activations' settings are canonical in the config, so they act on nothing here)."""
         return hashlib.sha1(repr(sorted(self.configs.items())).encode()).hexdigest()[:16]
 
+    def exposed_ops(self) -> dict[str, QuantConfig]:
+        """The entries of ops graph mode exposed (``autoq.graph``): no deploy kernel runs
+        them, so a deployed model keeps them as the torch code they were traced from."""
+        modules = dict(self.model.named_modules())
+        return {n: c for n, c in self.configs.items() if getattr(modules[n], "graph_exposed", False)}
+
     def needs_stats(self) -> list[str]:
         """Modules whose activations are quantized from statistics."""
         modules = dict(self.model.named_modules())

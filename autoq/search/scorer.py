@@ -69,9 +69,7 @@ class Scorer:
         so the deployed model keeps them float."""
         if recipe is None or not self.space.graph:
             return 0
-        modules = dict(self.model.named_modules())
-        return sum(1 for n, c in self.plan(recipe).configs.items()
-                   if getattr(modules[n], "graph_exposed", False) and not c.is_float)
+        return sum(1 for c in self.plan(recipe).exposed_ops().values() if c.bits_activations is not None)
 
     def quantized(self, recipe: Recipe) -> tuple[torch.nn.Module, dict]:
         """The model quantized by ``recipe``, on the device, and the memo of its batches'
