@@ -13,12 +13,12 @@ class ClosenessTask(Task):
 
     name, metric_name = "tiny-closeness", "closeness"
 
-    def __init__(self, init_seed: int = 0):
-        g = torch.Generator().manual_seed(0)
+    def __init__(self, init_seed: int = 0, data_seed: int = 0):
+        g = torch.Generator().manual_seed(data_seed)
         self.data = {"search": torch.randint(0, 50, (32, 7), generator=g),
                      "confirm": torch.randint(0, 50, (32, 7), generator=g)}
         self._reference = {}
-        self.init_seed = init_seed
+        self.init_seed, self.data_seed = init_seed, data_seed
 
     def build_model(self):
         torch.manual_seed(self.init_seed)
@@ -34,8 +34,11 @@ class ClosenessTask(Task):
             got = model.to(device)(x.to(device)).cpu()
         n = x.shape[0]
         closeness = 1 - ((got - ref).norm() / ref.norm()).item()
-        return Score(closeness, self.metric_name, f"closeness|{split}|n={n}", n,
+        return Score(closeness, self.metric_name, self.signature(split, n), n,
                      examples=self.examples(got, ref))
+
+    def signature(self, split, n):
+        return f"closeness|{split}|seed={self.data_seed}|n={n}"
 
     @staticmethod
     def examples(got, ref):
@@ -52,8 +55,8 @@ class ClosenessTask(Task):
         return self._reference[split]
 
 
-def make_task():
-    return ClosenessTask()
+def make_task(data_seed: int = 0):
+    return ClosenessTask(data_seed=data_seed)
 
 
 def retrained_task():
@@ -73,7 +76,7 @@ class ChanceTask(ClosenessTask):
         ref = self.reference(split)
         got = self.level * ref
         closeness = 1 - ((got - ref).norm() / ref.norm()).item()
-        return Score(closeness, self.metric_name, f"closeness|{split}|n={len(ref)}", len(ref),
+        return Score(closeness, self.metric_name, self.signature(split, len(ref)), len(ref),
                      examples=self.examples(got, ref))
 
 
@@ -133,7 +136,7 @@ class BatchedTask(ClosenessTask):
         picked = sorted(out)
         got, ref = torch.stack([out[i] for i in picked]), self.reference(split)[picked]
         closeness = 1 - ((got - ref).norm() / ref.norm()).item()
-        return Score(closeness, self.metric_name, f"closeness|{split}|n={len(picked)}", len(picked))
+        return Score(closeness, self.metric_name, self.signature(split, len(picked)), len(picked))
 
 
 def batched_task():

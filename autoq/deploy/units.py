@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..errors import AutoqError
 from ..quant.actquant import StaticFakeQuant, act_quantizer
 from ..quant.config import QuantConfig
 from ..quant.handlers import needs_act_stats
@@ -97,10 +98,14 @@ def units_of(model: nn.Module, plan: Plan, stats: dict | None = None) -> list[Un
     whole = whole_rnns()
     lstms = [n for n, m in modules.items() if isinstance(m, whole)]
     units: dict[str, Unit] = {}
+    exposed = plan.exposed_ops()  # no kernel runs them: they stay the torch code they were
     for pname, cfg in plan.configs.items():
+        if pname in exposed:
+            continue
         owner = next((n for n in lstms if pname.startswith(n + ".")), pname)
         if owner not in modules:
-            continue  # an op module graph mode added: see Plan.exposed_ops
+            raise AutoqError(f"the plan's module {pname!r} is not in the float model: "
+                             f"deploy needs the model the recipe was planned on")
         unit = units.get(owner)
         if unit is None:
             unit = units[owner] = Unit(owner, modules[owner], {})
