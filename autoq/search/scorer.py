@@ -74,11 +74,12 @@ class Scorer:
     def quantized(self, recipe: Recipe) -> tuple[torch.nn.Module, dict]:
         """The model quantized by ``recipe``, on the device, and the memo of its batches'
         outputs. The last one is kept: a trial that is not pruned scores it twice (a fraction
-        of the split first, then the whole, which runs only the batches not yet run)."""
-        text = recipe.to_yaml()
-        if self._last is None or self._last[0] != text:
+        of the split first, then the whole, which runs only the batches not yet run). Kept
+        by the plan's key: recipes that quantize alike share it."""
+        plan = self.plan(recipe)
+        if self._last is None or self._last[0] != plan.key:
             self._last = None  # the old model goes before the new one is built
-            self._last = (text, quantize_plan(self.plan(recipe), self.stats).to(self.device), {})
+            self._last = (plan.key, quantize_plan(plan, self.stats).to(self.device), {})
         return self._last[1], self._last[2]
 
     def evaluate(self, recipe: Recipe | None, fraction: float = 1.0, split: str = "search") -> Score:
