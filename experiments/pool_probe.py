@@ -1,21 +1,25 @@
-"""Does the pool matter? The fidelity objective measured on held-out inputs (the search
-split's inputs, labels unread: GNMT teacher-forced on FP32's greedy translations) instead
-of the default training-data pool, by KL and by top-1 disagreement with FP32 (the share of
-examples, or target tokens, whose most likely class differs), ranked against the confirm
-metric over the same trials as fidelity_signal.md (whose table it reads).
+"""Does the pool or the distance matter? Over the trials of fidelity_signal.md (whose
+table it reads), several distances from FP32 measured on two pools, ranked against the
+confirm metric: the task's default pool (training data's inputs) and held-out inputs (the
+search split's inputs, labels unread; GNMT teacher-forced on FP32's greedy translations).
 
-    python -m experiments.pool_probe minilm-mrpc
-    python -m experiments.pool_probe gnmt-multi30k
+    python -m experiments.pool_probe --task minilm-mrpc --study DIR
+    python -m experiments.pool_probe --task gnmt-multi30k --study DIR
 
-A probe, not a search setting: it gives the task its held-out pool in code (the task's
-``pool_batches``, replaced on the instance), since a pool that shares inputs with a judged
-split is refused by --pool.
+Distances, per example (a translator's: per target token, then averaged over the
+sentence): KL(FP32 || recipe) (the objective's default), total variation, top-1
+disagreement (1 where the most likely class, or token, differs from FP32's), and the mean
+squared difference of the centred log-probabilities (a logit distance that does not
+saturate). A probe, not a search setting: a held-out pool shares inputs with a judged
+split, which --pool refuses.
 
-The committed studies it reads are in git history: `git checkout 2742e32 -- results/`.
+The studies it reads are in git history: `git checkout 2742e32 -- results/` (MiniLM:
+results/minilm-mrpc; GNMT: results/gnmt-multi30k/vs_random/tpe-local0-refine8-s4).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from pathlib import Path
 
@@ -25,16 +29,12 @@ from scipy.stats import spearmanr
 
 from autoq import Recipe, quantize
 from autoq.evaluate import prepare_task
-from autoq.fidelity import Reference
 from autoq.quant import stats as stats_io
 from autoq.tasks import get_task
 from autoq.tasks.gnmt.beam import translate_ids
 from autoq.tasks.gnmt.corpus import encode, read_lines, teacher_batch
 from autoq.tasks.minilm.data import Encoded, splits
 from autoq.tasks.minilm.model import load_tokenizer
-
-STUDIES = {"gnmt-multi30k": "results/gnmt-multi30k/vs_random/tpe-local0-refine8-s4",
-           "minilm-mrpc": "results/minilm-mrpc"}
 
 
 def held_out_minilm(task) -> list:
@@ -55,52 +55,85 @@ def held_out_gnmt(task) -> list:
     return [teacher_batch([src[i] for i in part], [tgt[i] for i in part]) for part in parts]
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("task", choices=sorted(STUDIES))
-    task_name = p.parse_args().task
-    folder = Path(STUDIES[task_name])
+def _centred(logp: torch.Tensor) -> torch.Tensor:
+    return logp - logp.mean(-1, keepdim=True)
+
+
+DISTANCES = {  # per position, from FP32's log-probabilities r and the recipe's q
+    "KL": lambda r, q: (r.exp() * (r - q)).sum(-1),
+    "total variation": lambda r, q: 0.5 * (r.exp() - q.exp()).abs().sum(-1),
+    "top-1 disagreement": lambda r, q: (r.argmax(-1) != q.argmax(-1)).double(),
+    "logit MSE": lambda r, q: ((_centred(r) - _centred(q)) ** 2).mean(-1),
+}
+
+
+def per_example(d: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    if d.dim() == 1:
+        return d.double()
+    m = torch.ones_like(d) if mask is None else mask.to(d.dtype)
+    return ((d * m).sum(1) / m.sum(1)).double()
+
+
+class Pool:
+    """FP32's log-probabilities on a pool's batches, and a model's distances from them."""
+
+    def __init__(self, task, batches: list, fp32):
+        self.task, self.batches = task, batches
+        with torch.no_grad():
+            self.ref = [task.log_probs(fp32, b) for b in batches]
+
+    def distances(self, model) -> dict[str, float]:
+        sums = {name: [] for name in DISTANCES}
+        with torch.no_grad():
+            for b, (r, mask) in zip(self.batches, self.ref):
+                q, _ = self.task.log_probs(model, b)
+                for name, f in DISTANCES.items():
+                    sums[name].append(per_example(f(r.double(), q.double()), mask))
+        return {name: float(torch.cat(v).mean()) for name, v in sums.items()}
+
+
+def signal_table(task_name: str) -> dict[int, tuple[float, float]]:
+    """Trial -> (search metric, confirm metric), read from fidelity_signal.md."""
     md = Path(f"results/{task_name}/fidelity_signal.md").read_text().splitlines()
     rows = [line.split("|") for line in md if re.match(r"\| \d+ \| 0\.", line)]
-    table = {int(r[1]): (float(r[3]), float(r[4]), float(r[5])) for r in rows}
-    db = f"sqlite:///{folder}/study.db"
-    st = optuna.load_study(study_name=optuna.get_all_study_names(db)[0], storage=db)
-    stats = stats_io.load(folder / "stats.yaml")
-    task = get_task(task_name)
-    held_out = held_out_minilm(task) if task_name == "minilm-mrpc" else held_out_gnmt(task)
-    task.pool_batches = lambda: held_out
-    ref = Reference(task)
-    flips = {}
-    orig = task.distance
+    return {int(r[1]): (float(r[3]), float(r[5])) for r in rows}
 
-    def distance(r, o, mask):
-        same = (r.argmax(-1) == o.argmax(-1)).float()
-        if same.dim() > 1:
-            m = mask.float() if mask is not None else torch.ones_like(same)
-            same = (same * m).sum(1) / m.sum(1)
-        flips.setdefault("cur", []).append((1 - same))
-        return orig(r, o, mask)
-    task.distance = distance
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--task", required=True, choices=["gnmt-multi30k", "minilm-mrpc"])
+    p.add_argument("--study", required=True, help="the study folder fidelity_signal.md read")
+    p.add_argument("--json", help="write every trial's figures here")
+    args = p.parse_args()
+    folder = Path(args.study)
+    db = f"sqlite:///{folder.resolve()}/study.db"
+    study = optuna.load_study(study_name=optuna.get_all_study_names(db)[0], storage=db)
+    stats = stats_io.load(folder / "stats.yaml")
+    task = get_task(args.task)
+    fp32 = task.build_model().eval()
+    held = held_out_minilm(task) if args.task == "minilm-mrpc" else held_out_gnmt(task)
+    pools = {"default pool": Pool(task, list(task.pool_batches()), fp32), "held-out": Pool(task, held, fp32)}
     model = prepare_task(task)
-    out = []
-    for n, (search, kl_train, confirm) in table.items():
-        flips["cur"] = []
-        q = quantize(model, Recipe.from_yaml(st.trials[n].user_attrs["recipe"]), stats)
-        kl = ref.measure(q).value
-        flip = float(torch.cat(flips["cur"]).mean())
-        out.append((n, search, kl_train, kl, flip, confirm))
-    conf = [o[5] for o in out]
-    print(task_name, "n", len(out))
-    print("search metric rho", spearmanr([o[1] for o in out], conf).statistic)
-    print("KL train-pool rho", spearmanr([-o[2] for o in out], conf).statistic)
-    print("KL held-out rho", spearmanr([-o[3] for o in out], conf).statistic)
-    print("flips held-out rho", spearmanr([-o[4] for o in out], conf).statistic)
-    fp = st.user_attrs["fp32_metric"]
-    near = [o for o in out if fp - o[1] <= 0.1 * abs(fp)]
-    for name, col, sgn in (("search", 1, 1), ("KL train", 2, -1), ("KL held-out", 3, -1), ("flips held-out", 4, -1)):
-        print("near", len(near), name, spearmanr([sgn * o[col] for o in near], [o[5] for o in near]).statistic)
-    for o in out:
-        print(o)
+    rows = []
+    for n, (search, confirm) in signal_table(args.task).items():
+        q = quantize(model, Recipe.from_yaml(study.trials[n].user_attrs["recipe"]), stats).eval()
+        row = {"trial": n, "search": search, "confirm": confirm}
+        for pool_name, pool in pools.items():
+            row.update({f"{d}, {pool_name}": v for d, v in pool.distances(q).items()})
+        rows.append(row)
+        print(row, flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    fp = study.user_attrs["fp32_metric"]
+    near = [r for r in rows if fp - r["search"] <= 0.1 * abs(fp)]
+    print(f"| Spearman with the confirm metric | all ({len(rows)}) | within 10% of FP32 ({len(near)}) |")
+    print("|---|---|---|")
+    for key in [k for k in rows[0] if k not in ("trial", "confirm")]:
+        sign = 1 if key == "search" else -1  # a distance: lower foretells higher
+        rho = [spearmanr([sign * r[key] for r in part], [r["confirm"] for r in part]).statistic
+               for part in (rows, near)]
+        label = "search-split metric" if key == "search" else key
+        print(f"| {label} | {rho[0]:.3f} | {rho[1]:.3f} |")
 
 
 if __name__ == "__main__":
