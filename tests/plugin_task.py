@@ -55,7 +55,12 @@ class ClosenessTask(Task):
         return self._reference[split]
 
 
-def make_task(data_seed: int = 0):
+def make_task():
+    return ClosenessTask()
+
+
+def seeded_task(data_seed: int = 0):
+    """The same task on other random splits (``--task-arg data_seed=N``)."""
     return ClosenessTask(data_seed=data_seed)
 
 

@@ -188,7 +188,7 @@ def test_a_resume_with_other_settings_is_refused_and_writes_nothing(study, capsy
     args = ["search", "--task", "plugin_task:make_task", "--space", SPACE, "--study", "fid",
             "--results", str(study.results), "--n-trials", "40"]
     for extra, word in ((["--max-drop", "0.5"], "max_drop"), (["--sampler", "random"], "sampler"),
-                        (["--task-arg", "data_seed=1"], "search split")):
+                        (["--task", "plugin_task:seeded_task", "--task-arg", "data_seed=1"], "search split")):
         assert main(args + extra) == 2
         err = capsys.readouterr().err
         assert f"was made with {word}" in err and "Traceback" not in err
