@@ -38,6 +38,10 @@ class Reference:
 
     def __init__(self, task: Task, device: str = "cpu"):
         self.task, self.device = task, device
+        if type(task).distance is not Task.distance and task.distance_name == Task.distance_name:
+            raise AutoqError(f"task {task.name!r} gives its own distance() but keeps the default's "
+                             f"name {Task.distance_name!r}: set distance_name (it signs each "
+                             f"fidelity and keys kept sensitivity tables, which must not mix)")
         self.batches = list(task.pool_batches())
         if not self.batches:
             raise AutoqError(f"task {task.name!r}: its pool (Task.pool_batches) is empty; give "

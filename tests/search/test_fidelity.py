@@ -43,6 +43,23 @@ def test_fp32_is_zero_from_itself_and_a_recipe_is_not():
     assert half.n < f.n and "/2" in half.signature
 
 
+def test_a_task_s_own_distance_must_be_named():
+    from plugin_task import ClosenessTask
+
+    class Flips(ClosenessTask):
+        def distance(self, ref, other, mask):
+            return (ref.argmax(-1) != other.argmax(-1)).float()
+
+    with pytest.raises(AutoqError, match="own distance.*set distance_name"):
+        Reference(Flips())
+    Flips.distance_name = "top1-disagreement"
+    task = Flips()
+    model = prepare_task(task)
+    q = quantize(model, Recipe.build({"bits_weights": 2, "bits_activations": 4}), task_stats(task, model))
+    f = Reference(task).measure(q)
+    assert f.signature.startswith("top1-disagreement|") and set(f.examples) <= {0.0, 1.0}
+
+
 def test_allocation_is_optimal_on_a_hand_made_table():
     """Greedy by cost per byte misses the optimum here; the frontier must not."""
     units = {"a": [Option(8, 80, 0.0), Option(4, 40, 1.0), Option(2, 20, 9.0)],
