@@ -59,8 +59,7 @@ def _centred(logp: torch.Tensor) -> torch.Tensor:
     return logp - logp.mean(-1, keepdim=True)
 
 
-DISTANCES = {  # per position, from FP32's log-probabilities r and the recipe's q
-    "KL": lambda r, q: (r.exp() * (r - q)).sum(-1),
+OTHERS = {  # per position, from FP32's log-probabilities r and the recipe's q
     "total variation": lambda r, q: 0.5 * (r.exp() - q.exp()).abs().sum(-1),
     "top-1 disagreement": lambda r, q: (r.argmax(-1) != q.argmax(-1)).double(),
     "logit MSE": lambda r, q: ((_centred(r) - _centred(q)) ** 2).mean(-1),
@@ -83,12 +82,14 @@ class Pool:
             self.ref = [task.log_probs(fp32, b) for b in batches]
 
     def distances(self, model) -> dict[str, float]:
-        sums = {name: [] for name in DISTANCES}
+        sums = {name: [] for name in ["KL", *OTHERS]}
         with torch.no_grad():
             for b, (r, mask) in zip(self.batches, self.ref):
                 q, _ = self.task.log_probs(model, b)
-                for name, f in DISTANCES.items():
-                    sums[name].append(per_example(f(r.double(), q.double()), mask))
+                r, q = r.double(), q.double()
+                sums["KL"].append(self.task.distance(r, q, mask))  # the objective's own
+                for name, f in OTHERS.items():
+                    sums[name].append(per_example(f(r, q), mask))
         return {name: float(torch.cat(v).mean()) for name, v in sums.items()}
 
 

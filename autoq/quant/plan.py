@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 from torch import nn
 
@@ -27,10 +28,11 @@ class Plan:
     recipe: Recipe | None  # None: nothing quantized (FP32)
     configs: dict[str, QuantConfig]  # module name -> config, in model order
 
-    @property
+    @cached_property
     def key(self) -> str:
         """A digest of every module's config: recipes that quantize alike share it (float
-        activations' settings are canonical in the config, so they act on nothing here)."""
+        activations' settings are canonical in the config, so they act on nothing here).
+        Made once: a trial asks for it several times."""
         return hashlib.sha1(repr(sorted(self.configs.items())).encode()).hexdigest()[:16]
 
     def exposed_ops(self) -> dict[str, QuantConfig]:
