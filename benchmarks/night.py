@@ -27,7 +27,8 @@ import optuna
 from optuna.trial import TrialState
 
 from autoq.io import write_atomic
-from autoq.search.storage import MAX_RETRY, open_storage
+from autoq.search.storage import MAX_RETRY, cut_short, open_storage
+from autoq.search.trial_record import TrialRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = "night"
@@ -48,15 +49,15 @@ def start(storage: str, results: Path, n_trials: int) -> subprocess.Popen:
 
 def count(study: optuna.Study) -> dict[str, int]:
     trials = study.trials
-    finished = [t for t in trials if "same_as" not in t.user_attrs and (
-        t.state in (TrialState.COMPLETE, TrialState.PRUNED) or "fail_reason" in t.user_attrs)]
-    cut = [t for t in trials if t.state == TrialState.FAIL and t.params and "same_as" not in t.user_attrs
-           and "fail_reason" not in t.user_attrs and "stopped" not in t.user_attrs]
+    notes = {t.number: TrialRecord.of(t) for t in trials}
+    finished = [t for t in trials if notes[t.number].same_as is None and (
+        t.state in (TrialState.COMPLETE, TrialState.PRUNED) or notes[t.number].fail_reason is not None)]
+    cut = [t for t in trials if t.params and cut_short(t)]
     retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
     given_up = {t.number for t in cut if len(t.system_attrs.get("retry_history", ())) + 1 > MAX_RETRY}
-    plans = collections.Counter(t.user_attrs["plan"] for t in trials
-                                if t.state == TrialState.COMPLETE and "plan" in t.user_attrs)
-    seeds = collections.Counter(t.user_attrs["seed"] for t in trials if "seed" in t.user_attrs)
+    plans = collections.Counter(notes[t.number].plan for t in trials
+                                if t.state == TrialState.COMPLETE and notes[t.number].plan is not None)
+    seeds = collections.Counter(notes[t.number].seed for t in trials if notes[t.number].seed is not None)
     return {"trials": len(trials), "finished": len(finished), "cut short by a kill": len(cut),
             "re-run": len(retried & {t.number for t in cut}), "given up (cut short 3 times)": len(given_up),
             "lost (cut short, never queued again)": len({t.number for t in cut} - retried - given_up),

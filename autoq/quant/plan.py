@@ -35,18 +35,21 @@ class Plan:
         Made once: a trial asks for it several times."""
         return hashlib.sha1(repr(sorted(self.configs.items())).encode()).hexdigest()[:16]
 
+    @cached_property
+    def _modules(self) -> dict[str, nn.Module]:
+        return dict(self.model.named_modules())
+
     def exposed_ops(self) -> dict[str, QuantConfig]:
         """The entries of ops graph mode exposed (``autoq.graph``): no deploy kernel runs
         them, so a deployed model keeps them as the torch code they were traced from."""
-        modules = dict(self.model.named_modules())
-        return {n: c for n, c in self.configs.items() if getattr(modules[n], "graph_exposed", False)}
+        return {n: c for n, c in self.configs.items()
+                if getattr(self._modules[n], "graph_exposed", False)}
 
     def needs_stats(self) -> list[str]:
         """Modules whose activations are quantized from statistics."""
-        modules = dict(self.model.named_modules())
         return [n for n, c in self.configs.items()
                 if c.bits_activations not in (None, 16) and not c.dynamic
-                and needs_act_stats(modules[n])]
+                and needs_act_stats(self._modules[n])]
 
     def check_stats(self, stats: Stats | None) -> None:
         """Every module quantized from statistics must have them (same model, same names)."""

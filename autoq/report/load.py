@@ -13,7 +13,9 @@ from ..search.front import pareto_indices
 from ..search.config import LATENCY
 from ..search.outputs import delta_text, feasible, front_rows
 from ..search.pick import load_front, pick
+from ..search.record import StudyRecord
 from ..search.storage import open_storage
+from ..search.trial_record import TrialRecord
 from .settings import settings_lines
 
 State = optuna.trial.TrialState
@@ -147,21 +149,22 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
     # what its end decided (search/decide.py), and only trials the metric was scored on
     # are points of the metric's chart
     fidelity = meta.get("objective") == "fidelity"
-    attrs = study.user_attrs if fidelity else {}
+    record = StudyRecord(study) if fidelity else None
     front = rows if fidelity else front_rows(study, None, meta.get("front_margin") or 0.0)
-    points, states, failures = _points(study, front, fidelity, attrs)
+    points, states, failures = _points(study, front, record)
     int8 = next((t for t in study.get_trials(deepcopy=False, states=(State.COMPLETE,))
-                 if t.user_attrs.get("seed") == "int8"), None)
+                 if TrialRecord.of(t).seed == "int8"), None)
     baseline = None if int8 is None else {
         "size_bytes": int8.values[1], "value": int8.values[0],
-        "metric": attrs.get(f"metric:{int8.number}") if fidelity else int8.values[0]}
+        "metric": record.metric(int8.number) if record else int8.values[0]}
     return StudyData(name, meta, points, front, states, failures, int8=baseline)
 
 
-def _points(study: optuna.Study, front: list[dict[str, Any]], fidelity: bool,
-            attrs: dict[str, Any]) -> tuple[list[Point], Counter, Counter]:
-    """The study's trials as chart points (a fidelity study: those the metric was scored
-    on), with the count of each state and of each failure reason."""
+def _points(study: optuna.Study, front: list[dict[str, Any]],
+            record: StudyRecord | None) -> tuple[list[Point], Counter, Counter]:
+    """The study's trials as chart points (a fidelity study, whose ``record`` is given:
+    those the metric was scored on), with the count of each state and of each failure
+    reason."""
     confirm = {r["trial"]: r["confirm_metric"] for r in front}
     near = {r["trial"] for r in front if r["near"]}
     deltas = {r["trial"]: delta_text(r) + ("; no better than a constant answer"
@@ -169,26 +172,26 @@ def _points(study: optuna.Study, front: list[dict[str, Any]], fidelity: bool,
     points, states, failures = [], Counter(), Counter()
     for t in study.get_trials(deepcopy=False):
         states[t.state.name.lower()] += 1
-        seed = t.user_attrs.get("seed")
-        seed = None if seed is None else str(seed)
-        if fidelity and f"metric:{t.number}" not in attrs:
+        r = TrialRecord.of(t)
+        seed = None if r.seed is None else str(r.seed)
+        if record is not None and not record.scored(t.number):
             continue
         if t.state == State.COMPLETE and t.values and t.values[1] > 0:  # > 0: a log axis
             kind = "fp32" if seed == "fp32" else "seed" if seed else \
                 "searched" if feasible(t) else "infeasible"
-            metric = attrs[f"metric:{t.number}"] if fidelity else t.values[0]
+            metric = record.metric(t.number) if record is not None else t.values[0]
             points.append(Point(t.number, kind, t.values[1], metric, seed,
                                 confirm.get(t.number), t.number in confirm, settings_lines(t),
                                 t.values[2] if len(t.values) > 2 else None, deltas.get(t.number, ""),
                                 t.number in near))
         elif t.state == State.PRUNED:
-            partial, size = t.user_attrs.get("partial_metric"), t.user_attrs.get("size_bytes")
+            partial, size = r.partial_metric, r.size_bytes
             if isinstance(partial, (int, float)) and isinstance(size, (int, float)) and size > 0:
                 points.append(Point(t.number, "pruned", size, partial, seed,
                                     settings=settings_lines(t),
-                                    latency=t.user_attrs.get(LATENCY)))
+                                    latency=r.latency_ratio))
         elif t.state == State.FAIL:
-            failures[str(t.user_attrs.get("fail_reason", "no reason recorded (interrupted?)"))] += 1
+            failures[str(r.fail_reason or "no reason recorded (interrupted?)")] += 1
     return points, states, failures
 
 

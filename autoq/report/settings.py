@@ -7,6 +7,7 @@ import optuna
 
 from ..errors import AutoqError
 from ..recipe import Recipe
+from ..search.trial_record import TrialRecord
 
 LETTER = {"bits_weights": "W", "bits_activations": "A"}
 SHORT = {"clip_acts": "clip", "clip_n_stds": "n_stds"}
@@ -54,12 +55,13 @@ def from_recipe(text: str) -> list[str]:
 
 def settings_lines(trial: optuna.trial.FrozenTrial) -> list[str]:
     """Unescaped lines; whoever shows them escapes them."""
-    if trial.user_attrs.get("seed") == "fp32":
+    r = TrialRecord.of(trial)
+    if r.seed == "fp32":
         return ["float model (not quantized)"]
     if trial.params:
         lines = from_params(trial.params)
-    elif isinstance(trial.user_attrs.get("recipe"), str):
-        lines = from_recipe(trial.user_attrs["recipe"])
+    elif isinstance(r.recipe, str):
+        lines = from_recipe(r.recipe)
     else:
         lines = []
     if len(lines) > MAX_LINES:

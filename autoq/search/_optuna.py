@@ -1,6 +1,6 @@
 """The one place autoq reaches into Optuna's private API, so that an Optuna upgrade is
-checked here: the RDB storage's stale-trial query and its models, and a study's private
-trial list that samplers read."""
+checked here: the RDB storage's stale-trial query and its models, failing a study's stale
+trials, and a study's private trial list that samplers read."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -28,6 +28,19 @@ class Storage(RDBStorage):
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=self.grace_period)
         return stale + [trial_id for (trial_id,) in silent
                         if self.get_trial(trial_id).datetime_start.astimezone(timezone.utc) < cutoff]
+
+
+def fail_stale(study: optuna.Study) -> None:
+    """Fail the study's running trials whose worker stopped beating (one another process
+    finished meanwhile stays as it is)."""
+    storage = study._storage
+    if not storage.get_heartbeat_interval():
+        return
+    for trial_id in storage._get_stale_trial_ids(study._study_id):
+        try:
+            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
 
 
 def in_space(trial: optuna.trial.FrozenTrial) -> bool:

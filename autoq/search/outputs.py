@@ -13,6 +13,7 @@ from ..io import write_atomic
 from .config import LATENCY
 from .front import pareto_indices
 from .record import StudyRecord
+from .trial_record import TrialRecord
 
 FIELDS = ("trial", "fidelity", "metric", "confirm_metric", "confirm_delta_low", "confirm_delta_high",
           "beats_chance", "size_bytes", "size_ratio", "near", "seed", "float_in_deploy", "recipe")
@@ -77,8 +78,8 @@ def row(t: optuna.trial.FrozenTrial, record: StudyRecord, near: bool, metric: fl
             "beats_chance": c.beats_chance if c else None,
             "size_bytes": int(t.values[1]),
             "size_ratio": round(t.values[1] / fp32_size, 4) if fp32_size else None,
-            "near": near, "seed": t.user_attrs.get("seed"),
-            "float_in_deploy": t.user_attrs.get("float_in_deploy", 0), "recipe": recipe_path(t),
+            "near": near, "seed": (r := TrialRecord.of(t)).seed,
+            "float_in_deploy": r.float_in_deploy, "recipe": recipe_path(t),
             **({LATENCY: round(t.values[2], 4)} if len(t.values) > 2 else {})}
 
 
@@ -91,7 +92,7 @@ def delta_text(row: dict[str, Any], digits: int = 3) -> str:
 def write_results(study: optuna.Study, out: Path, rows: list[dict[str, Any]]) -> None:
     """Recipes first, then the front that points at them, so every file is always valid."""
     for t in completed(study):  # a file left by another study of this name is replaced
-        path, text = out / recipe_path(t), t.user_attrs["recipe"]
+        path, text = out / recipe_path(t), TrialRecord.of(t).recipe
         if not path.is_file() or path.read_text(errors="replace") != text:
             write_atomic(path, text)
     buf = io.StringIO()

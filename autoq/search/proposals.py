@@ -11,6 +11,7 @@ import optuna
 from .front import REF_DROP
 from .neighbours import draw_parent, moves, neighbour
 from .outputs import completed, front_of
+from .trial_record import TrialRecord
 
 if TYPE_CHECKING:
     from .searcher import Searcher
@@ -21,9 +22,9 @@ def refine_seeds(s: Searcher) -> None:
     space's seed recipes that are no larger and quantize otherwise (what a person does
     with a hand-tuned recipe: try one change, keep what holds), spread over the seeds."""
     trials = s.study.get_trials(deepcopy=False)
-    if s.refine <= 0 or any("refine_of" in t.user_attrs for t in trials):
+    if s.refine <= 0 or any(TrialRecord.of(t).refine_of is not None for t in trials):
         return
-    seeds = [t for t in trials if t.user_attrs.get("seed") in s.space.seed_names
+    seeds = [t for t in trials if TrialRecord.of(t).seed in s.space.seed_names
              and t.params and t.state == optuna.trial.TrialState.COMPLETE]
     for i, seed in enumerate(seeds):
         recipe = s.space.recipe(seed.params)
@@ -35,15 +36,15 @@ def refine_seeds(s: Searcher) -> None:
                 options.append(params)
                 keys.add(k)
         share = s.refine // len(seeds) + (i < s.refine % len(seeds))
-        for params in s.rng.sample(options, min(share, len(options))):
-            s.study.enqueue_trial(params, user_attrs={"refine_of": seed.number})
+        for params in s.handle.rng.sample(options, min(share, len(options))):
+            s.study.enqueue_trial(params, user_attrs=TrialRecord(refine_of=seed.number).attrs())
 
 
 def queue_neighbour(s: Searcher, trial: optuna.trial.FrozenTrial, changes: int, why: str) -> None:
     """Queue a neighbour of ``trial`` (``changes`` knobs moved) as the next trial."""
     if trial.params:
-        params = neighbour(trial.params, s.space.knobs(), changes, s.rng)
-        s.study.enqueue_trial(params, user_attrs={why: trial.number})
+        params = neighbour(trial.params, s.space.knobs(), changes, s.handle.rng)
+        s.study.enqueue_trial(params, user_attrs=TrialRecord(**{why: trial.number}).attrs())
 
 
 def reference(s: Searcher, front: list[optuna.trial.FrozenTrial]) -> tuple[float, ...]:
@@ -65,8 +66,8 @@ def queue_local(s: Searcher) -> None:
     done = completed(s.study)
     front = front_of(done, sign=s.objective.sign)
     on_front = {t.number for t in front}
-    seeds = [t for t in done if t.user_attrs.get("seed") in s.space.seed_names
+    seeds = [t for t in done if TrialRecord.of(t).seed in s.space.seed_names
              and t.number not in on_front]
-    parent = draw_parent(front, seeds, reference(s, front), s.rng, s.objective.sign)
+    parent = draw_parent(front, seeds, reference(s, front), s.handle.rng, s.objective.sign)
     if parent is not None:
-        queue_neighbour(s, parent, s.rng.choice((1, 2)), "local_of")
+        queue_neighbour(s, parent, s.handle.rng.choice((1, 2)), "local_of")

@@ -15,6 +15,7 @@ from .proposals import queue_local, queue_neighbour, refine_seeds
 from .limits import StudyTimeout
 from .lock import study_lock
 from .start import preflight, seed_study
+from .trial_record import TrialRecord
 from .workers import supervise
 
 GIVE_UP_AFTER = 200  # repeated proposals in a row: the space holds nothing new
@@ -39,16 +40,16 @@ def loop(searcher: Searcher, bar: tqdm | None = None) -> None:
     bar = bar if bar is not None else trial_bar(searcher)
     failures_in_a_row = repeats = 0
     while searcher.deadline is None or time.monotonic() < searcher.deadline:
-        if searcher.rng.random() < cfg.local:
+        if searcher.handle.rng.random() < cfg.local:
             queue_local(searcher)
-        trial = searcher.next_trial()  # None: every trial the study needs is done or running
+        trial = searcher.handle.next_trial()  # None: every trial the study needs is done or running
         if trial is None:
             break
         try:
             t = searcher.run_trial(trial)
         except StudyTimeout:  # --timeout came during the trial: it is re-run on resume
             break
-        if "same_as" in t.user_attrs:  # TPE re-proposes a front point when nothing beats it
+        if TrialRecord.of(t).same_as is not None:  # TPE re-proposes a front point when nothing beats it
             queue_neighbour(searcher, t, NEIGHBOUR_CHANGES, "neighbour_of")
             repeats += 1
             if repeats >= GIVE_UP_AFTER:
@@ -70,14 +71,14 @@ def loop(searcher: Searcher, bar: tqdm | None = None) -> None:
 
 def completed_search_trials(study: optuna.Study) -> list:
     return [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            if "seed" not in t.user_attrs]
+            if TrialRecord.of(t).seed is None]
 
 
 def failure_summary(study: optuna.Study) -> str:
     failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
     reasons: dict[str, int] = {}
     for t in failed:
-        reason = t.user_attrs.get("fail_reason", "unknown")
+        reason = TrialRecord.of(t).fail_reason or "unknown"
         reasons[reason] = reasons.get(reason, 0) + 1
     listed = "; ".join(f"{n}x {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
     return (f"every searched trial failed ({len(failed)} failures, no completed trial), so the "
@@ -107,7 +108,7 @@ def run_search(cfg: SearchConfig) -> list[dict]:
         searcher.deadline = time.monotonic() + cfg.timeout_s
     bar = trial_bar(searcher, opened=False)  # the study is checked before it is opened
     preflight(searcher)
-    with study_lock(searcher.storage, cfg.study):  # one process seeds; the others wait
+    with study_lock(searcher.handle.storage, cfg.study):  # one process seeds; the others wait
         seed_study(searcher, bar)
         refine_seeds(searcher)
     searcher.write()

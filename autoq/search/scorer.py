@@ -20,6 +20,7 @@ from ..tasks.paired import beats, paired_difference
 from .config import SearchConfig
 from .record import Confirmed
 from .space import SearchSpace
+from .trial_record import TrialRecord
 
 
 class Scorer:
@@ -132,7 +133,8 @@ class Scorer:
     @staticmethod
     def recipe_of(trial: optuna.trial.FrozenTrial) -> Recipe | None:
         """The recipe a trial scored (None: FP32)."""
-        return None if trial.user_attrs.get("seed") == "fp32" else Recipe.from_yaml(trial.user_attrs["recipe"])
+        r = TrialRecord.of(trial)
+        return None if r.seed == "fp32" else Recipe.from_yaml(r.recipe)
 
     @cached_property
     def fp32_search(self) -> Score:

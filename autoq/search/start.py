@@ -20,6 +20,7 @@ from .limits import StudyTimeout, TrialTimeout, time_limit
 from .meta import notices
 from . import sensitivity
 from .record import StudyRecord
+from .trial_record import TrialRecord
 
 if TYPE_CHECKING:
     from .searcher import Searcher
@@ -64,8 +65,8 @@ def record_reference(s: Searcher) -> None:
         r.put("chance_metric", chance.metric)
         r.put("chance_confirm_metric", s.chance_confirm.metric)
         r.put("fp32_beats_chance", beats(s.task, s.fp32_search, chance))
-    if s.kept_stats() is None:
-        s.keep_stats()
+    if s.handle.kept_stats() is None:
+        s.handle.keep_stats(s.stats)
     check_fraction(s, r)
 
 
@@ -122,7 +123,7 @@ def seed_study(s: Searcher, bar=None) -> None:
         tqdm.write(f"autoq: {line}", file=sys.stderr)
     if s.record().get("seeded"):  # by this process before, or by another on the study
         return
-    done = {t.user_attrs.get("seed") for t in s.study.get_trials(deepcopy=False)}
+    done = {TrialRecord.of(t).seed for t in s.study.get_trials(deepcopy=False)}
     seeds = seed_recipes(s, done)
     graph = s.space.graph
     pending = [x for x in seeds if x[0] not in done]
@@ -146,16 +147,15 @@ def seed_study(s: Searcher, bar=None) -> None:
             reason = f"{e} (--trial-timeout)" if isinstance(e, TrialTimeout) else f"{type(e).__name__}: {e}"
             s.study.add_trial(optuna.trial.create_trial(
                 state=optuna.trial.TrialState.FAIL,
-                user_attrs={"seed": name, "recipe": text, "fail_reason": reason}))
+                user_attrs=TrialRecord(seed=name, recipe=text, fail_reason=reason).attrs()))
             if bar is not None:
                 bar.update()
             continue
         s.study.add_trial(optuna.trial.create_trial(
             values=[value, *s.costs(recipe)],
             params=params, distributions=params and distributions(s.space, params),
-            user_attrs={"seed": name, "recipe": text,
-                        **({"plan": s.plan_key(recipe)} if recipe else {}),
-                        **({"float_in_deploy": n} if (n := s.float_in_deploy(recipe)) else {})},
+            user_attrs=TrialRecord(seed=name, recipe=text, plan=recipe and s.plan_key(recipe),
+                                   float_in_deploy=s.float_in_deploy(recipe)).attrs(),
             constraints=s.constraints(score)))
         if bar is not None:
             bar.update()

@@ -15,8 +15,9 @@ from optuna.trial import TrialState, create_trial
 from sqlalchemy import event
 
 from ..errors import AutoqError, mask_secrets
-from ._optuna import Storage
+from ._optuna import Storage, fail_stale
 from .lock import sqlite_lock_path
+from .trial_record import TrialRecord
 
 # ask/tell drives heartbeats itself (see heartbeat below), which Optuna warns about
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
@@ -118,8 +119,9 @@ def heartbeat(storage: RDBStorage, study: optuna.Study, trial: optuna.Trial):
 def cut_short(t: optuna.trial.FrozenTrial) -> bool:
     """A trial whose worker died (or was stopped) before it finished: failed with no
     reason of its own, and not a repeated proposal."""
-    return (t.state == TrialState.FAIL and "fail_reason" not in t.user_attrs
-            and "same_as" not in t.user_attrs and "stopped" not in t.user_attrs)
+    r = TrialRecord.of(t)
+    return (t.state == TrialState.FAIL and r.fail_reason is None and r.same_as is None
+            and r.stopped is None)
 
 
 def recover_stale(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -127,13 +129,7 @@ def recover_stale(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     short that has no retry yet (up to MAX_RETRY times each). Run under the study lock: a
     process killed between the two steps leaves a trial that the next call queues, so no
     trial is stranded whatever the moment of the kill."""
-    storage = study._storage
-    stale = storage._get_stale_trial_ids(study._study_id) if storage.get_heartbeat_interval() else []
-    for trial_id in stale:
-        try:
-            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            pass  # another process finished it
+    fail_stale(study)
     trials = study.get_trials(deepcopy=False)  # returned: the study after the stale are failed
     retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
     for t in trials:
@@ -141,8 +137,7 @@ def recover_stale(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
         if cut_short(t) and t.number not in retried and len(history) <= MAX_RETRY and t.params:
             study.add_trial(create_trial(
                 state=TrialState.WAITING, params=t.params, distributions=t.distributions,
-                user_attrs={k: v for k, v in t.user_attrs.items() if k in ("refine_of", "local_of",
-                                                                          "neighbour_of")},
+                user_attrs=TrialRecord.of(t).queued_by,
                 system_attrs={**t.system_attrs, "failed_trial": t.system_attrs.get("failed_trial", t.number),
                               "retry_history": history}))
     return trials

@@ -494,15 +494,15 @@ def test_pruning_compares_a_fraction_with_the_same_fraction(tmp_path, monkeypatc
     monkeypatch.setattr(Searcher, "score", lambda self, recipe, fraction=1.0, split="search":
                         calls.append(fraction) or 0.1)  # every recipe: 0.1 on the quarter
     largest = [searcher.study.user_attrs["fp32_size_bytes"] + 1]  # every front point is smaller
-    assert not searcher.clearly_dominated(0.1, largest)  # full figures near 1.0 would prune it
-    assert searcher.clearly_dominated(0.1 - 0.05, largest)  # beaten by more than the margin
+    assert not searcher.early_stop.clearly_dominated(0.1, largest)  # full figures near 1.0 would prune it
+    assert searcher.early_stop.clearly_dominated(0.1 - 0.05, largest)  # beaten by more than the margin
     front = [t.number for t in searcher.study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert set(calls) == {0.25} and len(calls) <= len(front) + 1  # once each, kept in the study
     assert "partial:fp32" in searcher.study.user_attrs
     # smaller than every front point: only the drop from FP32's quarter score can prune it
     margin = 0.02 * searcher.study.user_attrs["fp32_metric"]
-    assert not searcher.clearly_dominated(0.1 - 0.5 + margin / 2, [0])  # the margin's doubt
-    assert searcher.clearly_dominated(0.1 - 0.5 - 2 * margin, [0])
+    assert not searcher.early_stop.clearly_dominated(0.1 - 0.5 + margin / 2, [0])  # the margin's doubt
+    assert searcher.early_stop.clearly_dominated(0.1 - 0.5 - 2 * margin, [0])
     with pytest.raises(AutoqError, match="made with fidelity 0.25: resume it with --fidelity 0.25"):
         seed_study(Searcher(config(tmp_path, ladder=0, fidelity=0.5, max_drop=0.5)))
     seed_study(Searcher(config(tmp_path, ladder=0, fidelity=1.0, max_drop=0.5)))  # no partial scores: any study
