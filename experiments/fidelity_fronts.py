@@ -41,6 +41,13 @@ def summary(folder: Path, max_drop: float) -> dict:
                    pick_interval=(p["confirm_delta_low"], p["confirm_delta_high"]), pick_fidelity=p.get("fidelity"))
     except AutoqError:
         out["pick_trial"] = None
+    try:
+        c = pick(meta, rows, max_drop, confident=True)
+        out.update(confident_trial=c["trial"], confident_ratio=c["size_ratio"],
+                   confident_drop=meta["fp32_confirm_metric"] - c["confirm_metric"],
+                   confident_interval=(c["confirm_delta_low"], c["confirm_delta_high"]))
+    except AutoqError:
+        out["confident_trial"] = None
     return out
 
 
@@ -72,6 +79,19 @@ def main() -> None:
                           f"{s['pick_search']:.4f} | {s['pick_confirm']:.4f} | {s['pick_drop']:.4f} | "
                           f"{low:+.4f} to {high:+.4f}")
         lines.append(f"| {label} | {s['trials']} | {s['front']} | {s['hv_confirm']:.4f} | {pick_cells} |")
+    lines += ["", f"With `--confident` (`autoq pareto --max-drop {args.max_drop:g} --confident`): the "
+              f"smallest front recipe whose confirm interval's worse end is within {args.max_drop:g} "
+              "of FP32 as well (FP32 itself when none is).", "",
+              "| study | pick | size x FP32 | --confident pick | size x FP32 | confirm drop | 95% interval |",
+              "|---|---|---|---|---|---|---|"]
+    for label, s in studies.items():
+        plain = "none | " if s["pick_trial"] is None else f"{s['pick_trial']} | {s['pick_ratio']:.3f}"
+        if s["confident_trial"] is None:
+            lines.append(f"| {label} | {plain} | none | | | |")
+            continue
+        low, high = s["confident_interval"]
+        lines.append(f"| {label} | {plain} | {s['confident_trial']} | {s['confident_ratio']:.3f} | "
+                     f"{s['confident_drop']:.4f} | {low:+.4f} to {high:+.4f} |")
     pairs = sorted({k.split("-s")[-1] for k in studies if k.startswith("tpe-")}
                    & {k.split("-s")[-1] for k in studies if k.startswith("random-")})
     if pairs:

@@ -205,6 +205,8 @@ CASES = [
     # --- study folders ---------------------------------------------------------------
     ("pareto-malformed-json", ["pareto", "--study", "s", "--results", "{tmp}"],
      {"s/search.json": "{}", "s/pareto.json": "{not json"}, "not valid JSON"),
+    ("pareto-confident-without-max-drop", ["pareto", "--study", "s", "--results", "{tmp}", "--confident"],
+     {"s/search.json": "{}", "s/pareto.json": "[]"}, "give --max-drop"),
     ("pareto-search-json-a-list", ["pareto", "--study", "s", "--results", "{tmp}"],
      {"s/search.json": "[]", "s/pareto.json": "[]"}, "search.json"),
     ("report-not-a-study", ["report", "--study", "none", "--results", "{tmp}"], {}, "does not exist"),

@@ -31,28 +31,43 @@ BY = {"size": "size_bytes", "latency": LATENCY}
 
 
 def pick(meta: dict[str, Any], rows: list[dict[str, Any]], max_drop: float,
-         by: str = "size") -> dict[str, Any]:
+         by: str = "size", confident: bool = False) -> dict[str, Any]:
     """The smallest (``by="latency"``: fastest) front point whose metric is within
     ``max_drop`` of FP32's on each split it was scored on (search and confirm), and which
     beats the task's chance score on confirm (when it has one). A drop is in the metric's
-    units, and a metric that is minimized (an error rate) drops as it rises."""
+    units, and a metric that is minimized (an error rate) drops as it rises.
+
+    ``confident``: on confirm, the far end of the 95% interval of the difference from FP32
+    must be within ``max_drop`` too, not only the point estimate: a drop the split shows to
+    be at most ``max_drop`` (one-sided, 97.5%), so that the pick's drop on new data of the
+    kind is within the bound, as far as the confirm split can tell."""
     if by not in BY:
         raise AutoqError(f"cannot pick by {by!r} (allowed: {', '.join(BY)})")
     if any(BY[by] not in r for r in rows):
         raise AutoqError(f"cannot pick by {by}: the study has no {by} objective "
                          f"(search with --latency for one)")
     sign = -1.0 if meta.get("direction") == "minimize" else 1.0
+    if confident and any(r.get("confirm_delta_low") is None for r in rows if r.get("seed") != "fp32"):
+        raise AutoqError("cannot pick --confident: the front's points carry no confirm interval "
+                         "(the task's scores give no per-example statistics); pick without it")
 
     def ok(r):
         pairs = [(meta["fp32_metric"], r.get("metric")), (meta["fp32_confirm_metric"], r.get("confirm_metric"))]
         scored = [(f, m) for f, m in pairs if m is not None]
-        return bool(scored) and all(sign * (f - m) <= max_drop for f, m in scored)
+        fits = bool(scored) and all(sign * (f - m) <= max_drop for f, m in scored)
+        if confident and r.get("seed") != "fp32":  # the interval's worse end, as a drop
+            worst = -r["confirm_delta_low"] if sign > 0 else r["confirm_delta_high"]
+            fits = fits and worst <= max_drop
+        return fits
     fits = [r for r in rows if ok(r) and r.get("beats_chance") is not False]
     if not fits:
         constant = sum(r.get("beats_chance") is False for r in rows)
-        raise AutoqError(f"no recipe on the front is within {max_drop} of FP32 "
-                         f"({len(rows)} points" + (f", {constant} of them no better than chance"
-                                                   if constant else "") + "; try a larger --max-drop)")
+        raise AutoqError(f"no recipe on the front is within {max_drop} of FP32"
+                         + (" at the far end of its confirm interval" if confident else "")
+                         + f" ({len(rows)} points" + (f", {constant} of them no better than chance"
+                                                      if constant else "")
+                         + "; try a larger --max-drop" + (", or pick without --confident" if confident else "")
+                         + ")")
     return min(fits, key=lambda r: (r[BY[by]], r["size_bytes"]))
 
 

@@ -185,6 +185,25 @@ def test_max_drop_keeps_only_feasible_points(tmp_path):
     assert holds and pick(meta, rows, 0.02) == min(holds, key=lambda r: r["size_bytes"])
 
 
+def test_a_confident_pick_holds_at_the_far_end_of_its_interval():
+    def point(trial, search, confirm, delta, size, seed=None):
+        return {"trial": trial, "metric": search, "confirm_metric": confirm, "confirm_delta_low": delta[0],
+                "confirm_delta_high": delta[1], "size_bytes": size, "seed": seed}
+    meta = {"fp32_metric": 0.80, "fp32_confirm_metric": 0.80}
+    rows = [point(1, 0.795, 0.796, (-0.030, 0.020), 100),  # the estimate holds, the far end not
+            point(2, 0.799, 0.801, (-0.008, 0.010), 200), point(0, 0.80, 0.80, (0.0, 0.0), 1000, "fp32")]
+    assert pick(meta, rows, 0.01)["trial"] == 1
+    assert pick(meta, rows, 0.01, confident=True)["trial"] == 2
+    with pytest.raises(AutoqError, match="far end of its confirm interval.*without --confident"):
+        pick(meta, rows[:1], 0.01, confident=True)
+    # an error rate drops as it rises: the interval's upper end is its worse
+    errors = {"fp32_metric": 0.20, "fp32_confirm_metric": 0.20, "direction": "minimize"}
+    rows = [point(1, 0.205, 0.204, (-0.020, 0.030), 100), point(2, 0.201, 0.199, (-0.010, 0.008), 200)]
+    assert pick(errors, rows, 0.01)["trial"] == 1 and pick(errors, rows, 0.01, confident=True)["trial"] == 2
+    with pytest.raises(AutoqError, match="no confirm interval"):  # a task without per-example scores
+        pick(meta, [point(1, 0.80, 0.80, (None, None), 100)], 0.01, confident=True)
+
+
 def test_pareto_against_hand_made_points():
     points = [(1, 1), (2, 2), (1.5, 3), (3, 4), (3, 5), (0.5, 0.5), (2, 2)]
     assert pareto_indices(points) == [5, 0, 1, 3]
