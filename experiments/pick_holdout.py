@@ -1,0 +1,127 @@
+"""Does the pick's drop hold on data the pick never saw? The confirm split cut in halves:
+one half judges the pick (``autoq pareto --max-drop``, with and without ``--confident``),
+the other stands for new data of the kind.
+
+    python -m experiments.pick_holdout --task gnmt-multi30k --max-drop 1.0 \
+        --study s0=results/gnmt-multi30k/fidelity-s0 --cache /tmp/holdout \
+        --out results/gnmt-multi30k/pick_holdout.md
+
+Each front recipe of each study (a results folder of ``autoq search`` with its
+stats.yaml) is scored once on the whole confirm split, keeping the per-example statistics
+(cached in ``--cache``). Then, for each of ``--cuts`` random halvings, the pick is made as
+``autoq.search.pick`` makes it, from the search split's metric and the judging half's
+metric and paired interval, and its drop from FP32 is measured on the other half.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from autoq import AutoqError, Recipe, quantize
+from autoq.evaluate import prepare_task
+from autoq.io import write_atomic
+from autoq.quant import stats as stats_io
+from autoq.search.pick import load_front, pick
+from autoq.tasks import Score, get_task
+from autoq.tasks.paired import paired_difference
+
+SAMPLES = 300  # bootstrap resamples per interval (the front's own use 1,000)
+
+
+def confirm_examples(task, model, folder: Path, cache: Path) -> dict[int, np.ndarray]:
+    """Trial -> per-example confirm statistics of each front recipe (-1: FP32's)."""
+    meta, rows = load_front(folder)
+    stats = stats_io.load(folder / "stats.yaml")
+    out = {}
+    for r in rows:
+        key = cache / f"{folder.name}-{r['trial']}.npy"
+        if not key.is_file():
+            if r.get("seed") == "fp32":
+                q = task.build_model()
+            else:
+                q = quantize(model, Recipe.from_yaml((folder / r["recipe"]).read_text()), stats)
+            np.save(key, task.evaluate(q.eval(), "confirm").examples)
+            print(f"{folder.name} trial {r['trial']} scored", flush=True)
+        out[r["trial"]] = np.load(key)
+    return out
+
+
+def score(task, examples: np.ndarray) -> Score:
+    return Score(float(task.summed_metric(examples.sum(0))), task.metric_name, "half", len(examples), examples)
+
+
+def one_cut(task, meta, rows, ex, fp32, judge, other, max_drop, confident):
+    """The pick made on the ``judge`` half: (size ratio, its drop on ``other``)."""
+    ref = score(task, fp32[judge])
+    judged = []
+    for r in rows:
+        mine = score(task, ex[r["trial"]][judge])
+        d = paired_difference(task, mine, ref, samples=SAMPLES)
+        judged.append({**r, "confirm_metric": mine.metric, "confirm_delta_low": d.low,
+                       "confirm_delta_high": d.high})
+    half = {**meta, "fp32_confirm_metric": ref.metric}
+    try:
+        chosen = pick(half, judged, max_drop, confident=confident)
+    except AutoqError:
+        return None
+    sign = 1.0 if task.direction == "maximize" else -1.0
+    drop = sign * (task.summed_metric(fp32[other].sum(0)) - task.summed_metric(ex[chosen["trial"]][other].sum(0)))
+    return chosen["size_ratio"], float(drop)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--task", required=True)
+    p.add_argument("--max-drop", type=float, required=True)
+    p.add_argument("--study", action="append", required=True, help="label=folder")
+    p.add_argument("--cuts", type=int, default=200)
+    p.add_argument("--cache", required=True)
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    task, cache = get_task(args.task), Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    model = prepare_task(task)
+    rng = np.random.default_rng(0)
+    results = {}
+    for spec in args.study:
+        label, folder = spec.split("=", 1)
+        meta, rows = load_front(Path(folder))
+        ex = confirm_examples(task, model, Path(folder), cache)
+        fp32 = ex[next(r["trial"] for r in rows if r.get("seed") == "fp32")]
+        n = len(fp32)
+        for confident in (False, True):
+            got = []
+            for _ in range(args.cuts):
+                order = rng.permutation(n)
+                picked = one_cut(task, meta, rows, ex, fp32, order[: n // 2], order[n // 2:],
+                                 args.max_drop, confident)
+                if picked is not None:
+                    got.append(picked)
+            sizes, drops = np.array([g[0] for g in got]), np.array([g[1] for g in got])
+            results[f"{label}{' --confident' if confident else ''}"] = {
+                "cuts": args.cuts, "picked": len(got), "size_ratio": float(sizes.mean()),
+                "fp32_picked": float(np.mean(sizes >= 1.0)), "drop_mean": float(drops.mean()),
+                "over_bound": float(np.mean(drops > args.max_drop))}
+    lines = [f"# {args.task}: does the pick's drop hold on data it never saw?", "",
+             f"Made by `python -m experiments.pick_holdout --task {args.task} --max-drop "
+             f"{args.max_drop:g} " + " ".join(f"--study {s}" for s in args.study) +
+             f" --cuts {args.cuts} --cache DIR --out {args.out}`. The confirm split is cut in random "
+             f"halves {args.cuts} times (seed 0); each time the pick is made as `autoq pareto "
+             f"--max-drop {args.max_drop:g}` makes it (search split's metric, and the judging half's "
+             f"metric and paired 95% interval from {SAMPLES} resamples), and its drop from FP32 is "
+             f"measured on the other half, which stands for new data of the kind.", "",
+             "| study, rule | size x FP32 (mean) | FP32 picked | drop on the other half (mean) | share of cuts over the bound |",
+             "|---|---|---|---|---|"]
+    for k, v in results.items():
+        lines.append(f"| {k} | {v['size_ratio']:.3f} | {v['fp32_picked']:.0%} | {v['drop_mean']:.4f} | "
+                     f"{v['over_bound']:.0%} |")
+    write_atomic(args.out, "\n".join(lines) + "\n")
+    write_atomic(Path(args.out).with_suffix(".json"), json.dumps(results, indent=1) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
