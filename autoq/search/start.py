@@ -107,6 +107,12 @@ def check_settings(s: Searcher, r: StudyRecord) -> None:
     if other:
         raise AutoqError(f"study {s.cfg.study!r} was made with {', '.join(other)}: resume it with "
                          f"the settings it was made with, or give a new --study")
+    unknown = [k for k in now if k not in kept]
+    if unknown:  # a study made by an earlier autoq: checked from this resume on
+        tqdm.write(f"autoq: warning: study {s.cfg.study!r} was made before autoq recorded its "
+                   f"{', '.join(unknown)}, so this resume cannot be checked against them; they "
+                   f"are recorded as they are here, and later resumes are checked", file=sys.stderr)
+        r.put("settings", {**now, **kept})
 
 
 def seed_study(s: Searcher, bar=None) -> None:

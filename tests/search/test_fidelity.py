@@ -212,6 +212,19 @@ def test_a_resume_with_other_settings_is_refused_and_writes_nothing(study, capsy
     assert {p: p.read_bytes() for p in study.out.glob("*.json")} == before
 
 
+def test_a_study_made_before_the_split_signatures_says_so_and_records_them(tmp_path, capsys):
+    cfg = config(tmp_path, n_trials=6)
+    run_search(cfg)
+    study = optuna.load_study(study_name="fid", storage=f"sqlite:///{cfg.out / 'study.db'}")
+    made = study.user_attrs["settings"]
+    study.set_user_attr("settings", {k: v for k, v in made.items() if not k.endswith("split")})
+    run_search(config(tmp_path, n_trials=7))  # an earlier autoq's study: resumed, with a warning
+    assert "cannot be checked against them" in capsys.readouterr().err
+    assert optuna.load_study(study_name="fid", storage=study._storage).user_attrs["settings"] == made
+    with pytest.raises(AutoqError, match="was made with search split"):  # checked from now on
+        run_search(config(tmp_path, n_trials=8, task="plugin_task:seeded_task data_seed=1"))
+
+
 def test_the_mrpc_pool_is_unlabelled_fine_tuning_pairs_and_a_pair_file_is_checked(tmp_path):
     from autoq.tasks.minilm.data import HEADER, read_tsv
     from autoq.tasks.minilm.model import pretrained_dir
