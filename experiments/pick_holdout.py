@@ -15,6 +15,7 @@ metric and paired interval, and its drop from FP32 is measured on the other half
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 
@@ -31,13 +32,22 @@ from autoq.tasks.paired import paired_difference
 SAMPLES = 300  # bootstrap resamples per interval (the front's own use 1,000)
 
 
+def cache_key(folder: Path, row: dict) -> str:
+    """What a front recipe's scores depend on: its recipe and the study's statistics."""
+    if row.get("seed") == "fp32":
+        return "fp32"
+    text = (folder / row["recipe"]).read_bytes() + (folder / "stats.yaml").read_bytes()
+    return hashlib.sha1(text).hexdigest()[:16]
+
+
 def confirm_examples(task, model, folder: Path, cache: Path) -> dict[int, np.ndarray]:
-    """Trial -> per-example confirm statistics of each front recipe (-1: FP32's)."""
+    """Trial -> per-example confirm statistics of each front recipe, scored once per
+    recipe and statistics (kept in ``cache``, one folder per task)."""
     meta, rows = load_front(folder)
     stats = stats_io.load(folder / "stats.yaml")
     out = {}
     for r in rows:
-        key = cache / f"{folder.name}-{r['trial']}.npy"
+        key = cache / f"{cache_key(folder, r)}.npy"
         if not key.is_file():
             if r.get("seed") == "fp32":
                 q = task.build_model()
