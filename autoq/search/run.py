@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from ..errors import AutoqError
 from .config import LATENCY, SearchConfig
+from .decide import fidelity_front
 from .searcher import Searcher
 from .meta import write_meta
 from .proposals import queue_local, queue_neighbour, refine_seeds
@@ -95,8 +96,7 @@ def front_summary(rows: list[dict]) -> str:
 
 def fidelity_summary(searcher: Searcher) -> str:
     """'fidelity front 7 | 0.0031@8.1MB ...' (least distance from FP32 at each size so far)."""
-    from .decide import fidelity_front
-    front = fidelity_front(searcher)
+    front = fidelity_front(searcher.study)
     points = " ".join(f"{t.values[0]:.2g}@{t.values[1] / 1e6:.2g}MB" for t in front[-4:])
     return f"fidelity front {len(front)} | {points}"
 

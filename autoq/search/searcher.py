@@ -13,6 +13,7 @@ from ..errors import AutoqError
 from ..quant import stats as stats_io
 from ..tasks import Score
 from ..tasks.paired import agreement
+from .decide import Decider
 from .early_stop import EarlyStop
 from .objective import Objective, make_objective
 from .outputs import front_rows, write_results
@@ -178,8 +179,7 @@ class Searcher(Scorer):
         if not (self.cfg.out / "stats.yaml").exists():
             stats_io.save(self.stats, self.cfg.out / "stats.yaml")
         if self.fidelity_search:
-            from .decide import decided_rows
-            rows = decided_rows(self, score=decide)
+            rows = Decider(self, self.study, self.trial_limit()).rows(score=decide)
         else:
             rows = front_rows(self.study, self.confirm, self.front_margin)
         write_results(self.study, self.cfg.out, rows)

@@ -285,10 +285,10 @@ def test_hung_trials_fail_at_their_limit_with_that_reason(tmp_path):
 
 
 def test_the_study_timeout_holds_while_a_trial_hangs(tmp_path):
-    cfg = hanging(tmp_path, trial_timeout_s=600.0, timeout_s=4.0)
+    cfg = hanging(tmp_path, trial_timeout_s=600.0, timeout_s=12.0)  # FP32's seed first, even under load
     start = time.monotonic()
     run_search(cfg)  # ends at --timeout, not when the hung trial would
-    assert time.monotonic() - start < 40
+    assert time.monotonic() - start < 60
     study, _ = states(cfg)
     cut = [t for t in study.trials if t.state == TrialState.FAIL and t.params]
     assert len(cut) == 1 and "fail_reason" not in cut[0].user_attrs  # cut short: re-run on resume
