@@ -22,7 +22,7 @@ from .scorer import Scorer
 from .storage import heartbeat
 from .study import StudyHandle
 from .limits import StudyTimeout, TrialTimeout, time_limit
-from .trial_record import TrialRecord, note
+from .trial_record import note
 
 
 class Searcher(Scorer):
@@ -80,11 +80,11 @@ class Searcher(Scorer):
 
     def record(self) -> StudyRecord:
         """What the study stores beside its trials, read now."""
-        self.study
+        self.study  # opened first, taking its kept statistics
         return self.handle.record()
 
     def finished(self, trials: list | None = None) -> int:
-        self.study
+        self.study  # opened first, taking its kept statistics
         return self.handle.finished(trials)
 
     @cached_property
@@ -107,7 +107,7 @@ class Searcher(Scorer):
 
     def run_trial(self, trial: optuna.Trial | None = None) -> optuna.trial.FrozenTrial:
         """Score one trial (by default a new one) within its time limits, and tell the study."""
-        self.study
+        self.study  # opened first, taking its kept statistics
         trial = self.handle.ask() if trial is None else trial
         State = optuna.trial.TrialState
         left = None if self.deadline is None else self.deadline - time.monotonic()
