@@ -34,15 +34,20 @@ class Fidelity:
 
 class Reference:
     """FP32's output distributions on a task's pool, computed once per batch on first use,
-    and the fidelity of any model against them."""
+    and the fidelity of any model against them. ``batches`` and ``pool_key``: other
+    unlabelled inputs than the task's pool, and their name (a probe's; a search uses the
+    task's own, which ``--pool`` sets)."""
 
-    def __init__(self, task: Task, device: str = "cpu"):
-        self.task, self.device = task, device
+    def __init__(self, task: Task, device: str = "cpu", batches: list | None = None,
+                 pool_key: str | None = None):
+        if (batches is None) != (pool_key is None):
+            raise AutoqError("give a Reference other batches and their name (pool_key) together")
+        self.task, self.device, self._pool_key = task, device, pool_key
         if type(task).distance is not Task.distance and task.distance_name == Task.distance_name:
             raise AutoqError(f"task {task.name!r} gives its own distance() but keeps the default's "
                              f"name {Task.distance_name!r}: set distance_name (it signs each "
                              f"fidelity and keys kept sensitivity tables, which must not mix)")
-        self.batches = list(task.pool_batches())
+        self.batches = list(task.pool_batches() if batches is None else batches)
         if not self.batches:
             raise AutoqError(f"task {task.name!r}: its pool (Task.pool_batches) is empty; give "
                              f"unlabelled inputs (--pool FILE, or the task's pool_batches)"
@@ -55,7 +60,7 @@ class Reference:
     @property
     def key(self) -> str:
         """What the pool is, for a study's record: its name and its size in batches."""
-        return f"{self.task.pool_key}|batches={len(self.batches)}"
+        return f"{self._pool_key or self.task.pool_key}|batches={len(self.batches)}"
 
     def fp32(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         if b not in self._fp32:

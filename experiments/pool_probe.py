@@ -29,6 +29,7 @@ from scipy.stats import spearmanr
 
 from autoq import Recipe, quantize
 from autoq.evaluate import prepare_task
+from autoq.fidelity import Reference
 from autoq.quant import stats as stats_io
 from autoq.tasks import get_task
 from autoq.tasks.gnmt.beam import translate_ids
@@ -74,18 +75,18 @@ def per_example(d: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
 
 
 class Pool:
-    """FP32's log-probabilities on a pool's batches, and a model's distances from them."""
+    """A ``Reference`` on a pool's batches (FP32's log-probabilities, held once), and a
+    model's distances from them."""
 
-    def __init__(self, task, batches: list, fp32):
-        self.task, self.batches = task, batches
-        with torch.no_grad():
-            self.ref = [task.log_probs(fp32, b) for b in batches]
+    def __init__(self, task, batches: list, name: str):
+        self.task, self.ref = task, Reference(task, batches=batches, pool_key=name)
 
     def distances(self, model) -> dict[str, float]:
         sums = {name: [] for name in ["KL", *OTHERS]}
         with torch.no_grad():
-            for b, (r, mask) in zip(self.batches, self.ref):
-                q, _ = self.task.log_probs(model, b)
+            for b, batch in enumerate(self.ref.batches):
+                r, mask = self.ref.fp32(b)
+                q, _ = self.task.log_probs(model, batch)
                 r, q = r.double(), q.double()
                 sums["KL"].append(self.task.distance(r, q, mask))  # the objective's own
                 for name, f in OTHERS.items():
@@ -111,9 +112,9 @@ def main() -> None:
     study = optuna.load_study(study_name=optuna.get_all_study_names(db)[0], storage=db)
     stats = stats_io.load(folder / "stats.yaml")
     task = get_task(args.task)
-    fp32 = task.build_model().eval()
     held = held_out_minilm(task) if args.task == "minilm-mrpc" else held_out_gnmt(task)
-    pools = {"default pool": Pool(task, list(task.pool_batches()), fp32), "held-out": Pool(task, held, fp32)}
+    pools = {"default pool": Pool(task, list(task.pool_batches()), task.pool_key),
+             "held-out": Pool(task, held, "held-out")}
     model = prepare_task(task)
     rows = []
     for n, (search, confirm) in signal_table(args.task).items():

@@ -41,6 +41,11 @@ def test_fp32_is_zero_from_itself_and_a_recipe_is_not():
     assert f.value > 0 and f.n == len(f.examples) and "/" not in f.signature
     half = ref.measure(q, 0.5)
     assert half.n < f.n and "/2" in half.signature
+    other = Reference(task, batches=task.calibration_batches()[:1], pool_key="probe")  # other inputs
+    assert other.measure(task.build_model()).value == 0.0 and other.key == "probe|batches=1"
+    assert other.measure(q).n == len(task.calibration_batches()[0][0]) != f.n
+    with pytest.raises(AutoqError, match="together"):
+        Reference(task, batches=task.calibration_batches())
 
 
 def test_a_task_s_own_distance_must_be_named():
