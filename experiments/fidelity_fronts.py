@@ -53,12 +53,11 @@ def summary(folder: Path, max_drop: float) -> dict:
     return out
 
 
-def hv_interval(task, a: Path, b: Path, cache: Path, samples: int = 1000) -> tuple[float, float]:
+def hv_interval(task, model, a: Path, b: Path, cache: Path, samples: int = 1000) -> tuple[float, float]:
     """The 95% interval of hypervolume(a) less hypervolume(b) on the confirm split, from a
-    paired bootstrap over its examples (both fronts and FP32 scored on each resample)."""
-    from autoq.evaluate import prepare_task
+    paired bootstrap over its examples (both fronts and FP32 scored on each resample;
+    ``model``: the task's prepared model, which the recipes quantize)."""
     from experiments.pick_holdout import confirm_examples
-    model = prepare_task(task)
     fronts = []
     for folder in (a, b):
         meta, rows = load_front(folder)
@@ -125,14 +124,18 @@ def main() -> None:
     if pairs:
         folders = {s.split("=", 1)[0]: Path(s.split("=", 1)[1]) for s in args.study}
         extra = " difference, 95% interval |" if args.examples else ""
+        if args.examples:
+            from autoq.evaluate import prepare_task
+            task = get_task(args.task)
+            model = prepare_task(task)
         lines += ["", "| seed | search hypervolume | random search hypervolume | met |" + extra,
                   "|---|---|---|---|" + ("---|" if args.examples else "")]
         for n in pairs:
             a, b = studies[f"tpe-s{n}"]["hv_confirm"], studies[f"random-s{n}"]["hv_confirm"]
             cell = ""
             if args.examples:
-                low, high = hv_interval(get_task(args.task), folders[f"tpe-s{n}"],
-                                        folders[f"random-s{n}"], Path(args.examples))
+                low, high = hv_interval(task, model, folders[f"tpe-s{n}"], folders[f"random-s{n}"],
+                                        Path(args.examples))
                 studies[f"tpe-s{n}"]["hv_difference_interval"] = (low, high)
                 cell = f" {a - b:+.4f} ({low:+.4f} to {high:+.4f}) |"
             lines.append(f"| {n} | {a:.4f} | {b:.4f} | {'yes' if a >= b else 'no'} |" + cell)

@@ -43,7 +43,7 @@ def cache_key(folder: Path, row: dict) -> str:
 def confirm_examples(task, model, folder: Path, cache: Path) -> dict[int, np.ndarray]:
     """Trial -> per-example confirm statistics of each front recipe, scored once per
     recipe and statistics (kept in ``cache``, one folder per task)."""
-    meta, rows = load_front(folder)
+    _, rows = load_front(folder)
     stats = stats_io.load(folder / "stats.yaml")
     out = {}
     for r in rows:

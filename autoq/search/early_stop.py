@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import optuna
 
-from .config import SearchConfig
 from .front import dominates
 from .outputs import front_trials
 from .scorer import Scorer
@@ -15,8 +14,9 @@ from .trial_record import TrialRecord
 class EarlyStop:
     """Partial scores (kept in the study) and the test a partial score is stopped by."""
 
-    def __init__(self, cfg: SearchConfig, handle: StudyHandle, scorer: Scorer, sign: float):
-        self.cfg, self.handle, self.scorer, self.sign = cfg, handle, scorer, sign
+    def __init__(self, handle: StudyHandle, scorer: Scorer, sign: float):
+        self.handle, self.scorer, self.sign = handle, scorer, sign
+        self.cfg = scorer.cfg
 
     def partial(self, trial: optuna.trial.FrozenTrial | None) -> float:
         """A trial's metric (None: FP32's) on the first ``fidelity`` of the search split:

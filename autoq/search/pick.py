@@ -47,7 +47,7 @@ def pick(meta: dict[str, Any], rows: list[dict[str, Any]], max_drop: float,
         raise AutoqError(f"cannot pick by {by}: the study has no {by} objective "
                          f"(search with --latency for one)")
     sign = -1.0 if meta.get("direction") == "minimize" else 1.0
-    if confident and any(r.get("confirm_delta_low") is None for r in rows if r.get("seed") != "fp32"):
+    if confident and any(r.get("confirm_delta_low") is None for r in rows):
         raise AutoqError("cannot pick --confident: the front's points carry no confirm interval "
                          "(the task's scores give no per-example statistics); pick without it")
 
@@ -55,7 +55,7 @@ def pick(meta: dict[str, Any], rows: list[dict[str, Any]], max_drop: float,
         pairs = [(meta["fp32_metric"], r.get("metric")), (meta["fp32_confirm_metric"], r.get("confirm_metric"))]
         scored = [(f, m) for f, m in pairs if m is not None]
         fits = bool(scored) and all(sign * (f - m) <= max_drop for f, m in scored)
-        if confident and r.get("seed") != "fp32":  # the interval's worse end, as a drop
+        if confident:  # the interval's worse end, as a drop (FP32's is 0)
             worst = -r["confirm_delta_low"] if sign > 0 else r["confirm_delta_high"]
             fits = fits and worst <= max_drop
         return fits

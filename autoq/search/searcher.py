@@ -89,7 +89,7 @@ class Searcher(Scorer):
 
     @cached_property
     def early_stop(self) -> EarlyStop:
-        return EarlyStop(self.cfg, self.handle, self, self.objective.sign)
+        return EarlyStop(self.handle, self, self.objective.sign)
 
     def constraints(self, score: Score | None) -> dict[str, float]:
         """A scored recipe's constraints (None: FP32's), each met at 0 or below: its drop

@@ -99,12 +99,8 @@ class StudyHandle:
         repeated proposal does not count, nor a trial cut short (its worker killed: it is
         run again)."""
         trials = self.study.get_trials(deepcopy=False) if trials is None else trials
-        count = 0
-        for t in trials:
-            r = TrialRecord.of(t)
-            count += (t.state in FINISHED and r.same_as is None and
-                      (t.state != optuna.trial.TrialState.FAIL or r.fail_reason is not None))
-        return count
+        return sum(t.state in FINISHED and (t.state != optuna.trial.TrialState.FAIL or _failed(t))
+                   for t in trials)
 
     def evaluated(self, key: str, text: str, me: int = -1) -> optuna.trial.FrozenTrial | None:
         """Another trial that quantizes the model the same way, finished or running now
@@ -135,3 +131,10 @@ class StudyHandle:
         with study_lock(self.storage, self.cfg.study):
             recover_stale(self.study)
             return self.study.ask()
+
+
+def _failed(t: optuna.trial.FrozenTrial) -> bool:
+    """A failed trial that found its recipe broken: not a repeat, not cut short (only a
+    failed trial's record is read, since this runs over the study on every trial)."""
+    r = TrialRecord.of(t)
+    return r.same_as is None and r.fail_reason is not None
