@@ -4,10 +4,11 @@ from FP32 on the task's unlabelled pool) or the search split's metric?
     python -m experiments.fidelity_signal --task minilm-mrpc --study results/minilm-mrpc \
         --trials 40 --out results/minilm-mrpc/fidelity_signal.md
 
-``--trials`` completed trials of the study (its searched and seeded trials, FP32 left out,
-scored on the whole search split), spread evenly over its trial numbers, are quantized
-with the study's stats.yaml, measured by the fidelity objective and scored on the confirm
-split. The page gives Spearman's rank correlation of each figure with the confirm metric,
+``--trials`` completed trials of the study (its searched and seeded trials, FP32 left out),
+spread evenly over its trial numbers, are quantized with the study's stats.yaml and
+scored on both splits. A metric study's trials are measured by the fidelity objective
+here; a fidelity study's keep their own fidelity, and the metric it scored on its front is
+reused where it has it. The page gives Spearman's rank correlation of each figure with the confirm metric,
 over all of them and over those within 10% of FP32's search metric (the ones a front
 holds). The study is read, never resumed.
 
@@ -27,6 +28,7 @@ from autoq.evaluate import prepare_task
 from autoq.fidelity import Reference
 from autoq.io import write_atomic
 from autoq.quant import stats as stats_io
+from autoq.search.record import StudyRecord
 from autoq.tasks import get_task
 
 
@@ -56,15 +58,23 @@ def main() -> None:
     stats = stats_io.load(folder / "stats.yaml")
     model = prepare_task(task)
     reference = Reference(task)
-    fp32_search = study.user_attrs["fp32_metric"]
+    record = StudyRecord(study)
+    by_fidelity = record.get("objective") == "fidelity"
+    fp32_search = record.fp32_metric
     fp32_now = task.evaluate(task.build_model(), "search").metric
     rows, start = [], time.perf_counter()
     for t in picked:
         q = quantize(model, Recipe.from_yaml(t.user_attrs["recipe"]), stats)
-        fid = reference.measure(q).value
-        confirm = task.evaluate(q, "confirm").metric
-        rows.append((t.number, t.values[1] / study.user_attrs["fp32_size_bytes"], t.values[0], fid, confirm))
-        print(f"trial {t.number}: search {t.values[0]:.4f} fidelity {fid:.5f} confirm {confirm:.4f}", flush=True)
+        if by_fidelity:
+            fid, search = t.values[0], record.metric(t.number)
+            search = task.evaluate(q, "search").metric if search is None else search
+            kept = record.confirmed(t.number)
+            confirm = task.evaluate(q, "confirm").metric if kept is None else kept.metric
+        else:
+            fid, search = reference.measure(q).value, t.values[0]
+            confirm = task.evaluate(q, "confirm").metric
+        rows.append((t.number, t.values[1] / record.fp32_size, search, fid, confirm))
+        print(f"trial {t.number}: search {search:.4f} fidelity {fid:.5f} confirm {confirm:.4f}", flush=True)
     sign = 1 if task.direction == "maximize" else -1
     near = [r for r in rows if sign * (fp32_search - r[2]) <= 0.10 * abs(fp32_search)]
 
@@ -78,10 +88,11 @@ def main() -> None:
     lines = [f"# {task.name}: does the fidelity objective foretell the confirm {name}?", "",
              f"Made by `python -m experiments.fidelity_signal --task {args.task} --study {args.study} "
              f"--trials {args.trials} --out {args.out}` ({time.perf_counter() - start:.0f} s on this "
-             f"2-core CPU): {len(rows)} completed trials of the committed study (FP32 left out), "
-             f"spread over its trial numbers, each quantized with its stats.yaml, measured by the "
-             f"fidelity objective (mean KL from FP32 on the task's default pool, "
-             f"`{reference.key}`) and scored on the whole confirm split. FP32's search {name}: "
+             f"2-core CPU): {len(rows)} completed trials of the {'fidelity' if by_fidelity else 'metric'} "
+             f"study (FP32 left out), spread over its trial numbers, each quantized with its "
+             f"stats.yaml, {'with the fidelity the study measured' if by_fidelity else 'measured by the fidelity objective'} "
+             f"(mean KL from FP32 on the task's default pool, `{reference.key}`) and scored on "
+             f"the whole search and confirm splits. FP32's search {name}: "
              f"{fp32_search:.4f} in the study, {fp32_now:.4f} here (equal: the same model).", "",
              "Spearman rank correlation with the confirm metric (higher: foretells it better; "
              "fidelity ranked lowest-KL first):", "",
