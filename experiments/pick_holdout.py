@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from autoq import AutoqError, Recipe, quantize
 from autoq.evaluate import prepare_task
 from autoq.io import write_atomic
 from autoq.quant import stats as stats_io
+from autoq.search.front_point import FrontPoint
 from autoq.search.pick import load_front, pick
 from autoq.tasks import Score, get_task
 from autoq.tasks.paired import paired_difference
@@ -32,11 +34,11 @@ from autoq.tasks.paired import paired_difference
 SAMPLES = 300  # bootstrap resamples per interval (the front's own use 1,000)
 
 
-def cache_key(folder: Path, row: dict) -> str:
+def cache_key(folder: Path, row: FrontPoint) -> str:
     """What a front recipe's scores depend on: its recipe and the study's statistics."""
-    if row.get("seed") == "fp32":
+    if row.seed == "fp32":
         return "fp32"
-    text = (folder / row["recipe"]).read_bytes() + (folder / "stats.yaml").read_bytes()
+    text = (folder / row.recipe).read_bytes() + (folder / "stats.yaml").read_bytes()
     return hashlib.sha1(text).hexdigest()[:16]
 
 
@@ -49,13 +51,13 @@ def confirm_examples(task, model, folder: Path, cache: Path) -> dict[int, np.nda
     for r in rows:
         key = cache / f"{cache_key(folder, r)}.npy"
         if not key.is_file():
-            if r.get("seed") == "fp32":
+            if r.seed == "fp32":
                 q = task.build_model()
             else:
-                q = quantize(model, Recipe.from_yaml((folder / r["recipe"]).read_text()), stats)
+                q = quantize(model, Recipe.from_yaml((folder / r.recipe).read_text()), stats)
             np.save(key, task.evaluate(q.eval(), "confirm").examples)
-            print(f"{folder.name} trial {r['trial']} scored", flush=True)
-        out[r["trial"]] = np.load(key)
+            print(f"{folder.name} trial {r.trial} scored", flush=True)
+        out[r.trial] = np.load(key)
     return out
 
 
@@ -68,18 +70,18 @@ def one_cut(task, meta, rows, ex, fp32, judge, other, max_drop, confident):
     ref = score(task, fp32[judge])
     judged = []
     for r in rows:
-        mine = score(task, ex[r["trial"]][judge])
+        mine = score(task, ex[r.trial][judge])
         d = paired_difference(task, mine, ref, samples=SAMPLES)
-        judged.append({**r, "confirm_metric": mine.metric, "confirm_delta_low": d.low,
-                       "confirm_delta_high": d.high})
+        judged.append(replace(r, confirm_metric=mine.metric, confirm_delta_low=d.low,
+                              confirm_delta_high=d.high))
     half = {**meta, "fp32_confirm_metric": ref.metric}
     try:
         chosen = pick(half, judged, max_drop, confident=confident)
     except AutoqError:
         return None
     sign = 1.0 if task.direction == "maximize" else -1.0
-    drop = sign * (task.summed_metric(fp32[other].sum(0)) - task.summed_metric(ex[chosen["trial"]][other].sum(0)))
-    return chosen["size_ratio"], float(drop)
+    drop = sign * (task.summed_metric(fp32[other].sum(0)) - task.summed_metric(ex[chosen.trial][other].sum(0)))
+    return chosen.size_ratio, float(drop)
 
 
 def main() -> None:
@@ -100,7 +102,7 @@ def main() -> None:
         label, folder = spec.split("=", 1)
         meta, rows = load_front(Path(folder))
         ex = confirm_examples(task, model, Path(folder), cache)
-        fp32 = ex[next(r["trial"] for r in rows if r.get("seed") == "fp32")]
+        fp32 = ex[next(r.trial for r in rows if r.seed == "fp32")]
         n = len(fp32)
         for confident in (False, True):
             got = []

@@ -209,6 +209,9 @@ CASES = [
      {"s/search.json": "{}", "s/pareto.json": "[]"}, "give --max-drop"),
     ("pareto-search-json-a-list", ["pareto", "--study", "s", "--results", "{tmp}"],
      {"s/search.json": "[]", "s/pareto.json": "[]"}, "search.json"),
+    ("pareto-row-lacks-fields", ["pareto", "--study", "s", "--results", "{tmp}"],
+     {"s/search.json": "{}", "s/pareto.json": '[{"trial": 1, "metric": 0.9}]'},
+     "a front row lacks recipe, size_bytes, size_ratio"),
     ("report-not-a-study", ["report", "--study", "none", "--results", "{tmp}"], {}, "does not exist"),
     # --- deploy ----------------------------------------------------------------------
     ("deploy-threads-0", ["deploy", "--task", PLUGIN, "--recipe", "int8.yaml", "--out", "{tmp}/d",

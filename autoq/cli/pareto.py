@@ -8,8 +8,6 @@ def run(args) -> None:
     import sys
     from pathlib import Path
     from ..io import write_atomic
-    from ..search.config import LATENCY
-    from ..search.outputs import delta_text
     from ..search.pick import format_front, load_front, pick
     if args.confident and args.max_drop is None:
         from ..errors import AutoqError
@@ -20,20 +18,20 @@ def run(args) -> None:
     if args.max_drop is not None:
         chosen = pick(meta, rows, args.max_drop, args.by, args.confident)
         out = Path(args.out or study_dir / "picked.yaml")
-        write_atomic(out, (study_dir / chosen["recipe"]).read_text())
-        speed = f", {chosen[LATENCY]:.3f} x FP32's time" if LATENCY in chosen else ""
+        write_atomic(out, (study_dir / chosen.recipe).read_text())
+        speed = "" if chosen.latency_ratio is None else f", {chosen.latency_ratio:.3f} x FP32's time"
         name = meta.get("metric_name", "metric")
-        scores = f"{name} {chosen['metric']:.4g} on search (FP32 {meta['fp32_metric']:.4g})"
-        if chosen.get("confirm_metric") is not None:
-            scores += f", {chosen['confirm_metric']:.4g} on confirm (FP32 {meta['fp32_confirm_metric']:.4g}"
-            scores += f"; difference {delta_text(chosen)}, 95%)" if delta_text(chosen) else ")"
-        if chosen.get("seed") == "fp32":
+        scores = f"{name} {chosen.metric:.4g} on search (FP32 {meta['fp32_metric']:.4g})"
+        if chosen.confirm_metric is not None:
+            scores += f", {chosen.confirm_metric:.4g} on confirm (FP32 {meta['fp32_confirm_metric']:.4g}"
+            scores += f"; difference {chosen.delta_text()}, 95%)" if chosen.delta else ")"
+        if chosen.seed == "fp32":
             rule = " at the far end of its confirm interval" if args.confident else ""
             print(f"autoq: no quantized recipe on the front is within {args.max_drop:g} of FP32{rule}: "
                   f"the pick is FP32 itself (try a larger --max-drop"
                   + (", or a larger confirm split" if args.confident else "") + ")", file=sys.stderr)
-        print(f"picked trial {chosen['trial']} ({chosen['size_bytes'] / 1e6:.3f} MB, "
-              f"{chosen['size_ratio']:.3f} of FP32's size{speed}): {scores}; written to {out}")
+        print(f"picked trial {chosen.trial} ({chosen.size_bytes / 1e6:.3f} MB, "
+              f"{chosen.size_ratio or 0:.3f} of FP32's size{speed}): {scores}; written to {out}")
 
 
 def add(sub) -> None:

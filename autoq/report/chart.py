@@ -54,7 +54,7 @@ def draw_points(ax: Axes, d: StudyData, limits: tuple[float, float] | None) -> l
                    facecolors="none", edgecolors=COLOR["front"], linewidths=2,
                    label=LABEL[d.off_line_label], zorder=4)
     chosen = d.recommended()
-    for p in (q for q in d.points if chosen and q.trial == chosen["trial"] and q not in below):
+    for p in (q for q in d.points if chosen and q.trial == chosen.trial and q not in below):
         ax.scatter([p.size_bytes / 1e6], [p.metric], s=330, facecolors="none", edgecolors=COLOR["pick"],
                    linewidths=2.5, label=f"recommended: within {d.tolerance:g} of FP32", zorder=6)
     for kind, marker, size in (("seed", "D", 70), ("fp32", "*", 260)):

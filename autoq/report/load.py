@@ -10,8 +10,8 @@ import optuna
 
 from ..errors import AutoqError
 from ..search.front import pareto_indices
-from ..search.config import LATENCY
-from ..search.outputs import delta_text, feasible, front_rows
+from ..search.front_point import FrontPoint
+from ..search.outputs import feasible, front_rows
 from ..search.pick import load_front, pick
 from ..search.record import StudyRecord
 from ..search.storage import open_storage
@@ -41,7 +41,7 @@ class StudyData:
     name: str
     meta: dict[str, Any]  # search.json
     points: list[Point]
-    front: list[dict[str, Any]]  # rows as in pareto.json, smallest first
+    front: list[FrontPoint]  # as in pareto.json, smallest first
     states: Counter  # trial state name (lower case) -> count
     failures: Counter  # fail reason -> count
     stored: bool = True  # False: read from the front files alone (no storage in the folder)
@@ -51,7 +51,7 @@ class StudyData:
         """The metric's range shown: zoomed on the front when far worse points would squash
         it (they are drawn at the edge and listed apart); None keeps every point in view."""
         top = max([p.metric for p in self.points] + [self.meta["fp32_metric"]])
-        front = [r["metric"] for r in self.front] or [top]
+        front = [r.metric for r in self.front] or [top]
         span = max(top - min(front), 0.02 * abs(top), 1e-6)
         low = min(front) - 1.5 * span
         if min(p.metric for p in self.points) >= low:
@@ -75,7 +75,7 @@ class StudyData:
     @property
     def near_count(self) -> int:
         """Rows of the front kept only by its margin."""
-        return sum(bool(r.get("near")) for r in self.front)
+        return sum(r.near for r in self.front)
 
     @property
     def fp32_size(self) -> float:
@@ -100,7 +100,7 @@ class StudyData:
         m = self.meta
         return m["max_drop"] if m.get("max_drop") is not None else 0.01 * abs(m["fp32_metric"])
 
-    def recommended(self) -> dict[str, Any] | None:
+    def recommended(self) -> FrontPoint | None:
         """The front row ``autoq pareto --max-drop`` picks at ``tolerance`` (None: none fits)."""
         try:
             return pick(self.meta, self.front, self.tolerance)
@@ -160,15 +160,15 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
     return StudyData(name, meta, points, front, states, failures, int8=baseline)
 
 
-def _points(study: optuna.Study, front: list[dict[str, Any]],
+def _points(study: optuna.Study, front: list[FrontPoint],
             record: StudyRecord | None) -> tuple[list[Point], Counter, Counter]:
     """The study's trials as chart points (a fidelity study, whose ``record`` is given:
     those the metric was scored on), with the count of each state and of each failure
     reason."""
-    confirm = {r["trial"]: r["confirm_metric"] for r in front}
-    near = {r["trial"] for r in front if r["near"]}
-    deltas = {r["trial"]: delta_text(r) + ("; no better than a constant answer"
-                                           if r.get("beats_chance") is False else "") for r in front}
+    confirm = {r.trial: r.confirm_metric for r in front}
+    near = {r.trial for r in front if r.near}
+    deltas = {r.trial: r.delta_text() + ("; no better than a constant answer"
+                                         if r.beats_chance is False else "") for r in front}
     points, states, failures = [], Counter(), Counter()
     for t in study.get_trials(deepcopy=False):
         states[t.state.name.lower()] += 1
@@ -195,9 +195,9 @@ def _points(study: optuna.Study, front: list[dict[str, Any]],
     return points, states, failures
 
 
-def front_point(r: dict[str, Any]) -> Point:
-    """A point from a pareto.json row, for a folder that holds the front but not the study."""
-    seed = None if r.get("seed") is None else str(r["seed"])
+def front_point(r: FrontPoint) -> Point:
+    """A chart point from a front point, for a folder that holds the front but not the study."""
+    seed = None if r.seed is None else str(r.seed)
     kind = "fp32" if seed == "fp32" else "seed" if seed else "searched"
-    return Point(r["trial"], kind, r["size_bytes"], r["metric"], seed, r.get("confirm_metric"), True,
-                 latency=r.get(LATENCY), confirm_delta=delta_text(r), near=bool(r.get("near")))
+    return Point(r.trial, kind, r.size_bytes, r.metric, seed, r.confirm_metric, True,
+                 latency=r.latency_ratio, confirm_delta=r.delta_text(), near=r.near)

@@ -11,8 +11,6 @@ from html import escape
 
 import plotly.graph_objects as go
 
-from ..search.config import LATENCY
-from ..search.outputs import delta_text
 from .load import Point, StudyData
 from .style import COLOR, LABEL
 
@@ -87,7 +85,7 @@ def figure(d: StudyData) -> go.Figure:
                                    marker=dict(color=COLOR[kind], size=14, symbol=symbol,
                                                line=dict(color="white", width=1))))
     chosen = d.recommended()
-    pts = [p for p in d.points if chosen and p.trial == chosen["trial"]]
+    pts = [p for p in d.points if chosen and p.trial == chosen.trial]
     if pts:
         fig.add_trace(_scatter(pts, d, f"recommended (within {d.tolerance:g} of FP32)", mode="markers",
                                marker=dict(color="rgba(0,0,0,0)", size=22, symbol="circle",
@@ -142,9 +140,9 @@ def summary(d: StudyData) -> str:
                                            f"{_num(m.get('chance_confirm_metric'))} (confirm)"))
     chosen = d.recommended()
     rows.append(("recommended", "none within the tolerance" if chosen is None else
-                 f"trial {chosen['trial']}: {d.ratio(chosen['size_bytes']):.3f} of FP32's size, "
-                 f"{escape(d.metric_name)} {_num(chosen['metric'])} (search), "
-                 f"{_num(chosen.get('confirm_metric'))} (confirm; {escape(delta_text(chosen))} "
+                 f"trial {chosen.trial}: {d.ratio(chosen.size_bytes):.3f} of FP32's size, "
+                 f"{escape(d.metric_name)} {_num(chosen.metric)} (search), "
+                 f"{_num(chosen.confirm_metric)} (confirm; {escape(chosen.delta_text())} "
                  f"against FP32, 95%): the smallest recipe within {d.tolerance:g} of FP32 on both "
                  f"splits (<code>autoq pareto --max-drop {d.tolerance:g}</code>)"))
     if d.int8 is not None:
@@ -177,31 +175,31 @@ def summary(d: StudyData) -> str:
 
 def front_table(d: StudyData) -> str:
     name = escape(d.metric_name)
-    timed = any(LATENCY in r for r in d.front)
-    fid = any("fidelity" in r for r in d.front)
+    timed = any(r.latency_ratio is not None for r in d.front)
+    fid = any(r.fidelity is not None for r in d.front)
     head = ("<tr><th>trial</th>" + ("<th>fidelity (KL)</th>" if fid else "") + "<th>" + name
             + " (search)</th><th>" + name + " (confirm)</th>"
             "<th>confirm less FP32, 95%</th><th>size MB</th><th>x FP32</th>" + ("<th>time x FP32</th>" if timed else "")
             + "<th class=l>recipe</th></tr>")
     body, chosen = [], d.recommended()
     for r in d.front:
-        tag = f' <span class=tag>[{escape(str(r["seed"]))}]</span>' if r.get("seed") else ""
-        if r.get("near"):
+        tag = f' <span class=tag>[{escape(str(r.seed))}]</span>' if r.seed else ""
+        if r.near:
             tag += " <span class=tag>[near]</span>"
-        if r.get("beats_chance") is False:
+        if r.beats_chance is False:
             tag += " <span class=tag>[chance]</span>"
-        if r.get("float_in_deploy"):
-            tag += f" <span class=tag>[{int(r['float_in_deploy'])} op(s) float on deploy]</span>"
-        if chosen is not None and r["trial"] == chosen["trial"]:
+        if r.float_in_deploy:
+            tag += f" <span class=tag>[{int(r.float_in_deploy)} op(s) float on deploy]</span>"
+        if chosen is not None and r.trial == chosen.trial:
             tag += " <b class=tag>[recommended]</b>"
-        path = escape(str(r["recipe"]))
-        body.append(f"<tr><td>{r['trial']}{tag}</td>"
-                    + (f"<td>{_num(r.get('fidelity'), '.3g')}</td>" if fid else "")
-                    + f"<td>{_num(r['metric'])}</td>"
-                    f"<td>{_num(r.get('confirm_metric'))}</td><td>{escape(delta_text(r))}</td>"
-                    f"<td>{r['size_bytes'] / 1e6:.4g}</td>"
-                    f"<td>{d.ratio(r['size_bytes']):.3f}</td>"
-                    + (f"<td>{_num(r.get(LATENCY), '.3f')}</td>" if timed else "") +
+        path = escape(str(r.recipe))
+        body.append(f"<tr><td>{r.trial}{tag}</td>"
+                    + (f"<td>{_num(r.fidelity, '.3g')}</td>" if fid else "")
+                    + f"<td>{_num(r.metric)}</td>"
+                    f"<td>{_num(r.confirm_metric)}</td><td>{escape(r.delta_text())}</td>"
+                    f"<td>{r.size_bytes / 1e6:.4g}</td>"
+                    f"<td>{d.ratio(r.size_bytes):.3f}</td>"
+                    + (f"<td>{_num(r.latency_ratio, '.3f')}</td>" if timed else "") +
                     f'<td class=l><a href="{path}">{path}</a></td></tr>')
     return f"<table>{head}{''.join(body)}</table>"
 

@@ -2,8 +2,8 @@
 down) over a search space, ending in a Pareto front of recipes.
 
     from autoq.search import SearchConfig, run_search
-    rows = run_search(SearchConfig(task="minilm-mrpc", space="search_spaces/minilm-mrpc.yaml",
-                                   study="night1", n_trials=100))
+    front = run_search(SearchConfig(task="minilm-mrpc", space="search_spaces/minilm-mrpc.yaml",
+                                    study="night1", n_trials=100))  # FrontPoints
 """
 import importlib
 

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from ..errors import AutoqError
 from .front import REF_DROP
+from .front_point import FrontPoint
 from .limits import TrialTimeout, time_limit
 from .outputs import completed, front_of, row
 from .record import StudyRecord
@@ -92,7 +93,7 @@ class Decider:
             lo, hi = (mid, hi) if ok(mid) else (lo, mid)
         return [front[i] for i in spread(lo + 1, self.cfg.front_size)]
 
-    def rows(self, score: bool = True) -> list[dict]:
+    def rows(self, score: bool = True) -> list[FrontPoint]:
         """The front a user reads (see the module's text); ``score``: score what it needs."""
         record = self.record
         with tqdm(desc="metric on the front", unit="recipe", disable=not (score and self.cfg.progress),

@@ -5,18 +5,16 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import optuna
 
 from ..io import write_atomic
 from .config import LATENCY
 from .front import pareto_indices
+from .front_point import COLUMNS, FrontPoint
 from .record import StudyRecord
 from .trial_record import TrialRecord
-
-FIELDS = ("trial", "fidelity", "metric", "confirm_metric", "confirm_delta_low", "confirm_delta_high",
-          "beats_chance", "size_bytes", "size_ratio", "near", "seed", "float_in_deploy", "recipe")
 
 
 def completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -50,7 +48,7 @@ def recipe_path(trial: optuna.trial.FrozenTrial) -> str:
     return f"recipes/{trial.number:05d}.yaml"
 
 
-def front_rows(study: optuna.Study, confirm: Callable | None, margin: float = 0.0):
+def front_rows(study: optuna.Study, confirm: Callable | None, margin: float = 0.0) -> list[FrontPoint]:
     """One row per front point, and with a ``margin`` per point within it of the front
     (``near``: the search split cannot tell it from the front, so it is scored on confirm
     as well). ``confirm`` scores a point on the confirm split (a ``Confirmed``, kept in the
@@ -67,36 +65,31 @@ def front_rows(study: optuna.Study, confirm: Callable | None, margin: float = 0.
 
 
 def row(t: optuna.trial.FrozenTrial, record: StudyRecord, near: bool, metric: float,
-        fidelity: float | None = None) -> dict[str, Any]:
-    """A front point as pareto.csv/json hold it."""
+        fidelity: float | None = None) -> FrontPoint:
+    """A trial as a front point."""
     c = record.confirmed(t.number)
     low, high = (c.delta if c is not None and c.delta else (None, None))
     fp32_size = record.get("fp32_size_bytes")
-    return {"trial": t.number, "fidelity": fidelity, "metric": metric,
-            "confirm_metric": c.metric if c else None,
-            "confirm_delta_low": low, "confirm_delta_high": high,
-            "beats_chance": c.beats_chance if c else None,
-            "size_bytes": int(t.values[1]),
-            "size_ratio": round(t.values[1] / fp32_size, 4) if fp32_size else None,
-            "near": near, "seed": (r := TrialRecord.of(t)).seed,
-            "float_in_deploy": r.float_in_deploy, "recipe": recipe_path(t),
-            **({LATENCY: round(t.values[2], 4)} if len(t.values) > 2 else {})}
+    r = TrialRecord.of(t)
+    return FrontPoint(trial=t.number, metric=metric, size_bytes=int(t.values[1]),
+                      size_ratio=round(t.values[1] / fp32_size, 4) if fp32_size else None,
+                      recipe=recipe_path(t), fidelity=fidelity,
+                      confirm_metric=c.metric if c else None,
+                      confirm_delta_low=low, confirm_delta_high=high,
+                      beats_chance=c.beats_chance if c else None, near=near, seed=r.seed,
+                      float_in_deploy=r.float_in_deploy,
+                      latency_ratio=round(t.values[2], 4) if len(t.values) > 2 else None)
 
 
-def delta_text(row: dict[str, Any], digits: int = 3) -> str:
-    """A row's confirm-split interval against FP32, e.g. '-0.031 to +0.004' ('' if none)."""
-    low, high = row.get("confirm_delta_low"), row.get("confirm_delta_high")
-    return "" if low is None or high is None else f"{low:+.{digits}f} to {high:+.{digits}f}"
-
-
-def write_results(study: optuna.Study, out: Path, rows: list[dict[str, Any]]) -> None:
+def write_results(study: optuna.Study, out: Path, points: list[FrontPoint]) -> None:
     """Recipes first, then the front that points at them, so every file is always valid."""
     for t in completed(study):  # a file left by another study of this name is replaced
         path, text = out / recipe_path(t), TrialRecord.of(t).recipe
         if not path.is_file() or path.read_text(errors="replace") != text:
             write_atomic(path, text)
+    rows = [p.to_json() for p in points]
     buf = io.StringIO()
-    fields = FIELDS + ((LATENCY,) if len(study.directions) > 2 else ())
+    fields = COLUMNS + ((LATENCY,) if len(study.directions) > 2 else ())
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)

@@ -7,10 +7,10 @@ from typing import Any
 
 from ..errors import AutoqError
 from .config import LATENCY
-from .outputs import delta_text
+from .front_point import FrontPoint
 
 
-def load_front(study_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def load_front(study_dir: Path) -> tuple[dict[str, Any], list[FrontPoint]]:
     """(search.json, pareto.json) of a study folder."""
     try:
         meta = json.loads((study_dir / "search.json").read_text())
@@ -21,17 +21,17 @@ def load_front(study_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     except json.JSONDecodeError as e:
         raise AutoqError(f"study folder {study_dir}: a results file is not valid JSON "
                          f"(line {e.lineno})") from None
-    if not isinstance(meta, dict) or not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+    if not isinstance(meta, dict) or not isinstance(rows, list):
         raise AutoqError(f"study folder {study_dir}: search.json must hold a mapping and pareto.json "
                          f"a list of rows (written by autoq search; was one edited?)")
-    return meta, rows
+    return meta, [FrontPoint.from_json(r, f"{study_dir / 'pareto.json'}") for r in rows]
 
 
 BY = {"size": "size_bytes", "latency": LATENCY}
 
 
-def pick(meta: dict[str, Any], rows: list[dict[str, Any]], max_drop: float,
-         by: str = "size", confident: bool = False) -> dict[str, Any]:
+def pick(meta: dict[str, Any], rows: list[FrontPoint], max_drop: float,
+         by: str = "size", confident: bool = False) -> FrontPoint:
     """The smallest (``by="latency"``: fastest) front point whose metric is within
     ``max_drop`` of FP32's on each split it was scored on (search and confirm), and which
     beats the task's chance score on confirm (when it has one). A drop is in the metric's
@@ -43,69 +43,65 @@ def pick(meta: dict[str, Any], rows: list[dict[str, Any]], max_drop: float,
     kind is within the bound, as far as the confirm split can tell."""
     if by not in BY:
         raise AutoqError(f"cannot pick by {by!r} (allowed: {', '.join(BY)})")
-    if any(BY[by] not in r for r in rows):
+    if any(getattr(r, BY[by]) is None for r in rows):
         raise AutoqError(f"cannot pick by {by}: the study has no {by} objective "
                          f"(search with --latency for one)")
     sign = -1.0 if meta.get("direction") == "minimize" else 1.0
-    if confident and any(r.get("confirm_delta_low") is None for r in rows):
+    if confident and any(r.delta is None for r in rows):
         raise AutoqError("cannot pick --confident: the front's points carry no confirm interval "
                          "(the task's scores give no per-example statistics); pick without it")
 
-    def ok(r):
-        pairs = [(meta["fp32_metric"], r.get("metric")), (meta["fp32_confirm_metric"], r.get("confirm_metric"))]
-        scored = [(f, m) for f, m in pairs if m is not None]
-        fits = bool(scored) and all(sign * (f - m) <= max_drop for f, m in scored)
-        if confident:  # the interval's worse end, as a drop (FP32's is 0)
-            worst = -r["confirm_delta_low"] if sign > 0 else r["confirm_delta_high"]
-            fits = fits and worst <= max_drop
-        return fits
-    fits = [r for r in rows if ok(r) and r.get("beats_chance") is not False]
+    def ok(r: FrontPoint) -> bool:
+        drops = r.drops(meta["fp32_metric"], meta["fp32_confirm_metric"], sign)
+        fits = bool(drops) and max(drops) <= max_drop
+        return fits and (not confident or r.worst_drop(sign) <= max_drop)  # FP32's is 0
+    fits = [r for r in rows if ok(r) and r.beats_chance is not False]
     if not fits:
-        constant = sum(r.get("beats_chance") is False for r in rows)
+        constant = sum(r.beats_chance is False for r in rows)
         raise AutoqError(f"no recipe on the front is within {max_drop} of FP32"
                          + (" at the far end of its confirm interval" if confident else "")
                          + f" ({len(rows)} points" + (f", {constant} of them no better than chance"
                                                       if constant else "")
                          + "; try a larger --max-drop" + (", or pick without --confident" if confident else "")
                          + ")")
-    return min(fits, key=lambda r: (r[BY[by]], r["size_bytes"]))
+    return min(fits, key=lambda r: (getattr(r, BY[by]), r.size_bytes))
 
 
-def format_front(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+def format_front(meta: dict[str, Any], rows: list[FrontPoint]) -> str:
     name = meta.get("metric_name", "metric")
-    latency = any(LATENCY in r for r in rows)
-    fid = any(r.get("fidelity") is not None for r in rows)
+    latency = any(r.latency_ratio is not None for r in rows)
+    fid = any(r.fidelity is not None for r in rows)
     head = (f"{'trial':>6}" + (f" {'fidelity':>9}" if fid else "") + f" {name + ' (search)':>16} {name + ' (confirm)':>17} {'less FP32, 95%':>18} "
             f"{'size MB':>9} {'x FP32':>7}" + (f" {'time x FP32':>11}" if latency else "") + "  recipe")
     lines = [head, "-" * len(head)]
     for r in rows:
-        confirm = "" if r.get("confirm_metric") is None else f"{r['confirm_metric']:.4g}"
-        tag = f"  [{r['seed']}]" if r.get("seed") else ""
-        tag += "  [near]" if r.get("near") else ""
-        tag += "  [chance]" if r.get("beats_chance") is False else ""
-        tag += f"  [{r['float_in_deploy']} op(s) float on deploy]" if r.get("float_in_deploy") else ""
-        lines.append(f"{r['trial']:>6}" + (f" {r['fidelity']:>9.3g}" if fid else "") + f" {r['metric']:>16.4g} {confirm:>17} {delta_text(r):>18} "
-                     f"{r['size_bytes'] / 1e6:>9.3f} {r['size_ratio'] or 0:>7.3f}"
-                     + (f" {r[LATENCY]:>11.3f}" if latency else "") + f"  {r['recipe']}{tag}")
+        confirm = "" if r.confirm_metric is None else f"{r.confirm_metric:.4g}"
+        tag = f"  [{r.seed}]" if r.seed else ""
+        tag += "  [near]" if r.near else ""
+        tag += "  [chance]" if r.beats_chance is False else ""
+        tag += f"  [{r.float_in_deploy} op(s) float on deploy]" if r.float_in_deploy else ""
+        lines.append(f"{r.trial:>6}" + (f" {r.fidelity or 0:>9.3g}" if fid else "") + f" {r.metric:>16.4g} {confirm:>17} {r.delta_text():>18} "
+                     f"{r.size_bytes / 1e6:>9.3f} {r.size_ratio or 0:>7.3f}"
+                     + (f" {r.latency_ratio or 0:>11.3f}" if latency else "") + f"  {r.recipe}{tag}")
     lines.append(f"FP32: {name} {meta['fp32_metric']:.4g} (search), "
                  f"{meta['fp32_confirm_metric']:.4g} (confirm), {meta['fp32_size_bytes'] / 1e6:.3f} MB")
     if fid:
         lines.append(f"fidelity: mean KL divergence of the outputs from FP32's on the unlabelled "
                      f"pool ({meta.get('pool', 'the task pool')}); 0 is FP32 itself. The metric "
                      f"was scored only on these recipes of the fidelity front")
-    if any(r.get("near") for r in rows):
+    if any(r.near for r in rows):
         lines.append(f"[near]: off the front by less than {meta.get('front_margin', 0):g} {name} on "
                      f"the search split (--front-margin), so kept and scored on confirm")
-    if any(r.get("beats_chance") is False for r in rows):
+    if any(r.beats_chance is False for r in rows):
         lines.append(f"[chance]: on the confirm split, not told apart from a constant answer "
                      f"({name} {meta.get('chance_confirm_metric', float('nan')):.4g}): never picked")
-    if any(r.get("float_in_deploy") for r in rows):
+    if any(r.float_in_deploy for r in rows):
         lines.append("[op(s) float on deploy]: ops graph mode exposed that the recipe quantizes; no "
                      "deploy kernel runs them, so `autoq deploy` keeps them float (its fallbacks)")
-    if rows and not any(delta_text(r) for r in rows):
+    if rows and not any(r.delta for r in rows):
         lines.append("less FP32, 95%: empty, since the task's scores carry no per-example "
                      "statistics (Score.examples) to resample; see docs/tasks.md")
-    if any(delta_text(r) for r in rows):
+    if any(r.delta for r in rows):
         lines.append("less FP32, 95%: the confirm metric less FP32's there, a paired bootstrap over "
                      "the split's examples; an interval holding 0 does not tell the two apart")
     return "\n".join(lines)

@@ -1,73 +1,99 @@
 """Where trials come from besides the sampler: the refinement of the space's seed recipes
 (queued once), a neighbour of a repeated proposal, and Pareto local search around the
-front. Each queues trials in the study; the sampler proposes the rest (``Searcher.run_trial``).
-The seeds themselves (FP32, int8, the space's recipes, the budget sweep) are in ``start``."""
+front. Each is a small strategy with one method, ``queue``, that puts trials in the study
+for the sampler's turn to take first. The seeds themselves (FP32, int8, the space's
+recipes, the budget sweep) are in ``start``."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import random
+from dataclasses import dataclass
+from typing import Callable
 
 import optuna
 
-from .front import REF_DROP
+from ..recipe import Recipe
 from .neighbours import draw_parent, moves, neighbour
 from .outputs import completed, front_of
+from .space import SearchSpace
 from .trial_record import TrialRecord
 
-if TYPE_CHECKING:
-    from .searcher import Searcher
 
+@dataclass(frozen=True)
+class Refine:
+    """Once per study, ``count`` trials among the recipes one knob from the space's seed
+    recipes that are no larger and quantize otherwise (what a person does with a
+    hand-tuned recipe: try one change, keep what holds), spread over the seeds.
+    ``size`` and ``plan_key`` are the scorer's."""
 
-def refine_seeds(s: Searcher) -> None:
-    """Queue, once per study, ``refine`` trials among the recipes one knob from the
-    space's seed recipes that are no larger and quantize otherwise (what a person does
-    with a hand-tuned recipe: try one change, keep what holds), spread over the seeds."""
-    trials = s.study.get_trials(deepcopy=False)
-    if s.refine <= 0 or any(TrialRecord.of(t).refine_of is not None for t in trials):
-        return
-    seeds = [t for t in trials if TrialRecord.of(t).seed in s.space.seed_names
-             and t.params and t.state == optuna.trial.TrialState.COMPLETE]
-    for i, seed in enumerate(seeds):
-        recipe = s.space.recipe(seed.params)
-        size, key = s.size(recipe), s.plan_key(recipe)
-        options, keys = [], {key}
-        for params in moves(seed.params, s.space.knobs()):
-            other = s.space.recipe(params)
-            if s.size(other) <= size and (k := s.plan_key(other)) not in keys:
-                options.append(params)
+    space: SearchSpace
+    rng: random.Random
+    count: int
+    size: Callable[[Recipe], float]
+    plan_key: Callable[[Recipe], str]
+
+    def queue(self, study: optuna.Study) -> None:
+        trials = study.get_trials(deepcopy=False)
+        if self.count <= 0 or any(TrialRecord.of(t).refine_of is not None for t in trials):
+            return
+        seeds = [t for t in trials if TrialRecord.of(t).seed in self.space.seed_names
+                 and t.params and t.state == optuna.trial.TrialState.COMPLETE]
+        for i, seed in enumerate(seeds):
+            share = self.count // len(seeds) + (i < self.count % len(seeds))
+            options = self.options(seed.params)
+            for params in self.rng.sample(options, min(share, len(options))):
+                study.enqueue_trial(params, user_attrs=TrialRecord(refine_of=seed.number).attrs())
+
+    def options(self, params: dict) -> list[dict]:
+        """The one-knob changes of ``params`` no larger than it, one per distinct plan."""
+        recipe = self.space.recipe(params)
+        size, keys, out = self.size(recipe), {self.plan_key(recipe)}, []
+        for other_params in moves(params, self.space.knobs()):
+            other = self.space.recipe(other_params)
+            if self.size(other) <= size and (k := self.plan_key(other)) not in keys:
+                out.append(other_params)
                 keys.add(k)
-        share = s.refine // len(seeds) + (i < s.refine % len(seeds))
-        for params in s.handle.rng.sample(options, min(share, len(options))):
-            s.study.enqueue_trial(params, user_attrs=TrialRecord(refine_of=seed.number).attrs())
+        return out
 
 
-def queue_neighbour(s: Searcher, trial: optuna.trial.FrozenTrial, changes: int, why: str) -> None:
-    """Queue a neighbour of ``trial`` (``changes`` knobs moved) as the next trial."""
-    if trial.params:
-        params = neighbour(trial.params, s.space.knobs(), changes, s.handle.rng)
-        s.study.enqueue_trial(params, user_attrs=TrialRecord(**{why: trial.number}).attrs())
+@dataclass(frozen=True)
+class Neighbour:
+    """A trial's neighbour (``changes`` knobs moved) as the next trial, kept with ``why``
+    (a ``TrialRecord`` field naming the trial it came from)."""
+
+    space: SearchSpace
+    rng: random.Random
+
+    def queue(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, changes: int, why: str) -> None:
+        if trial.params:
+            params = neighbour(trial.params, self.space.knobs(), changes, self.rng)
+            study.enqueue_trial(params, user_attrs=TrialRecord(**{why: trial.number}).attrs())
 
 
-def reference(s: Searcher, front: list[optuna.trial.FrozenTrial]) -> tuple[float, ...]:
-    """The corner a front point's hypervolume is measured from, objective oriented so that
-    higher is better: the worst metric worth keeping (FP32's less ``--max-drop``, else less
-    REF_DROP of it), or for fidelity the front's worst distance; and FP32's costs."""
-    record = s.record()
-    if s.fidelity_search:
-        worst = -max((t.values[0] for t in front), default=0.0) * 1.01
-    else:
-        fp32 = record.fp32_metric
-        worst = fp32 - (s.cfg.max_drop if s.cfg.max_drop is not None else REF_DROP * abs(fp32))
-    return (worst, record.fp32_size) + ((1.0,) if s.cfg.latency else ())
+@dataclass(frozen=True)
+class LocalSearch:
+    """Pareto local search: a neighbour (one or two knobs moved) of a front point, drawn
+    by the hypervolume it alone holds up, or of one of the space's seed recipes
+    (hand-tuned starting points stay parents when the front passes them). ``sign`` -1: the
+    objective is minimized. The hypervolume is measured from ``worst`` (the worst value worth
+    keeping, oriented so that higher is better; None: the front's worst distance, for
+    fidelity) and ``costs`` (FP32's)."""
 
+    space: SearchSpace
+    rng: random.Random
+    sign: float
+    worst: float | None
+    costs: tuple[float, ...]
 
-def queue_local(s: Searcher) -> None:
-    """Pareto local search: a neighbour of a front point or of one of the space's seed
-    recipes (hand-tuned starting points stay parents when the front passes them)."""
-    done = completed(s.study)
-    front = front_of(done, sign=s.objective.sign)
-    on_front = {t.number for t in front}
-    seeds = [t for t in done if TrialRecord.of(t).seed in s.space.seed_names
-             and t.number not in on_front]
-    parent = draw_parent(front, seeds, reference(s, front), s.handle.rng, s.objective.sign)
-    if parent is not None:
-        queue_neighbour(s, parent, s.handle.rng.choice((1, 2)), "local_of")
+    def corner(self, front: list[optuna.trial.FrozenTrial]) -> tuple[float, ...]:
+        worst = -max((t.values[0] for t in front), default=0.0) * 1.01 if self.worst is None else self.worst
+        return (worst, *self.costs)
+
+    def queue(self, study: optuna.Study) -> None:
+        done = completed(study)
+        front = front_of(done, sign=self.sign)
+        on_front = {t.number for t in front}
+        seeds = [t for t in done if TrialRecord.of(t).seed in self.space.seed_names
+                 and t.number not in on_front]
+        parent = draw_parent(front, seeds, self.corner(front), self.rng, self.sign)
+        if parent is not None:
+            Neighbour(self.space, self.rng).queue(study, parent, self.rng.choice((1, 2)), "local_of")

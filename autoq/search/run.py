@@ -8,11 +8,13 @@ import optuna
 from tqdm import tqdm
 
 from ..errors import AutoqError
-from .config import LATENCY, SearchConfig
+from .config import SearchConfig
 from .decide import fidelity_front
+from .front_point import FrontPoint
 from .searcher import Searcher
 from .meta import write_meta
-from .proposals import queue_local, queue_neighbour, refine_seeds
+from .front import REF_DROP
+from .proposals import LocalSearch, Neighbour, Refine
 from .limits import StudyTimeout
 from .lock import study_lock
 from .start import preflight, seed_study
@@ -32,6 +34,18 @@ def trial_bar(searcher: Searcher, opened: bool = True) -> tqdm:
                 dynamic_ncols=True)
 
 
+def local_search(searcher: Searcher) -> LocalSearch:
+    """Pareto local search on the study's front, its hypervolume measured from the worst
+    metric worth keeping (FP32's less --max-drop, else less REF_DROP of it; a fidelity
+    study: the front's worst distance) and FP32's costs."""
+    r, cfg, sign = searcher.record(), searcher.cfg, searcher.objective.sign
+    worst = None
+    if not searcher.fidelity_search:  # oriented: higher is better
+        worst = sign * r.fp32_metric - (cfg.max_drop if cfg.max_drop is not None else REF_DROP * abs(r.fp32_metric))
+    return LocalSearch(searcher.space, searcher.handle.rng, sign, worst,
+                       (r.fp32_size,) + ((1.0,) if cfg.latency else ()))
+
+
 def loop(searcher: Searcher, bar: tqdm | None = None) -> None:
     """Run trials until the study has ``n_trials`` finished ones (or the timeout), writing
     the front after each."""
@@ -39,10 +53,11 @@ def loop(searcher: Searcher, bar: tqdm | None = None) -> None:
     if searcher.deadline is None and cfg.timeout_s is not None:  # a worker's own clock
         searcher.deadline = time.monotonic() + cfg.timeout_s
     bar = bar if bar is not None else trial_bar(searcher)
+    local, again = local_search(searcher), Neighbour(searcher.space, searcher.handle.rng)
     failures_in_a_row = repeats = 0
     while searcher.deadline is None or time.monotonic() < searcher.deadline:
         if searcher.handle.rng.random() < cfg.local:
-            queue_local(searcher)
+            local.queue(searcher.study)
         trial = searcher.handle.next_trial()  # None: every trial the study needs is done or running
         if trial is None:
             break
@@ -51,7 +66,7 @@ def loop(searcher: Searcher, bar: tqdm | None = None) -> None:
         except StudyTimeout:  # --timeout came during the trial: it is re-run on resume
             break
         if TrialRecord.of(t).same_as is not None:  # TPE re-proposes a front point when nothing beats it
-            queue_neighbour(searcher, t, NEIGHBOUR_CHANGES, "neighbour_of")
+            again.queue(searcher.study, t, NEIGHBOUR_CHANGES, "neighbour_of")
             repeats += 1
             if repeats >= GIVE_UP_AFTER:
                 tqdm.write(f"autoq: stopped: the last {repeats} proposals were all recipes "
@@ -86,11 +101,11 @@ def failure_summary(study: optuna.Study) -> str:
             f"search stops instead of running on: {listed}")
 
 
-def front_summary(rows: list[dict]) -> str:
+def front_summary(rows: list[FrontPoint]) -> str:
     """'front 4 | 31.2@8.1MB 30.5@4.0MB ...' (best metric at each size so far; with the
     latency objective, '@8.1MB/0.45x': the time over FP32's)."""
-    points = " ".join(f"{r['metric']:.3g}@{r['size_bytes'] / 1e6:.2g}MB"
-                      + (f"/{r[LATENCY]:.2f}x" if LATENCY in r else "") for r in rows[-4:])
+    points = " ".join(f"{r.metric:.3g}@{r.size_bytes / 1e6:.2g}MB"
+                      + ("" if r.latency_ratio is None else f"/{r.latency_ratio:.2f}x") for r in rows[-4:])
     return f"front {len(rows)} | {points}"
 
 
@@ -101,7 +116,7 @@ def fidelity_summary(searcher: Searcher) -> str:
     return f"fidelity front {len(front)} | {points}"
 
 
-def run_search(cfg: SearchConfig) -> list[dict]:
+def run_search(cfg: SearchConfig) -> list[FrontPoint]:
     """Run (or resume) a study to ``n_trials`` finished trials; return the front's rows."""
     searcher = Searcher(cfg)
     if cfg.timeout_s is not None:  # seeding counts toward --timeout too
@@ -110,7 +125,8 @@ def run_search(cfg: SearchConfig) -> list[dict]:
     preflight(searcher)
     with study_lock(searcher.handle.storage, cfg.study):  # one process seeds; the others wait
         seed_study(searcher, bar)
-        refine_seeds(searcher)
+        Refine(searcher.space, searcher.handle.rng, searcher.refine, searcher.size,
+               searcher.plan_key).queue(searcher.study)
     searcher.write()
     write_meta(searcher)
     if cfg.workers == 1:

@@ -15,6 +15,7 @@ from ..tasks import Score
 from ..tasks.paired import agreement
 from .decide import Decider
 from .early_stop import EarlyStop
+from .front_point import FrontPoint
 from .objective import Objective, make_objective
 from .outputs import front_rows, write_results
 from .record import StudyRecord
@@ -171,7 +172,7 @@ class Searcher(Scorer):
             trial.set_constraint(name, value)
         self.study.tell(trial, [score.metric, *costs])
 
-    def write(self, decide: bool = False) -> list[dict]:
+    def write(self, decide: bool = False) -> list[FrontPoint]:
         """The front files, and once the study's statistics (``stats.yaml``): with a recipe,
         all that rebuilds a trial's model. A fidelity study scores the metric on its front
         only when asked to ``decide`` (the end of a run); until then its rows carry the

@@ -110,8 +110,8 @@ class StudyHandle:
         states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
                   optuna.trial.TrialState.RUNNING)
         for t in self.study.get_trials(deepcopy=False, states=states):
-            r = TrialRecord.of(t)
-            if t.number != me and (r.plan == key if r.plan is not None else r.recipe == text):
+            plan = TrialRecord.one(t, "plan")
+            if t.number != me and (plan == key if plan is not None else TrialRecord.one(t, "recipe") == text):
                 return t
         return None
 

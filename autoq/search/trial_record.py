@@ -32,6 +32,12 @@ class TrialRecord:
     def of(cls, trial: optuna.trial.FrozenTrial) -> TrialRecord:
         return cls(**{k: v for k, v in trial.user_attrs.items() if k in _NAMES})
 
+    @staticmethod
+    def one(trial: optuna.trial.FrozenTrial, name: str):
+        """One field of a trial's record, read alone (a scan over thousands of trials)."""
+        assert name in _NAMES, name
+        return trial.user_attrs.get(name, _DEFAULTS[name])
+
     def attrs(self) -> dict:
         """The fields set (not at their default), as a study stores them."""
         return {k: v for k, v in asdict(self).items() if v != _DEFAULTS[k]}

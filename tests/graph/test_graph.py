@@ -417,9 +417,9 @@ def test_exposed_ops_a_recipe_quantizes_are_marked_float_on_deploy(convnet):
                          overrides={r".*eltwiseadd_residual": {"bits_activations": 8}})
     assert Scorer.float_in_deploy(fake, plain) == 0
     assert Scorer.float_in_deploy(fake, named) == 2
-    row = {"trial": 3, "fidelity": 0.01, "metric": 0.9, "confirm_metric": 0.9, "confirm_delta_low": None,
-           "confirm_delta_high": None, "beats_chance": None, "size_bytes": 1000, "size_ratio": 0.5,
-           "near": False, "seed": None, "float_in_deploy": 2, "recipe": "recipes/00003.yaml"}
+    from autoq.search.front_point import FrontPoint
+    row = FrontPoint(trial=3, fidelity=0.01, metric=0.9, confirm_metric=0.9, size_bytes=1000,
+                     size_ratio=0.5, float_in_deploy=2, recipe="recipes/00003.yaml")
     meta = {"metric_name": "accuracy", "fp32_metric": 0.9, "fp32_confirm_metric": 0.9, "fp32_size_bytes": 2000}
     text = format_front(meta, [row])
     assert "[2 op(s) float on deploy]" in text and "no deploy kernel runs them" in text

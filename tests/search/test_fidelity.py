@@ -143,15 +143,15 @@ def test_every_front_point_carries_both_splits_and_its_fidelity(study):
     storage = optuna.load_study(study_name="fid", storage=f"sqlite:///{study.out / 'study.db'}")
     assert storage.directions[0] == optuna.study.StudyDirection.MINIMIZE
     for r in rows:
-        assert r["metric"] is not None and r["confirm_metric"] is not None
-        assert r["confirm_delta_low"] <= r["confirm_delta_high"]
-        assert r["fidelity"] == pytest.approx(storage.trials[r["trial"]].values[0], abs=1e-8)
-        assert (study.out / r["recipe"]).is_file()
-    assert any(r["seed"] == "fp32" and r["fidelity"] == 0 for r in rows)
+        assert r.metric is not None and r.confirm_metric is not None
+        assert r.confirm_delta_low <= r.confirm_delta_high
+        assert r.fidelity == pytest.approx(storage.trials[r.trial].values[0], abs=1e-8)
+        assert (study.out / r.recipe).is_file()
+    assert any(r.seed == "fp32" and r.fidelity == 0 for r in rows)
     assert any(str(t.user_attrs.get("seed", "")).startswith("sweep-") for t in storage.trials)
     chosen = pick(meta, rows, 0.05)
-    assert meta["fp32_confirm_metric"] - chosen["confirm_metric"] <= 0.05
-    assert meta["fp32_metric"] - chosen["metric"] <= 0.05
+    assert meta["fp32_confirm_metric"] - chosen.confirm_metric <= 0.05
+    assert meta["fp32_metric"] - chosen.metric <= 0.05
 
 
 def test_a_fidelity_study_resumes_and_refuses_another_objective(study, capsys):
@@ -202,7 +202,7 @@ def test_a_metric_that_breaks_on_the_front_does_not_end_the_study(tmp_path):
     study = optuna.load_study(study_name="fid", storage=f"sqlite:///{cfg.out / 'study.db'}")
     broken = [k for k in study.user_attrs if k.startswith("metric_error:")]
     assert broken and all("nan" in study.user_attrs[k] for k in broken)
-    assert all(r["metric"] is not None for r in rows) and rows[-1]["seed"] == "fp32"
+    assert all(r.metric is not None for r in rows) and rows[-1].seed == "fp32"
 
 
 def test_a_resume_with_other_settings_is_refused_and_writes_nothing(study, capsys):
@@ -259,7 +259,7 @@ def test_the_report_of_a_fidelity_study_recommends_its_pick(study):
     page = html.read_text()
     meta, rows = load_front(study.out)
     chosen = pick(meta, rows, 0.01 * meta["fp32_metric"])
-    assert f"trial {chosen['trial']}: " in page and "[recommended]" in page
+    assert f"trial {chosen.trial}: " in page and "[recommended]" in page
     assert "fidelity to FP32 on the pool" in page and png.stat().st_size > 10_000
 
 
@@ -288,14 +288,14 @@ def test_an_error_rate_is_searched_downward_end_to_end(tmp_path, objective):
     run_search(cfg)
     meta, rows = load_front(cfg.out)
     assert meta["direction"] == "minimize" and rows
-    errors = [r["metric"] for r in sorted(rows, key=lambda r: r["size_bytes"])]
+    errors = [r.metric for r in sorted(rows, key=lambda r: r.size_bytes)]
     if objective == "metric":  # the front: smaller recipes err more, never less
         assert errors == sorted(errors, reverse=True) and min(errors) == pytest.approx(0.0, abs=1e-9)
     chosen = pick(meta, rows, 0.05)
-    assert chosen["metric"] - meta["fp32_metric"] <= 0.05 and chosen["confirm_metric"] <= 0.05
-    assert all(r["metric"] >= 0 for r in rows)
+    assert chosen.metric - meta["fp32_metric"] <= 0.05 and chosen.confirm_metric <= 0.05
+    assert all(r.metric >= 0 for r in rows)
     study = optuna.load_study(study_name="fid", storage=f"sqlite:///{cfg.out / 'study.db'}")
     if objective == "metric":
         assert study.directions[0] == optuna.study.StudyDirection.MINIMIZE
         assert all(t.constraints["max_drop"] <= 0 for t in study.trials
-                   if t.number in {r["trial"] for r in rows})
+                   if t.number in {r.trial for r in rows})

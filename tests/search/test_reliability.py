@@ -101,10 +101,10 @@ def check_study(results, storage):
     assert {t.number for t in stale} - given_up <= retried  # killed 3 times: not run again
     meta, rows = load_front(results / KILLED)
     for r in rows:
-        t = trials[r["trial"]]
-        value = r["fidelity"] if meta.get("objective") == "fidelity" else r["metric"]
+        t = trials[r.trial]
+        value = r.fidelity if meta.get("objective") == "fidelity" else r.metric
         assert t.state == optuna.trial.TrialState.COMPLETE and value == pytest.approx(t.values[0], abs=1e-8)
-        assert Recipe.load(results / KILLED / r["recipe"]).to_yaml() == t.user_attrs["recipe"]
+        assert Recipe.load(results / KILLED / r.recipe).to_yaml() == t.user_attrs["recipe"]
     completed = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     for t in completed:
         assert (results / KILLED / f"recipes/{t.number:05d}.yaml").is_file()

@@ -13,11 +13,13 @@ from autoq import AutoqError, Recipe, collect_stats, quantize
 from autoq.search.neighbours import draw_parent, neighbour, step
 from autoq.search.front import (REF_DROP, contributions, dominates, hypervolume, pareto_indices,
                                 relative_hypervolume)
+from autoq.search.front_point import FrontPoint
 from autoq.search.pick import format_front, load_front, pick
 from autoq.quant import stats as stats_io
 from autoq.search.sensitivity import load as sensitivity_load
 from autoq.search.space import SearchSpace
-from autoq.search.proposals import queue_local, queue_neighbour
+from autoq.search.proposals import Neighbour
+from autoq.search.run import local_search
 from autoq.search.start import ladder, seed_study, sensitivity_path, sensitivity_table
 from autoq.search import SearchConfig, Searcher, parse_duration, run_search
 from autoq.tasks.paired import agreement, paired_difference
@@ -46,36 +48,36 @@ def test_front_files_agree_with_storage(finished):
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{finished.out / 'study.db'}")
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(study.trials) == 14
-    assert {r["trial"] for r in rows} <= {t.number for t in done}
+    assert {r.trial for r in rows} <= {t.number for t in done}
     for r in rows:
-        t = study.trials[r["trial"]]
-        assert (r["metric"], r["size_bytes"]) == (t.values[0], t.values[1])
-        assert r["confirm_metric"] is not None and (finished.out / r["recipe"]).is_file()
-        assert not any(dominates(tuple(o.values), (r["metric"], r["size_bytes"])) for o in done)
-    on_front = {r["trial"] for r in rows}
+        t = study.trials[r.trial]
+        assert (r.metric, r.size_bytes) == (t.values[0], t.values[1])
+        assert r.confirm_metric is not None and (finished.out / r.recipe).is_file()
+        assert not any(dominates(tuple(o.values), (r.metric, r.size_bytes)) for o in done)
+    on_front = {r.trial for r in rows}
     for t in done:  # everything off the front is dominated by something on it
         if t.number not in on_front:
-            assert any(dominates((r["metric"], r["size_bytes"]), tuple(t.values)) for r in rows)
+            assert any(dominates((r.metric, r.size_bytes), tuple(t.values)) for r in rows)
     seeds = {t.user_attrs.get("seed") for t in study.trials}
     assert {"fp32", "int8", "tiny_seed"} <= seeds
     csv_lines = (finished.out / "pareto.csv").read_text().splitlines()
     assert csv_lines[0].startswith("trial,fidelity,metric,confirm_metric,confirm_delta_low,confirm_delta_high,"
                                    "beats_chance,size_bytes") and len(csv_lines) == len(rows) + 1
     assert meta["fp32_metric"] == pytest.approx(1.0)
-    assert all(r["beats_chance"] is None for r in rows) and "chance_metric" not in meta  # none
+    assert all(r.beats_chance is None for r in rows) and "chance_metric" not in meta  # none
 
 
 def test_the_front_says_which_points_beat_the_tasks_chance_score(tmp_path, capsys):
     run_search(config(tmp_path / "zero", task="plugin_task:zero_chance_task", n_trials=8))
     meta, rows = load_front(tmp_path / "zero" / "tiny")
     assert meta["chance_metric"] == pytest.approx(0.0) and meta["fp32_beats_chance"] is True
-    assert rows and all(r["beats_chance"] is True for r in rows)
+    assert rows and all(r.beats_chance is True for r in rows)
     assert "[chance]" not in format_front(meta, rows) and "warning" not in capsys.readouterr().err
     # a constant answer as good as FP32: nothing beats it, nothing is picked, the user is told
     run_search(config(tmp_path / "perfect", task="plugin_task:perfect_chance_task", n_trials=8))
     assert "cannot be told from a constant answer" in capsys.readouterr().err
     meta, rows = load_front(tmp_path / "perfect" / "tiny")
-    assert meta["fp32_beats_chance"] is False and all(r["beats_chance"] is False for r in rows)
+    assert meta["fp32_beats_chance"] is False and all(r.beats_chance is False for r in rows)
     assert "[chance]" in format_front(meta, rows)
     with pytest.raises(AutoqError, match=f"{len(rows)} of them no better than chance"):
         pick(meta, rows, max_drop=1.0)
@@ -91,7 +93,7 @@ def test_a_study_gains_its_task_s_chance_score_on_resume_and_no_other_is_scored_
     run_search(config(tmp_path, task="plugin_task:zero_chance_task", n_trials=8))
     meta, rows = load_front(tmp_path / "tiny")
     assert meta["chance_metric"] == pytest.approx(0.0) and meta["fp32_beats_chance"] is True
-    assert rows and all(r["beats_chance"] is True for r in rows)
+    assert rows and all(r.beats_chance is True for r in rows)
 
 
 def test_min_agreement_keeps_on_the_front_only_recipes_that_answer_as_fp32_does(tmp_path):
@@ -101,13 +103,13 @@ def test_min_agreement_keeps_on_the_front_only_recipes_that_answer_as_fp32_does(
     study = searcher.study
     _, rows = load_front(cfg.out)
     for r in rows:  # recorded, and so on re-scoring: at least 70% of examples answered alike
-        t = study.trials[r["trial"]]
+        t = study.trials[r.trial]
         assert t.constraints["min_agreement"] <= 0
-        if r["seed"] != "fp32":
-            score = searcher.evaluate(Recipe.load(cfg.out / r["recipe"]))
+        if r.seed != "fp32":
+            score = searcher.evaluate(Recipe.load(cfg.out / r.recipe))
             assert agreement(score, searcher.fp32_search) >= 0.7
     broke = [t for t in study.trials if t.state.name == "COMPLETE" and t.constraints["min_agreement"] > 0]
-    assert broke and not {t.number for t in broke} & {r["trial"] for r in rows}
+    assert broke and not {t.number for t in broke} & {r.trial for r in rows}
     words = "made with --min-agreement 0.7: resume it with --min-agreement 0.7"
     for other in (0.8, None):  # its trials judged otherwise: refused
         with pytest.raises(AutoqError, match=words):
@@ -141,19 +143,19 @@ def test_each_front_point_has_its_confirm_interval_against_fp32(finished, tmp_pa
     meta, rows = load_front(finished.out)
     searcher = Searcher(finished)
     for r in rows:
-        gap = r["confirm_metric"] - meta["fp32_confirm_metric"]
-        assert r["confirm_delta_low"] <= gap + 1e-6 and gap - 1e-6 <= r["confirm_delta_high"]
-        if r["seed"] == "fp32":
-            assert (r["confirm_delta_low"], r["confirm_delta_high"]) == (0.0, 0.0)
+        gap = r.confirm_metric - meta["fp32_confirm_metric"]
+        assert r.confirm_delta_low <= gap + 1e-6 and gap - 1e-6 <= r.confirm_delta_high
+        if r.seed == "fp32":
+            assert (r.confirm_delta_low, r.confirm_delta_high) == (0.0, 0.0)
         else:  # the paired bootstrap over the confirm split, as the task scores it
-            score = searcher.evaluate(Recipe.load(finished.out / r["recipe"]), split="confirm")
+            score = searcher.evaluate(Recipe.load(finished.out / r.recipe), split="confirm")
             d = paired_difference(searcher.task, score, searcher.fp32_confirm)
-            assert [r["confirm_delta_low"], r["confirm_delta_high"]] == [round(d.low, 6), round(d.high, 6)]
+            assert [r.confirm_delta_low, r.confirm_delta_high] == [round(d.low, 6), round(d.high, 6)]
     assert "less FP32, 95%" in format_front(meta, rows)
     # a task whose scores carry no per-example statistics: the front has no interval
     run_search(config(tmp_path, task="plugin_task:batched_task", n_trials=3, fidelity=1.0, ladder=0))
     _, rows = load_front(tmp_path / "tiny")
-    assert rows and all(r["confirm_delta_low"] is None and r["confirm_delta_high"] is None for r in rows)
+    assert rows and all(r.confirm_delta_low is None and r.confirm_delta_high is None for r in rows)
 
 
 def test_every_recipe_re_evaluates_to_the_recorded_metric(finished):
@@ -179,27 +181,41 @@ def test_max_drop_keeps_only_feasible_points(tmp_path):
     cfg = config(tmp_path, n_trials=10, max_drop=0.02)
     run_search(cfg)
     meta, rows = load_front(cfg.out)
-    assert rows and all(meta["fp32_metric"] - r["metric"] <= 0.02 for r in rows)
+    assert rows and all(meta["fp32_metric"] - r.metric <= 0.02 for r in rows)
     # picking goes by the confirm split: the smallest point that holds there
-    holds = [r for r in rows if meta["fp32_confirm_metric"] - r["confirm_metric"] <= 0.02]
-    assert holds and pick(meta, rows, 0.02) == min(holds, key=lambda r: r["size_bytes"])
+    holds = [r for r in rows if meta["fp32_confirm_metric"] - r.confirm_metric <= 0.02]
+    assert holds and pick(meta, rows, 0.02) == min(holds, key=lambda r: r.size_bytes)
+
+
+def test_a_front_point_reads_back_as_written():
+    point = FrontPoint(trial=4, metric=0.81, size_bytes=900, size_ratio=0.45, recipe="recipes/00004.yaml",
+                       fidelity=0.02, confirm_metric=0.8, confirm_delta_low=-0.02, confirm_delta_high=0.01,
+                       beats_chance=True, seed="int8")
+    row = point.to_json()
+    assert list(row)[:3] == ["trial", "fidelity", "metric"] and "latency_ratio" not in row
+    assert FrontPoint.from_json(row, "here") == point
+    assert point.delta_text() == "-0.020 to +0.010" and point.worst_drop(1.0) == pytest.approx(0.02)
+    assert point.drops(0.82, 0.81, 1.0) == pytest.approx([0.01, 0.01])
+    timed = replace(point, latency_ratio=0.5)
+    assert timed.to_json()["latency_ratio"] == 0.5 and FrontPoint.from_json(timed.to_json(), "here") == timed
 
 
 def test_a_confident_pick_holds_at_the_far_end_of_its_interval():
     def point(trial, search, confirm, delta, size, seed=None):
-        return {"trial": trial, "metric": search, "confirm_metric": confirm, "confirm_delta_low": delta[0],
-                "confirm_delta_high": delta[1], "size_bytes": size, "seed": seed}
+        return FrontPoint(trial=trial, metric=search, size_bytes=size, size_ratio=size / 1000,
+                          recipe=f"recipes/{trial:05d}.yaml", confirm_metric=confirm,
+                          confirm_delta_low=delta[0], confirm_delta_high=delta[1], seed=seed)
     meta = {"fp32_metric": 0.80, "fp32_confirm_metric": 0.80}
     rows = [point(1, 0.795, 0.796, (-0.030, 0.020), 100),  # the estimate holds, the far end not
             point(2, 0.799, 0.801, (-0.008, 0.010), 200), point(0, 0.80, 0.80, (0.0, 0.0), 1000, "fp32")]
-    assert pick(meta, rows, 0.01)["trial"] == 1
-    assert pick(meta, rows, 0.01, confident=True)["trial"] == 2
+    assert pick(meta, rows, 0.01).trial == 1
+    assert pick(meta, rows, 0.01, confident=True).trial == 2
     with pytest.raises(AutoqError, match="far end of its confirm interval.*without --confident"):
         pick(meta, rows[:1], 0.01, confident=True)
     # an error rate drops as it rises: the interval's upper end is its worse
     errors = {"fp32_metric": 0.20, "fp32_confirm_metric": 0.20, "direction": "minimize"}
     rows = [point(1, 0.205, 0.204, (-0.020, 0.030), 100), point(2, 0.201, 0.199, (-0.010, 0.008), 200)]
-    assert pick(errors, rows, 0.01)["trial"] == 1 and pick(errors, rows, 0.01, confident=True)["trial"] == 2
+    assert pick(errors, rows, 0.01).trial == 1 and pick(errors, rows, 0.01, confident=True).trial == 2
     with pytest.raises(AutoqError, match="no confirm interval"):  # a task without per-example scores
         pick(meta, [point(1, 0.80, 0.80, (None, None), 100)], 0.01, confident=True)
 
@@ -265,24 +281,24 @@ def test_the_front_margin_is_kept_scored_on_confirm_and_shown(finished):
     run_search(replace(finished, front_margin=margin))  # resumed: the same trials, a wider front
     meta, rows = load_front(finished.out)
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{finished.out / 'study.db'}")
-    strict = [r for r in rows if not r["near"]]
-    near = [r for r in rows if r["near"]]
+    strict = [r for r in rows if not r.near]
+    near = [r for r in rows if r.near]
     assert meta["front_margin"] == margin and strict and near
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     for r in near:  # off the front, within the margin of it, and scored on confirm
-        assert any(dominates((s["metric"], s["size_bytes"]), (r["metric"], r["size_bytes"])) for s in strict)
-        assert not any(dominates((s["metric"], s["size_bytes"]), (r["metric"], r["size_bytes"]), margin)
+        assert any(dominates((s.metric, s.size_bytes), (r.metric, r.size_bytes)) for s in strict)
+        assert not any(dominates((s.metric, s.size_bytes), (r.metric, r.size_bytes), margin)
                        for s in strict)
-        assert r["confirm_metric"] is not None
-    kept = {r["trial"] for r in rows}
+        assert r.confirm_metric is not None
+    kept = {r.trial for r in rows}
     assert all(t.number in kept for t in done if not any(
-        dominates((s["metric"], s["size_bytes"]), tuple(t.values), margin) for s in strict))
+        dominates((s.metric, s.size_bytes), tuple(t.values), margin) for s in strict))
     assert "[near]" in format_front(meta, rows)
     data = load_study_data(finished.out)
-    assert {p.trial for p in data.points if p.near} == {r["trial"] for r in near}
+    assert {p.trial for p in data.points if p.near} == {r.trial for r in near}
     assert data.near_count == len(near) and all(not p.near for p in data.size_front())
     run_search(finished)  # back to the space's margin (0): the strict front again
-    assert not any(r["near"] for r in load_front(finished.out)[1])
+    assert not any(r.near for r in load_front(finished.out)[1])
 
 
 def test_a_latency_objective_makes_a_three_way_front(tmp_path):
@@ -295,12 +311,12 @@ def test_a_latency_objective_makes_a_three_way_front(tmp_path):
     assert next(t for t in done if t.user_attrs.get("seed") == "fp32").values[2] == 1.0
     meta, rows = load_front(cfg.out)
     assert meta["objectives"] == ["metric", "size_bytes", "latency_ratio"]
-    assert {r["trial"] for r in rows} == {t.number for t in done
+    assert {r.trial for r in rows} == {t.number for t in done
                                           if not any(dominates(o.values, t.values) for o in done)}
-    assert all(r["latency_ratio"] == round(study.trials[r["trial"]].values[2], 4) for r in rows)
+    assert all(r.latency_ratio == round(study.trials[r.trial].values[2], 4) for r in rows)
     assert (cfg.out / "pareto.csv").read_text().splitlines()[0].endswith(",latency_ratio")
     fastest = pick(meta, rows, 1.0, by="latency")
-    assert fastest["latency_ratio"] == min(r["latency_ratio"] for r in rows)
+    assert fastest.latency_ratio == min(r.latency_ratio for r in rows)
     html, _ = write_report(cfg.out)
     assert "time x FP32" in html.read_text()
     with pytest.raises(AutoqError, match="made with the latency objective"):
@@ -594,7 +610,7 @@ def test_a_repeated_proposal_queues_a_neighbour(tmp_path):
     searcher = Searcher(config(tmp_path, ladder=0))
     seed_study(searcher)
     first = searcher.run_trial()
-    queue_neighbour(searcher, first, 2, "neighbour_of")  # as after a proposal that repeated it
+    Neighbour(searcher.space, searcher.handle.rng).queue(searcher.study, first, 2, "neighbour_of")  # as after a repeat
     nxt = searcher.run_trial()
     assert nxt.user_attrs["neighbour_of"] == first.number
     changed = [k for k in first.params if nxt.params[k] != first.params[k]]
@@ -672,8 +688,9 @@ def test_a_seed_recipe_the_space_can_express_becomes_a_local_search_parent(tmp_p
     assert (tried.params["rnn:bits_weights"], tried.params["classifier:clip_acts"]) == (4, "AVG")
     assert Recipe.from_yaml(tried.user_attrs["recipe"]).to_yaml() == Recipe.load(tmp_path / "seed.yaml").to_yaml()
     parents = set()
+    local = local_search(searcher)
     for _ in range(12):
-        queue_local(searcher)
+        local.queue(searcher.study)
         parents.add(searcher.run_trial().user_attrs.get("local_of"))
     assert tried.number in parents  # drawn whether or not it is on the front
 
