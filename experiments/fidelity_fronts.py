@@ -33,20 +33,20 @@ def summary(folder: Path, max_drop: float) -> dict:
     trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
     done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     points = [(r.confirm_metric, r.size_bytes) for r in rows if r.confirm_metric is not None]
-    out = {"trials": len(done), "front": len(rows), "sampler": meta.get("sampler"),
-           "hv_confirm": relative_hypervolume(points, meta["fp32_confirm_metric"], meta["fp32_size_bytes"]),
-           "fp32_confirm": meta["fp32_confirm_metric"], "fp32_search": meta["fp32_metric"]}
+    out = {"trials": len(done), "front": len(rows), "sampler": meta.sampler,
+           "hv_confirm": relative_hypervolume(points, meta.fp32_confirm_metric, meta.fp32_size_bytes),
+           "fp32_confirm": meta.fp32_confirm_metric, "fp32_search": meta.fp32_metric}
     try:
         p = pick(meta, rows, max_drop)
         out.update(pick_trial=p.trial, pick_ratio=p.size_ratio, pick_search=p.metric,
-                   pick_confirm=p.confirm_metric, pick_drop=meta["fp32_confirm_metric"] - p.confirm_metric,
+                   pick_confirm=p.confirm_metric, pick_drop=meta.fp32_confirm_metric - p.confirm_metric,
                    pick_interval=p.delta, pick_fidelity=p.fidelity)
     except AutoqError:
         out["pick_trial"] = None
     try:
         c = pick(meta, rows, max_drop, confident=True)
         out.update(confident_trial=c.trial, confident_ratio=c.size_ratio,
-                   confident_drop=meta["fp32_confirm_metric"] - c.confirm_metric,
+                   confident_drop=meta.fp32_confirm_metric - c.confirm_metric,
                    confident_interval=c.delta)
     except AutoqError:
         out["confident_trial"] = None
@@ -62,7 +62,7 @@ def hv_interval(task, model, a: Path, b: Path, cache: Path, samples: int = 1000)
     for folder in (a, b):
         meta, rows = load_front(folder)
         ex = confirm_examples(task, model, folder, cache)
-        fronts.append((meta["fp32_size_bytes"], [(ex[r.trial], r.size_bytes) for r in rows],
+        fronts.append((meta.fp32_size_bytes, [(ex[r.trial], r.size_bytes) for r in rows],
                        ex[next(r.trial for r in rows if r.seed == "fp32")]))
     n = len(fronts[0][2])
     counts = np.random.default_rng(0).multinomial(n, np.full(n, 1.0 / n), size=samples)

@@ -74,7 +74,7 @@ def one_cut(task, meta, rows, ex, fp32, judge, other, max_drop, confident):
         d = paired_difference(task, mine, ref, samples=SAMPLES)
         judged.append(replace(r, confirm_metric=mine.metric, confirm_delta_low=d.low,
                               confirm_delta_high=d.high))
-    half = {**meta, "fp32_confirm_metric": ref.metric}
+    half = replace(meta, fp32_confirm_metric=ref.metric)
     try:
         chosen = pick(half, judged, max_drop, confident=confident)
     except AutoqError:

@@ -21,6 +21,7 @@ SEARCH = ["search", "--task", PLUGIN, "--space", "{space}", "--results", "{tmp}/
           "--n-trials", "2", "--ladder", "0"]
 CHECK = ["check", "--task", PLUGIN, "--recipe"]
 INT8 = "quantizers:\n  q:\n    class: PostTrainLinearQuantizer\n    bits_activations: 8\n    bits_parameters: 8\n"
+FP32_META = '{"fp32_metric": 0.9, "fp32_confirm_metric": 0.9, "fp32_size_bytes": 1000}'
 SPACE = (TESTS / "spaces" / "tiny.yaml").read_text().replace("seeds: [tiny_seed.yaml]\n", "")
 BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
     f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi")) + "z: *i\n"
@@ -210,8 +211,11 @@ CASES = [
     ("pareto-search-json-a-list", ["pareto", "--study", "s", "--results", "{tmp}"],
      {"s/search.json": "[]", "s/pareto.json": "[]"}, "search.json"),
     ("pareto-row-lacks-fields", ["pareto", "--study", "s", "--results", "{tmp}"],
-     {"s/search.json": "{}", "s/pareto.json": '[{"trial": 1, "metric": 0.9}]'},
+     {"s/search.json": FP32_META, "s/pareto.json": '[{"trial": 1, "metric": 0.9}]'},
      "a front row lacks recipe, size_bytes, size_ratio"),
+    ("pareto-search-json-lacks-fp32", ["pareto", "--study", "s", "--results", "{tmp}"],
+     {"s/search.json": '{"fp32_metric": 0.9}', "s/pareto.json": "[]"},
+     "search.json lacks fp32_confirm_metric, fp32_size_bytes"),
     ("report-not-a-study", ["report", "--study", "none", "--results", "{tmp}"], {}, "does not exist"),
     # --- deploy ----------------------------------------------------------------------
     ("deploy-threads-0", ["deploy", "--task", PLUGIN, "--recipe", "int8.yaml", "--out", "{tmp}/d",

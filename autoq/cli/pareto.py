@@ -20,10 +20,10 @@ def run(args) -> None:
         out = Path(args.out or study_dir / "picked.yaml")
         write_atomic(out, (study_dir / chosen.recipe).read_text())
         speed = "" if chosen.latency_ratio is None else f", {chosen.latency_ratio:.3f} x FP32's time"
-        name = meta.get("metric_name", "metric")
-        scores = f"{name} {chosen.metric:.4g} on search (FP32 {meta['fp32_metric']:.4g})"
+        name = meta.metric_name
+        scores = f"{name} {chosen.metric:.4g} on search (FP32 {meta.fp32_metric:.4g})"
         if chosen.confirm_metric is not None:
-            scores += f", {chosen.confirm_metric:.4g} on confirm (FP32 {meta['fp32_confirm_metric']:.4g}"
+            scores += f", {chosen.confirm_metric:.4g} on confirm (FP32 {meta.fp32_confirm_metric:.4g}"
             scores += f"; difference {chosen.delta_text()}, 95%)" if chosen.delta else ")"
         if chosen.seed == "fp32":
             rule = " at the far end of its confirm interval" if args.confident else ""

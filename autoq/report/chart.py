@@ -159,10 +159,10 @@ def png(d: StudyData) -> bytes:
     else:
         ax.text(0.5, 0.5, "no completed trials yet", ha="center", va="center", transform=ax.transAxes)
         ax.set_xlabel("model size (MB)")
-    better = "lower" if d.meta.get("direction") == "minimize" else "higher"
+    better = "lower" if d.meta.direction == "minimize" else "higher"
     ax.set_ylabel(f"{metric} (search split, {better} is better)")
     scored = (f"{len(d.points)} of them scored by {metric} (fidelity front), "
-              if d.meta.get("objective") == "fidelity" else f"{d.states['pruned']} pruned, ")
+              if d.meta.by_fidelity else f"{d.states['pruned']} pruned, ")
     counts = f"{d.states['complete']} completed, {scored}" if d.stored else \
         f"{len(d.points)} scored by {metric}, "
     ax.set_title(f"{_tex(d.name)}: {metric} vs size  ({counts}{len(d.front) - d.near_count} on the front"

@@ -13,6 +13,7 @@ from ..search.front import pareto_indices
 from ..search.front_point import FrontPoint
 from ..search.outputs import feasible, front_rows
 from ..search.pick import load_front, pick
+from ..search.study_meta import StudyMeta
 from ..search.record import StudyRecord
 from ..search.storage import open_storage
 from ..search.trial_record import TrialRecord
@@ -39,7 +40,7 @@ class Point:
 @dataclass
 class StudyData:
     name: str
-    meta: dict[str, Any]  # search.json
+    meta: StudyMeta  # search.json
     points: list[Point]
     front: list[FrontPoint]  # as in pareto.json, smallest first
     states: Counter  # trial state name (lower case) -> count
@@ -50,7 +51,7 @@ class StudyData:
     def y_view(self) -> tuple[float, float] | None:
         """The metric's range shown: zoomed on the front when far worse points would squash
         it (they are drawn at the edge and listed apart); None keeps every point in view."""
-        top = max([p.metric for p in self.points] + [self.meta["fp32_metric"]])
+        top = max([p.metric for p in self.points] + [self.meta.fp32_metric])
         front = [r.metric for r in self.front] or [top]
         span = max(top - min(front), 0.02 * abs(top), 1e-6)
         low = min(front) - 1.5 * span
@@ -64,13 +65,13 @@ class StudyData:
 
     @property
     def metric_name(self) -> str:
-        return str(self.meta.get("metric_name") or "metric")
+        return self.meta.metric_name
 
     @property
     def off_line_label(self) -> str:
         """What a front point off the metric-size line is: on the fidelity front (a fidelity
         study), else on the front by its latency."""
-        return "fidelity" if self.meta.get("objective") == "fidelity" else "faster"
+        return "fidelity" if self.meta.by_fidelity else "faster"
 
     @property
     def near_count(self) -> int:
@@ -79,7 +80,7 @@ class StudyData:
 
     @property
     def fp32_size(self) -> float:
-        return float(self.meta["fp32_size_bytes"])
+        return float(self.meta.fp32_size_bytes)
 
     def ratio(self, size_bytes: float) -> float:
         return size_bytes / self.fp32_size
@@ -88,17 +89,17 @@ class StudyData:
         """Levels of the search-split metric drawn across the chart: (value, label, kind),
         the drop limit ("limit") and the task's constant answer ("chance")."""
         m, out = self.meta, []
-        if m.get("max_drop") is not None:
-            out.append((m["fp32_metric"] - m["max_drop"], f"max drop {m['max_drop']:g}", "limit"))
-        if m.get("chance_metric") is not None:
-            out.append((m["chance_metric"], "constant answer", "chance"))
+        if m.max_drop is not None:
+            out.append((m.fp32_metric - m.sign * m.max_drop, f"max drop {m.max_drop:g}", "limit"))
+        if m.chance_metric is not None:
+            out.append((m.chance_metric, "constant answer", "chance"))
         return out
 
     @property
     def tolerance(self) -> float:
         """The drop a pick allows: the study's --max-drop, else 1% of FP32's metric."""
         m = self.meta
-        return m["max_drop"] if m.get("max_drop") is not None else 0.01 * abs(m["fp32_metric"])
+        return m.max_drop if m.max_drop is not None else 0.01 * abs(m.fp32_metric)
 
     def recommended(self) -> FrontPoint | None:
         """The front row ``autoq pareto --max-drop`` picks at ``tolerance`` (None: none fits)."""
@@ -126,10 +127,7 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
         known = ", ".join(studies_in(study_dir.parent)) or "none"
         raise AutoqError(f"study folder {study_dir} does not exist (studies in "
                          f"{study_dir.parent}: {known})")
-    meta, rows = load_front(study_dir)  # raises if search.json or pareto.json is missing
-    missing = [k for k in ("fp32_metric", "fp32_size_bytes") if not isinstance(meta, dict) or k not in meta]
-    if missing:
-        raise AutoqError(f"study folder {study_dir}: search.json lacks {', '.join(missing)}")
+    meta, rows = load_front(study_dir)  # raises if search.json or pareto.json is missing or bad
     name = study_dir.resolve().name
     if storage is None and not (study_dir / "study.db").is_file():
         if not rows:
@@ -148,9 +146,9 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
     # as pareto.json, from the same snapshot as the points; a fidelity study's front is
     # what its end decided (search/decide.py), and only trials the metric was scored on
     # are points of the metric's chart
-    fidelity = meta.get("objective") == "fidelity"
+    fidelity = meta.by_fidelity
     record = StudyRecord(study) if fidelity else None
-    front = rows if fidelity else front_rows(study, None, meta.get("front_margin") or 0.0)
+    front = rows if fidelity else front_rows(study, None, meta.front_margin)
     points, states, failures = _points(study, front, record)
     int8 = next((t for t in study.get_trials(deepcopy=False, states=(State.COMPLETE,))
                  if TrialRecord.of(t).seed == "int8"), None)

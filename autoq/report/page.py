@@ -42,7 +42,7 @@ def hover(p: Point, d: StudyData) -> str:
     if p.latency is not None:
         lines.append(f"time: {p.latency:.3f} x FP32 (deployed)")
     if p.on_front:
-        lines.append(f"within {d.meta.get('front_margin', 0):g} of the Pareto front" if p.near
+        lines.append(f"within {d.meta.front_margin:g} of the Pareto front" if p.near
                      else "on the Pareto front")
     if p.settings:
         lines += [""] + [escape(s) for s in p.settings]
@@ -127,17 +127,17 @@ def summary(d: StudyData) -> str:
               + (f", {s['running']} running" if s["running"] else "")) if d.stored else \
         (f"{len(d.points)} recipes scored by the metric, read from pareto.json (the study's "
          f"storage is not in this folder, so its other trials are not shown)")
-    rows = [("task", escape(str(m.get("task", "?")))), ("metric", escape(d.metric_name)),
+    rows = [("task", escape(str(m.task))), ("metric", escape(d.metric_name)),
             ("trials", trials),
-            ("FP32", f"{escape(d.metric_name)} {_num(m['fp32_metric'])} (search), "
-                     f"{_num(m.get('fp32_confirm_metric'))} (confirm); "
+            ("FP32", f"{escape(d.metric_name)} {_num(m.fp32_metric)} (search), "
+                     f"{_num(m.fp32_confirm_metric)} (confirm); "
                      f"{d.fp32_size / 1e6:.4g} MB"),
             ("front", f"{len(d.front) - d.near_count} points"
-                      + (f", and {d.near_count} within {m['front_margin']:g} of it (front margin)"
+                      + (f", and {d.near_count} within {m.front_margin:g} of it (front margin)"
                          if d.near_count else ""))]
-    if m.get("chance_metric") is not None:
-        rows.insert(4, ("constant answer", f"{escape(d.metric_name)} {_num(m['chance_metric'])} (search), "
-                                           f"{_num(m.get('chance_confirm_metric'))} (confirm)"))
+    if m.chance_metric is not None:
+        rows.insert(4, ("constant answer", f"{escape(d.metric_name)} {_num(m.chance_metric)} (search), "
+                                           f"{_num(m.chance_confirm_metric)} (confirm)"))
     chosen = d.recommended()
     rows.append(("recommended", "none within the tolerance" if chosen is None else
                  f"trial {chosen.trial}: {d.ratio(chosen.size_bytes):.3f} of FP32's size, "
@@ -150,21 +150,21 @@ def summary(d: StudyData) -> str:
         scored = (f"{escape(d.metric_name)} {_num(i['metric'])} (search)" if i["metric"] is not None
                   else f"{escape(d.metric_name)} not scored (not on the fidelity front)")
         rows.append(("uniform int8", f"{d.ratio(i['size_bytes']):.3f} of FP32's size, {scored}"
-                     + (f", fidelity {i['value']:.3g}" if m.get("objective") == "fidelity" else "")))
+                     + (f", fidelity {i['value']:.3g}" if m.by_fidelity else "")))
     below = d.below_view()
     if below:
         rows.append(("below the chart", f"{len(below)} recipe(s) far under the front, outside the "
                      f"chart's range: " + ", ".join(f"trial {p.trial} ({_num(p.metric, '.4g')})"
                                                   for p in sorted(below, key=lambda p: -p.metric)[:12])))
-    if m.get("objective") == "fidelity":
-        rows.append(("objective", f"fidelity to FP32 on the pool {escape(str(m.get('pool')))}; "
+    if m.by_fidelity:
+        rows.append(("objective", f"fidelity to FP32 on the pool {escape(str(m.pool))}; "
                                   f"the metric scored on the fidelity front only"))
-    if len(m.get("objectives", ())) > 2:
-        rows.append(("objectives", escape(", ".join(m["objectives"]))))
-    keys = ("sampler", "max_drop", "min_agreement") + (() if m.get("objective") == "fidelity" else ("fidelity",))
-    for key in keys:
-        if m.get(key) is not None:
-            rows.append((key.replace("_", " "), escape(str(m[key]))))
+    if len(m.objectives) > 2:
+        rows.append(("objectives", escape(", ".join(m.objectives))))
+    settings = {"sampler": m.sampler, "max drop": m.max_drop, "min agreement": m.min_agreement}
+    if not m.by_fidelity:
+        settings["fidelity"] = m.fidelity
+    rows += [(k, escape(str(v))) for k, v in settings.items() if v is not None]
     out = "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
     if d.failures:
         items = "".join(f"<li>{n} x <code>{escape(r[:300])}</code></li>"

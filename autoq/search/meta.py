@@ -1,12 +1,11 @@
-"""A study's search.json (what it was asked and FP32's figures, for the front's readers)
-and the notices a search prints when it starts."""
+"""A study's search.json (``StudyMeta``: what it was asked and FP32's figures, for the
+front's readers) and the notices a search prints when it starts."""
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
-from ..io import write_atomic
 from ..quant.coverage import coverage
+from .study_meta import StudyMeta
 
 if TYPE_CHECKING:
     from .searcher import Searcher
@@ -14,20 +13,15 @@ if TYPE_CHECKING:
 
 def write_meta(s: Searcher) -> None:
     cfg, r = s.cfg, s.record()
-    meta = {"task": cfg.task, "space": str(cfg.space), "sampler": cfg.sampler, "seed": cfg.seed,
-            "max_drop": cfg.max_drop, "min_agreement": s.min_agreement,
-            "front_margin": s.front_margin, "fidelity": cfg.fidelity, "ladder": cfg.ladder,
-            "refine": s.refine, "local": cfg.local, "objective": cfg.objective,
-            "front_size": cfg.front_size, "objectives": list(cfg.objectives),
-            "metric_name": s.task.metric_name, "direction": s.task.direction,
-            "fp32_metric": r.fp32_metric, "fp32_confirm_metric": r.fp32_confirm_metric,
-            "fp32_size_bytes": r.fp32_size}
-    if s.fidelity_search:
-        meta["pool"] = r.get("pool")
-    for k in ("chance_metric", "chance_confirm_metric", "fp32_beats_chance"):
-        if r.has(k):
-            meta[k] = r.get(k)
-    write_atomic(cfg.out / "search.json", json.dumps(meta, indent=1) + "\n")
+    StudyMeta(fp32_metric=r.fp32_metric, fp32_confirm_metric=r.fp32_confirm_metric,
+              fp32_size_bytes=r.fp32_size, task=cfg.task, metric_name=s.task.metric_name,
+              direction=s.task.direction, objective=cfg.objective, objectives=tuple(cfg.objectives),
+              pool=r.get("pool") if s.fidelity_search else None, space=str(cfg.space),
+              sampler=cfg.sampler, seed=cfg.seed, max_drop=cfg.max_drop,
+              min_agreement=s.min_agreement, front_margin=s.front_margin, front_size=cfg.front_size,
+              fidelity=cfg.fidelity, ladder=cfg.ladder, refine=s.refine, local=cfg.local,
+              chance_metric=r.get("chance_metric"), chance_confirm_metric=r.get("chance_confirm_metric"),
+              fp32_beats_chance=r.get("fp32_beats_chance")).write(cfg.out)
 
 
 def notices(s: Searcher) -> list[str]:

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
 from ..errors import AutoqError
 from .config import LATENCY
 from .front_point import FrontPoint
+from .study_meta import StudyMeta
 
 
-def load_front(study_dir: Path) -> tuple[dict[str, Any], list[FrontPoint]]:
+def load_front(study_dir: Path) -> tuple[StudyMeta, list[FrontPoint]]:
     """(search.json, pareto.json) of a study folder."""
     try:
         meta = json.loads((study_dir / "search.json").read_text())
@@ -24,13 +23,14 @@ def load_front(study_dir: Path) -> tuple[dict[str, Any], list[FrontPoint]]:
     if not isinstance(meta, dict) or not isinstance(rows, list):
         raise AutoqError(f"study folder {study_dir}: search.json must hold a mapping and pareto.json "
                          f"a list of rows (written by autoq search; was one edited?)")
-    return meta, [FrontPoint.from_json(r, f"{study_dir / 'pareto.json'}") for r in rows]
+    return (StudyMeta.from_json(meta, f"{study_dir / 'search.json'}"),
+            [FrontPoint.from_json(r, f"{study_dir / 'pareto.json'}") for r in rows])
 
 
 BY = {"size": "size_bytes", "latency": LATENCY}
 
 
-def pick(meta: dict[str, Any], rows: list[FrontPoint], max_drop: float,
+def pick(meta: StudyMeta, rows: list[FrontPoint], max_drop: float,
          by: str = "size", confident: bool = False) -> FrontPoint:
     """The smallest (``by="latency"``: fastest) front point whose metric is within
     ``max_drop`` of FP32's on each split it was scored on (search and confirm), and which
@@ -46,13 +46,13 @@ def pick(meta: dict[str, Any], rows: list[FrontPoint], max_drop: float,
     if any(getattr(r, BY[by]) is None for r in rows):
         raise AutoqError(f"cannot pick by {by}: the study has no {by} objective "
                          f"(search with --latency for one)")
-    sign = -1.0 if meta.get("direction") == "minimize" else 1.0
+    sign = meta.sign
     if confident and any(r.delta is None for r in rows):
         raise AutoqError("cannot pick --confident: the front's points carry no confirm interval "
                          "(the task's scores give no per-example statistics); pick without it")
 
     def ok(r: FrontPoint) -> bool:
-        drops = r.drops(meta["fp32_metric"], meta["fp32_confirm_metric"], sign)
+        drops = r.drops(meta.fp32_metric, meta.fp32_confirm_metric, sign)
         fits = bool(drops) and max(drops) <= max_drop
         return fits and (not confident or r.worst_drop(sign) <= max_drop)  # FP32's is 0
     fits = [r for r in rows if ok(r) and r.beats_chance is not False]
@@ -67,8 +67,8 @@ def pick(meta: dict[str, Any], rows: list[FrontPoint], max_drop: float,
     return min(fits, key=lambda r: (getattr(r, BY[by]), r.size_bytes))
 
 
-def format_front(meta: dict[str, Any], rows: list[FrontPoint]) -> str:
-    name = meta.get("metric_name", "metric")
+def format_front(meta: StudyMeta, rows: list[FrontPoint]) -> str:
+    name = meta.metric_name
     latency = any(r.latency_ratio is not None for r in rows)
     fid = any(r.fidelity is not None for r in rows)
     head = (f"{'trial':>6}" + (f" {'fidelity':>9}" if fid else "") + f" {name + ' (search)':>16} {name + ' (confirm)':>17} {'less FP32, 95%':>18} "
@@ -83,18 +83,18 @@ def format_front(meta: dict[str, Any], rows: list[FrontPoint]) -> str:
         lines.append(f"{r.trial:>6}" + (f" {r.fidelity or 0:>9.3g}" if fid else "") + f" {r.metric:>16.4g} {confirm:>17} {r.delta_text():>18} "
                      f"{r.size_bytes / 1e6:>9.3f} {r.size_ratio or 0:>7.3f}"
                      + (f" {r.latency_ratio or 0:>11.3f}" if latency else "") + f"  {r.recipe}{tag}")
-    lines.append(f"FP32: {name} {meta['fp32_metric']:.4g} (search), "
-                 f"{meta['fp32_confirm_metric']:.4g} (confirm), {meta['fp32_size_bytes'] / 1e6:.3f} MB")
+    lines.append(f"FP32: {name} {meta.fp32_metric:.4g} (search), "
+                 f"{meta.fp32_confirm_metric:.4g} (confirm), {meta.fp32_size_bytes / 1e6:.3f} MB")
     if fid:
         lines.append(f"fidelity: mean KL divergence of the outputs from FP32's on the unlabelled "
-                     f"pool ({meta.get('pool', 'the task pool')}); 0 is FP32 itself. The metric "
+                     f"pool ({meta.pool or 'the task pool'}); 0 is FP32 itself. The metric "
                      f"was scored only on these recipes of the fidelity front")
     if any(r.near for r in rows):
-        lines.append(f"[near]: off the front by less than {meta.get('front_margin', 0):g} {name} on "
+        lines.append(f"[near]: off the front by less than {meta.front_margin:g} {name} on "
                      f"the search split (--front-margin), so kept and scored on confirm")
     if any(r.beats_chance is False for r in rows):
         lines.append(f"[chance]: on the confirm split, not told apart from a constant answer "
-                     f"({name} {meta.get('chance_confirm_metric', float('nan')):.4g}): never picked")
+                     f"({name} {_or_nan(meta.chance_confirm_metric):.4g}): never picked")
     if any(r.float_in_deploy for r in rows):
         lines.append("[op(s) float on deploy]: ops graph mode exposed that the recipe quantizes; no "
                      "deploy kernel runs them, so `autoq deploy` keeps them float (its fallbacks)")
@@ -105,3 +105,7 @@ def format_front(meta: dict[str, Any], rows: list[FrontPoint]) -> str:
         lines.append("less FP32, 95%: the confirm metric less FP32's there, a paired bootstrap over "
                      "the split's examples; an interval holding 0 does not tell the two apart")
     return "\n".join(lines)
+
+
+def _or_nan(x: float | None) -> float:
+    return float("nan") if x is None else x

@@ -420,6 +420,7 @@ def test_exposed_ops_a_recipe_quantizes_are_marked_float_on_deploy(convnet):
     from autoq.search.front_point import FrontPoint
     row = FrontPoint(trial=3, fidelity=0.01, metric=0.9, confirm_metric=0.9, size_bytes=1000,
                      size_ratio=0.5, float_in_deploy=2, recipe="recipes/00003.yaml")
-    meta = {"metric_name": "accuracy", "fp32_metric": 0.9, "fp32_confirm_metric": 0.9, "fp32_size_bytes": 2000}
+    from autoq.search.study_meta import StudyMeta
+    meta = StudyMeta(metric_name="accuracy", fp32_metric=0.9, fp32_confirm_metric=0.9, fp32_size_bytes=2000)
     text = format_front(meta, [row])
     assert "[2 op(s) float on deploy]" in text and "no deploy kernel runs them" in text

@@ -88,7 +88,8 @@ def test_bad_folders(tmp_path):
     with pytest.raises(AutoqError, match="no search.json"):
         write_report(tmp_path / "empty")
     (tmp_path / "nodb").mkdir()
-    (tmp_path / "nodb" / "search.json").write_text('{"fp32_metric": 1, "fp32_size_bytes": 1}')
+    (tmp_path / "nodb" / "search.json").write_text('{"fp32_metric": 1, "fp32_confirm_metric": 1, '
+                                                   '"fp32_size_bytes": 1}')
     (tmp_path / "nodb" / "pareto.json").write_text("[]")
     with pytest.raises(AutoqError, match="no study.db"):
         write_report(tmp_path / "nodb")

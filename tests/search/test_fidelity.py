@@ -139,7 +139,7 @@ def study(tmp_path_factory):
 
 def test_every_front_point_carries_both_splits_and_its_fidelity(study):
     meta, rows = load_front(study.out)
-    assert meta["objective"] == "fidelity" and 2 <= len(rows) <= study.front_size + 1
+    assert meta.objective == "fidelity" and 2 <= len(rows) <= study.front_size + 1
     storage = optuna.load_study(study_name="fid", storage=f"sqlite:///{study.out / 'study.db'}")
     assert storage.directions[0] == optuna.study.StudyDirection.MINIMIZE
     for r in rows:
@@ -150,8 +150,8 @@ def test_every_front_point_carries_both_splits_and_its_fidelity(study):
     assert any(r.seed == "fp32" and r.fidelity == 0 for r in rows)
     assert any(str(t.user_attrs.get("seed", "")).startswith("sweep-") for t in storage.trials)
     chosen = pick(meta, rows, 0.05)
-    assert meta["fp32_confirm_metric"] - chosen.confirm_metric <= 0.05
-    assert meta["fp32_metric"] - chosen.metric <= 0.05
+    assert meta.fp32_confirm_metric - chosen.confirm_metric <= 0.05
+    assert meta.fp32_metric - chosen.metric <= 0.05
 
 
 def test_a_fidelity_study_resumes_and_refuses_another_objective(study, capsys):
@@ -179,10 +179,10 @@ def test_a_plugin_task_with_its_own_pool(tmp_path):
     cfg = config(tmp_path, task="test_fidelity:make_pool_task", n_trials=10)
     run_search(cfg)
     meta, rows = load_front(cfg.out)
-    assert meta["pool"] == "pool_batches|batches=6" and rows  # its own pool, named so
+    assert meta.pool == "pool_batches|batches=6" and rows  # its own pool, named so
     plain = config(tmp_path, study="plain", n_trials=10)
     run_search(plain)
-    assert load_front(plain.out)[0]["pool"] == "calibration|batches=2"
+    assert load_front(plain.out)[0].pool == "calibration|batches=2"
 
 
 def test_pool_and_min_agreement_refused_where_they_do_not_apply(tmp_path, capsys):
@@ -258,7 +258,7 @@ def test_the_report_of_a_fidelity_study_recommends_its_pick(study):
     html, png = write_report(study.out)
     page = html.read_text()
     meta, rows = load_front(study.out)
-    chosen = pick(meta, rows, 0.01 * meta["fp32_metric"])
+    chosen = pick(meta, rows, 0.01 * meta.fp32_metric)
     assert f"trial {chosen.trial}: " in page and "[recommended]" in page
     assert "fidelity to FP32 on the pool" in page and png.stat().st_size > 10_000
 
@@ -287,12 +287,12 @@ def test_an_error_rate_is_searched_downward_end_to_end(tmp_path, objective):
                  fidelity=1.0, max_drop=0.05)
     run_search(cfg)
     meta, rows = load_front(cfg.out)
-    assert meta["direction"] == "minimize" and rows
+    assert meta.direction == "minimize" and rows
     errors = [r.metric for r in sorted(rows, key=lambda r: r.size_bytes)]
     if objective == "metric":  # the front: smaller recipes err more, never less
         assert errors == sorted(errors, reverse=True) and min(errors) == pytest.approx(0.0, abs=1e-9)
     chosen = pick(meta, rows, 0.05)
-    assert chosen.metric - meta["fp32_metric"] <= 0.05 and chosen.confirm_metric <= 0.05
+    assert chosen.metric - meta.fp32_metric <= 0.05 and chosen.confirm_metric <= 0.05
     assert all(r.metric >= 0 for r in rows)
     study = optuna.load_study(study_name="fid", storage=f"sqlite:///{cfg.out / 'study.db'}")
     if objective == "metric":

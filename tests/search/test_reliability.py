@@ -102,7 +102,7 @@ def check_study(results, storage):
     meta, rows = load_front(results / KILLED)
     for r in rows:
         t = trials[r.trial]
-        value = r.fidelity if meta.get("objective") == "fidelity" else r.metric
+        value = r.fidelity if meta.by_fidelity else r.metric
         assert t.state == optuna.trial.TrialState.COMPLETE and value == pytest.approx(t.values[0], abs=1e-8)
         assert Recipe.load(results / KILLED / r.recipe).to_yaml() == t.user_attrs["recipe"]
     completed = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]

@@ -15,6 +15,7 @@ from autoq.search.front import (REF_DROP, contributions, dominates, hypervolume,
                                 relative_hypervolume)
 from autoq.search.front_point import FrontPoint
 from autoq.search.pick import format_front, load_front, pick
+from autoq.search.study_meta import StudyMeta
 from autoq.quant import stats as stats_io
 from autoq.search.sensitivity import load as sensitivity_load
 from autoq.search.space import SearchSpace
@@ -63,21 +64,21 @@ def test_front_files_agree_with_storage(finished):
     csv_lines = (finished.out / "pareto.csv").read_text().splitlines()
     assert csv_lines[0].startswith("trial,fidelity,metric,confirm_metric,confirm_delta_low,confirm_delta_high,"
                                    "beats_chance,size_bytes") and len(csv_lines) == len(rows) + 1
-    assert meta["fp32_metric"] == pytest.approx(1.0)
-    assert all(r.beats_chance is None for r in rows) and "chance_metric" not in meta  # none
+    assert meta.fp32_metric == pytest.approx(1.0)
+    assert all(r.beats_chance is None for r in rows) and meta.chance_metric is None  # none
 
 
 def test_the_front_says_which_points_beat_the_tasks_chance_score(tmp_path, capsys):
     run_search(config(tmp_path / "zero", task="plugin_task:zero_chance_task", n_trials=8))
     meta, rows = load_front(tmp_path / "zero" / "tiny")
-    assert meta["chance_metric"] == pytest.approx(0.0) and meta["fp32_beats_chance"] is True
+    assert meta.chance_metric == pytest.approx(0.0) and meta.fp32_beats_chance is True
     assert rows and all(r.beats_chance is True for r in rows)
     assert "[chance]" not in format_front(meta, rows) and "warning" not in capsys.readouterr().err
     # a constant answer as good as FP32: nothing beats it, nothing is picked, the user is told
     run_search(config(tmp_path / "perfect", task="plugin_task:perfect_chance_task", n_trials=8))
     assert "cannot be told from a constant answer" in capsys.readouterr().err
     meta, rows = load_front(tmp_path / "perfect" / "tiny")
-    assert meta["fp32_beats_chance"] is False and all(r.beats_chance is False for r in rows)
+    assert meta.fp32_beats_chance is False and all(r.beats_chance is False for r in rows)
     assert "[chance]" in format_front(meta, rows)
     with pytest.raises(AutoqError, match=f"{len(rows)} of them no better than chance"):
         pick(meta, rows, max_drop=1.0)
@@ -92,7 +93,7 @@ def test_a_study_gains_its_task_s_chance_score_on_resume_and_no_other_is_scored_
     monkeypatch.undo()  # the same model, now with a chance score: each front point is judged once
     run_search(config(tmp_path, task="plugin_task:zero_chance_task", n_trials=8))
     meta, rows = load_front(tmp_path / "tiny")
-    assert meta["chance_metric"] == pytest.approx(0.0) and meta["fp32_beats_chance"] is True
+    assert meta.chance_metric == pytest.approx(0.0) and meta.fp32_beats_chance is True
     assert rows and all(r.beats_chance is True for r in rows)
 
 
@@ -143,7 +144,7 @@ def test_each_front_point_has_its_confirm_interval_against_fp32(finished, tmp_pa
     meta, rows = load_front(finished.out)
     searcher = Searcher(finished)
     for r in rows:
-        gap = r.confirm_metric - meta["fp32_confirm_metric"]
+        gap = r.confirm_metric - meta.fp32_confirm_metric
         assert r.confirm_delta_low <= gap + 1e-6 and gap - 1e-6 <= r.confirm_delta_high
         if r.seed == "fp32":
             assert (r.confirm_delta_low, r.confirm_delta_high) == (0.0, 0.0)
@@ -181,9 +182,9 @@ def test_max_drop_keeps_only_feasible_points(tmp_path):
     cfg = config(tmp_path, n_trials=10, max_drop=0.02)
     run_search(cfg)
     meta, rows = load_front(cfg.out)
-    assert rows and all(meta["fp32_metric"] - r.metric <= 0.02 for r in rows)
+    assert rows and all(meta.fp32_metric - r.metric <= 0.02 for r in rows)
     # picking goes by the confirm split: the smallest point that holds there
-    holds = [r for r in rows if meta["fp32_confirm_metric"] - r.confirm_metric <= 0.02]
+    holds = [r for r in rows if meta.fp32_confirm_metric - r.confirm_metric <= 0.02]
     assert holds and pick(meta, rows, 0.02) == min(holds, key=lambda r: r.size_bytes)
 
 
@@ -205,7 +206,7 @@ def test_a_confident_pick_holds_at_the_far_end_of_its_interval():
         return FrontPoint(trial=trial, metric=search, size_bytes=size, size_ratio=size / 1000,
                           recipe=f"recipes/{trial:05d}.yaml", confirm_metric=confirm,
                           confirm_delta_low=delta[0], confirm_delta_high=delta[1], seed=seed)
-    meta = {"fp32_metric": 0.80, "fp32_confirm_metric": 0.80}
+    meta = StudyMeta(fp32_metric=0.80, fp32_confirm_metric=0.80, fp32_size_bytes=1000)
     rows = [point(1, 0.795, 0.796, (-0.030, 0.020), 100),  # the estimate holds, the far end not
             point(2, 0.799, 0.801, (-0.008, 0.010), 200), point(0, 0.80, 0.80, (0.0, 0.0), 1000, "fp32")]
     assert pick(meta, rows, 0.01).trial == 1
@@ -213,7 +214,7 @@ def test_a_confident_pick_holds_at_the_far_end_of_its_interval():
     with pytest.raises(AutoqError, match="far end of its confirm interval.*without --confident"):
         pick(meta, rows[:1], 0.01, confident=True)
     # an error rate drops as it rises: the interval's upper end is its worse
-    errors = {"fp32_metric": 0.20, "fp32_confirm_metric": 0.20, "direction": "minimize"}
+    errors = StudyMeta(fp32_metric=0.20, fp32_confirm_metric=0.20, fp32_size_bytes=1000, direction="minimize")
     rows = [point(1, 0.205, 0.204, (-0.020, 0.030), 100), point(2, 0.201, 0.199, (-0.010, 0.008), 200)]
     assert pick(errors, rows, 0.01).trial == 1 and pick(errors, rows, 0.01, confident=True).trial == 2
     with pytest.raises(AutoqError, match="no confirm interval"):  # a task without per-example scores
@@ -283,7 +284,7 @@ def test_the_front_margin_is_kept_scored_on_confirm_and_shown(finished):
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{finished.out / 'study.db'}")
     strict = [r for r in rows if not r.near]
     near = [r for r in rows if r.near]
-    assert meta["front_margin"] == margin and strict and near
+    assert meta.front_margin == margin and strict and near
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     for r in near:  # off the front, within the margin of it, and scored on confirm
         assert any(dominates((s.metric, s.size_bytes), (r.metric, r.size_bytes)) for s in strict)
@@ -310,7 +311,7 @@ def test_a_latency_objective_makes_a_three_way_front(tmp_path):
     assert len(study.directions) == 3 and all(len(t.values) == 3 and t.values[2] > 0 for t in done)
     assert next(t for t in done if t.user_attrs.get("seed") == "fp32").values[2] == 1.0
     meta, rows = load_front(cfg.out)
-    assert meta["objectives"] == ["metric", "size_bytes", "latency_ratio"]
+    assert meta.objectives == ("metric", "size_bytes", "latency_ratio")
     assert {r.trial for r in rows} == {t.number for t in done
                                           if not any(dominates(o.values, t.values) for o in done)}
     assert all(r.latency_ratio == round(study.trials[r.trial].values[2], 4) for r in rows)
