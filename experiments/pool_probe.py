@@ -5,6 +5,7 @@ search split's inputs, labels unread; GNMT teacher-forced on FP32's greedy trans
 
     python -m experiments.pool_probe --task minilm-mrpc --study DIR
     python -m experiments.pool_probe --task gnmt-multi30k --study DIR
+    python -m experiments.pool_probe --task minilm-mrpc --study DIR --signal PAGE --section ''
 
 Distances, per example (a translator's: per target token, then averaged over the
 sentence): KL(FP32 || recipe) (the objective's default), total variation, top-1
@@ -94,10 +95,17 @@ class Pool:
         return {name: float(torch.cat(v).mean()) for name, v in sums.items()}
 
 
-def signal_table(task_name: str) -> dict[int, tuple[float, float]]:
-    """Trial -> (search metric, confirm metric), read from fidelity_signal.md."""
-    md = Path(f"results/{task_name}/fidelity_signal.md").read_text().splitlines()
-    rows = [line.split("|") for line in md if re.match(r"\| \d+ \| 0\.", line)]
+def signal_table(page: Path, section: str) -> dict[int, tuple[float, float]]:
+    """Trial -> (search metric, confirm metric): the first trial table of a page that
+    fidelity_signal.py wrote, after the first line holding ``section`` (any, if empty)."""
+    lines = page.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if section.lower() in line.lower())
+    rows = []
+    for line in lines[start:]:
+        if re.match(r"\| \d+ \| 0\.", line):
+            rows.append(line.split("|"))
+        elif rows:  # the table has ended
+            break
     return {int(r[1]): (float(r[3]), float(r[5])) for r in rows}
 
 
@@ -105,6 +113,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--task", required=True, choices=["gnmt-multi30k", "minilm-mrpc"])
     p.add_argument("--study", required=True, help="the study folder fidelity_signal.md read")
+    p.add_argument("--signal", help="the page whose trials are probed (default: the task's "
+                   "results/<task>/fidelity_signal.md)")
+    p.add_argument("--section", default="over a metric study's trials",
+                   help="the page's section that holds the trial table ('' : the first table)")
     p.add_argument("--json", help="write every trial's figures here")
     args = p.parse_args()
     folder = Path(args.study)
@@ -117,7 +129,8 @@ def main() -> None:
              "held-out": Pool(task, held, "held-out")}
     model = prepare_task(task)
     rows = []
-    for n, (search, confirm) in signal_table(args.task).items():
+    page = Path(args.signal or f"results/{args.task}/fidelity_signal.md")
+    for n, (search, confirm) in signal_table(page, args.section).items():
         q = quantize(model, Recipe.from_yaml(study.trials[n].user_attrs["recipe"]), stats).eval()
         row = {"trial": n, "search": search, "confirm": confirm}
         for pool_name, pool in pools.items():
