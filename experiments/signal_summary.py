@@ -71,7 +71,7 @@ def main() -> None:
         near = rows[sign * (fp32 - rows[:, 0]) <= 0.10 * abs(fp32)]
         studies[label] = (rows, near)
     studies["pooled"] = tuple(np.concatenate([s[i] for s in studies.values()]) for i in (0, 1))
-    lines = [f"| study | trials | search-split metric | fidelity objective | fidelity less metric, 95% |",
+    lines = ["| study | trials | search-split metric | fidelity objective | fidelity less metric, 95% |",
              "|---|---|---|---|---|"]
     for part, name in ((0, "all"), (1, f"within 10% of FP32's search {task.metric_name}")):
         for label, s in studies.items():
