@@ -17,7 +17,7 @@ import optuna
 from tqdm import tqdm
 
 from ..errors import AutoqError
-from .front import REF_DROP
+from .front import drop_kept
 from .front_point import FrontPoint
 from .limits import TrialTimeout, time_limit
 from .outputs import completed, front_of, row
@@ -48,7 +48,7 @@ class Decider:
     def limit(self) -> float:
         """The largest search-split drop worth scoring further: --max-drop, else 10% of FP32's."""
         fp32 = self.record.fp32_metric
-        return self.cfg.max_drop if self.cfg.max_drop is not None else REF_DROP * abs(fp32)
+        return drop_kept(fp32, self.cfg.max_drop)
 
     def drop(self, metric: float) -> float:
         """How much worse than FP32's ``metric`` is, in the metric's units (a metric that is

@@ -69,6 +69,11 @@ def contributions(points: Sequence[Sequence[float]], ref: Sequence[float]) -> li
 REF_DROP = 0.10  # relative: the reference metric is FP32's less 10 percent of it
 
 
+def drop_kept(fp32: float, max_drop: float | None) -> float:
+    """The largest drop from FP32's metric worth keeping: --max-drop, else REF_DROP of it."""
+    return max_drop if max_drop is not None else REF_DROP * abs(fp32)
+
+
 def relative_hypervolume(points: Sequence[tuple[float, float]], fp32_metric: float,
                          fp32_size: float) -> float:
     """Hypervolume of (metric, size) points in units of FP32's: metric / FP32 metric over

@@ -13,7 +13,7 @@ from .decide import fidelity_front
 from .front_point import FrontPoint
 from .searcher import Searcher
 from .meta import write_meta
-from .front import REF_DROP
+from .front import drop_kept
 from .proposals import LocalSearch, Neighbour, Refine
 from .limits import StudyTimeout
 from .lock import study_lock
@@ -41,7 +41,7 @@ def local_search(searcher: Searcher) -> LocalSearch:
     r, cfg, sign = searcher.record(), searcher.cfg, searcher.objective.sign
     worst = None
     if not searcher.fidelity_search:  # oriented: higher is better
-        worst = sign * r.fp32_metric - (cfg.max_drop if cfg.max_drop is not None else REF_DROP * abs(r.fp32_metric))
+        worst = sign * r.fp32_metric - drop_kept(r.fp32_metric, cfg.max_drop)
     return LocalSearch(searcher.space, searcher.handle.rng, sign, worst,
                        (r.fp32_size,) + ((1.0,) if cfg.latency else ()))
 

@@ -15,7 +15,8 @@ from autoq.evaluate import prepare_task, task_stats
 from autoq.fidelity import Reference
 from autoq import quantize
 from autoq.recipe import Recipe
-from autoq.search import SearchConfig, run_search
+from autoq.search import SearchConfig, Searcher, run_search
+from autoq.search.run import local_search
 from autoq.search.allocate import Option, best_within, frontier, sweep
 from autoq.search.pick import load_front, pick
 from autoq.tasks import get_task
@@ -294,6 +295,8 @@ def test_an_error_rate_is_searched_downward_end_to_end(tmp_path, objective):
     chosen = pick(meta, rows, 0.05)
     assert chosen.metric - meta.fp32_metric <= 0.05 and chosen.confirm_metric <= 0.05
     assert all(r.metric >= 0 for r in rows)
+    if objective == "metric":  # local search keeps up to 0.05 more error, as -value
+        assert local_search(Searcher(cfg)).worst == pytest.approx(-(meta.fp32_metric + 0.05))
     study = optuna.load_study(study_name="fid", storage=f"sqlite:///{cfg.out / 'study.db'}")
     if objective == "metric":
         assert study.directions[0] == optuna.study.StudyDirection.MINIMIZE
