@@ -212,7 +212,7 @@ CASES = [
      {"s/search.json": "[]", "s/pareto.json": "[]"}, "search.json"),
     ("pareto-row-lacks-fields", ["pareto", "--study", "s", "--results", "{tmp}"],
      {"s/search.json": FP32_META, "s/pareto.json": '[{"trial": 1, "metric": 0.9}]'},
-     "a front row lacks recipe, size_bytes, size_ratio"),
+     "a pareto.json row lacks recipe, size_bytes, size_ratio"),
     ("pareto-search-json-lacks-fp32", ["pareto", "--study", "s", "--results", "{tmp}"],
      {"s/search.json": '{"fp32_metric": 0.9}', "s/pareto.json": "[]"},
      "search.json lacks fp32_confirm_metric, fp32_size_bytes"),

@@ -1,11 +1,11 @@
 """One point of the front a user reads: a row of pareto.csv and pareto.json."""
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
-from ..errors import AutoqError
 from .config import LATENCY
+from .json_record import from_json
 
 
 @dataclass(frozen=True)
@@ -59,16 +59,10 @@ class FrontPoint:
 
     @classmethod
     def from_json(cls, row: Any, where: str) -> FrontPoint:
-        """A row read back from pareto.json; ``where`` names the file in the message."""
-        required = {f.name for f in fields(cls) if f.default is MISSING}
-        if not isinstance(row, dict) or not required <= row.keys():
-            missing = sorted(required - (row.keys() if isinstance(row, dict) else set()))
-            raise AutoqError(f"{where}: a front row lacks {', '.join(missing) or 'its fields'} "
-                             f"(written by autoq search; was it edited?)")
-        return cls(**{k: v for k, v in row.items() if k in _NAMES})
+        """A row read back from pareto.json; ``where`` names its study folder."""
+        return from_json(cls, row, where, "a pareto.json row")
 
 
-_NAMES = {f.name for f in fields(FrontPoint)}
-assert LATENCY in _NAMES  # the third objective's name is its field
+assert LATENCY in {f.name for f in fields(FrontPoint)}  # the third objective's name is its field
 COLUMNS = ("trial", "fidelity", "metric", "confirm_metric", "confirm_delta_low", "confirm_delta_high",
            "beats_chance", "size_bytes", "size_ratio", "near", "seed", "float_in_deploy", "recipe")

@@ -23,8 +23,8 @@ def load_front(study_dir: Path) -> tuple[StudyMeta, list[FrontPoint]]:
     if not isinstance(meta, dict) or not isinstance(rows, list):
         raise AutoqError(f"study folder {study_dir}: search.json must hold a mapping and pareto.json "
                          f"a list of rows (written by autoq search; was one edited?)")
-    return (StudyMeta.from_json(meta, f"{study_dir / 'search.json'}"),
-            [FrontPoint.from_json(r, f"{study_dir / 'pareto.json'}") for r in rows])
+    where = f"study folder {study_dir}"
+    return StudyMeta.from_json(meta, where), [FrontPoint.from_json(r, where) for r in rows]
 
 
 BY = {"size": "size_bytes", "latency": LATENCY}

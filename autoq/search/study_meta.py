@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import AutoqError
 from ..io import write_atomic
+from .json_record import from_json
 
 
 @dataclass(frozen=True)
@@ -56,16 +56,6 @@ class StudyMeta:
 
     @classmethod
     def from_json(cls, doc: Any, where: str) -> StudyMeta:
-        """``doc`` read from search.json; ``where`` names the file in the message."""
-        required = {f.name for f in fields(cls) if f.default is MISSING}
-        if not isinstance(doc, dict) or not required <= doc.keys():
-            missing = sorted(required - (doc.keys() if isinstance(doc, dict) else set()))
-            raise AutoqError(f"{where} lacks {', '.join(missing) or 'its fields'} (written by "
-                             f"autoq search; was it edited?)")
-        known = {k: v for k, v in doc.items() if k in _NAMES and v is not None}
-        if "objectives" in known:
-            known["objectives"] = tuple(known["objectives"])
-        return cls(**known)
-
-
-_NAMES = {f.name for f in fields(StudyMeta)}
+        """``doc`` read from search.json; ``where`` names its study folder."""
+        meta = from_json(cls, doc, where, "search.json")
+        return replace(meta, objectives=tuple(meta.objectives))
