@@ -208,6 +208,7 @@ CASES = [
      {"s/search.json": "{}", "s/pareto.json": "{not json"}, "not valid JSON"),
     ("pareto-confident-without-max-drop", ["pareto", "--study", "s", "--results", "{tmp}", "--confident"],
      {"s/search.json": "{}", "s/pareto.json": "[]"}, "give --max-drop"),
+    ("pareto-study-a-file", ["pareto", "--study", "s", "--results", "{tmp}"], {"s": "{}"}, "is a file"),
     ("pareto-search-json-a-list", ["pareto", "--study", "s", "--results", "{tmp}"],
      {"s/search.json": "[]", "s/pareto.json": "[]"}, "search.json"),
     ("pareto-row-lacks-fields", ["pareto", "--study", "s", "--results", "{tmp}"],

@@ -11,6 +11,9 @@ from .study_meta import StudyMeta
 
 def load_front(study_dir: Path) -> tuple[StudyMeta, list[FrontPoint]]:
     """(search.json, pareto.json) of a study folder."""
+    if study_dir.exists() and not study_dir.is_dir():
+        raise AutoqError(f"study folder {study_dir} is a file: give --study the name of a folder "
+                         f"that autoq search wrote")
     try:
         meta = json.loads((study_dir / "search.json").read_text())
         rows = json.loads((study_dir / "pareto.json").read_text())
