@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
 from ..errors import AutoqError
 from .config import LATENCY
 from .front_point import FrontPoint
