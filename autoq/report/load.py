@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import optuna
 
@@ -37,6 +36,16 @@ class Point:
     near: bool = False  # kept only by the front margin (--front-margin)
 
 
+@dataclass(frozen=True)
+class Int8:
+    """The uniform int8 seed: its size, its objective's value and its metric (None: a
+    fidelity study did not score it)."""
+
+    size_bytes: float
+    value: float
+    metric: float | None
+
+
 @dataclass
 class StudyData:
     name: str
@@ -46,7 +55,7 @@ class StudyData:
     states: Counter  # trial state name (lower case) -> count
     failures: Counter  # fail reason -> count
     stored: bool = True  # False: read from the front files alone (no storage in the folder)
-    int8: dict[str, Any] | None = None  # the uniform int8 seed: size_bytes, value, metric
+    int8: Int8 | None = None  # the uniform int8 seed, when the study has it
 
     def y_view(self) -> tuple[float, float] | None:
         """The metric's range shown: zoomed on the front when far worse points would squash
@@ -152,9 +161,8 @@ def load_study_data(study_dir: Path, storage: str | None = None) -> StudyData:
     points, states, failures = _points(study, front, record)
     int8 = next((t for t in study.get_trials(deepcopy=False, states=(State.COMPLETE,))
                  if TrialRecord.of(t).seed == "int8"), None)
-    baseline = None if int8 is None else {
-        "size_bytes": int8.values[1], "value": int8.values[0],
-        "metric": record.metric(int8.number) if record else int8.values[0]}
+    baseline = None if int8 is None else Int8(int8.values[1], int8.values[0],
+                                              record.metric(int8.number) if record else int8.values[0])
     return StudyData(name, meta, points, front, states, failures, int8=baseline)
 
 

@@ -147,10 +147,10 @@ def summary(d: StudyData) -> str:
                  f"splits (<code>autoq pareto --max-drop {d.tolerance:g}</code>)"))
     if d.int8 is not None:
         i = d.int8
-        scored = (f"{escape(d.metric_name)} {_num(i['metric'])} (search)" if i["metric"] is not None
+        scored = (f"{escape(d.metric_name)} {_num(i.metric)} (search)" if i.metric is not None
                   else f"{escape(d.metric_name)} not scored (not on the fidelity front)")
-        rows.append(("uniform int8", f"{d.ratio(i['size_bytes']):.3f} of FP32's size, {scored}"
-                     + (f", fidelity {i['value']:.3g}" if m.by_fidelity else "")))
+        rows.append(("uniform int8", f"{d.ratio(i.size_bytes):.3f} of FP32's size, {scored}"
+                     + (f", fidelity {i.value:.3g}" if m.by_fidelity else "")))
     below = d.below_view()
     if below:
         rows.append(("below the chart", f"{len(below)} recipe(s) far under the front, outside the "
