@@ -30,6 +30,7 @@ from autoq.search.front_point import FrontPoint
 from autoq.search.pick import load_front, pick
 from autoq.tasks import Score, get_task
 from autoq.tasks.paired import paired_difference
+from experiments.tables import emit
 
 SAMPLES = 300  # bootstrap resamples per interval (the front's own use 1,000)
 
@@ -136,9 +137,8 @@ def main() -> None:
         q = "" if v["quantized_drop_mean"] is None else f"{v['quantized_drop_mean']:.4f}"
         lines.append(f"| {k} | {v['size_ratio']:.3f} | {v['fp32_picked']:.0%} | {v['drop_mean']:.4f} | "
                      f"{q} | {v['over_bound']:.0%} |")
-    write_atomic(args.out, "\n".join(lines) + "\n")
+    emit(lines, args.out)
     write_atomic(Path(args.out).with_suffix(".json"), json.dumps(results, indent=1) + "\n")
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":

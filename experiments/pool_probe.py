@@ -99,7 +99,9 @@ def signal_table(page: Path, section: str) -> dict[int, tuple[float, float]]:
     """Trial -> (search metric, confirm metric): the first trial table of a page that
     fidelity_signal.py wrote, after the first line holding ``section`` (any, if empty)."""
     lines = page.read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if section.lower() in line.lower())
+    start = next((i for i, line in enumerate(lines) if section.lower() in line.lower()), None)
+    if start is None:
+        raise SystemExit(f"{page} has no line holding {section!r} (--section)")
     rows = []
     for line in lines[start:]:
         if re.match(r"\| \d+ \| 0\.", line):

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from autoq.io import write_atomic
 from autoq.tasks import get_task
+from experiments.tables import emit
 
 ROW = re.compile(r"^\| (\d+) \| ([\d.]+) \| ([-\d.]+) \| ([-\d.e]+) \| ([-\d.]+) \|$")
 
@@ -84,8 +84,7 @@ def main() -> None:
             + " ".join(args.pages) + "` (seconds on this CPU): Spearman's rank correlation with "
             "the confirm metric over each page's trials and over all of them pooled; the "
             "interval resamples the trials 2,000 times.")
-    write_atomic(args.out, made + "\n\n" + "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    emit([made, "", *lines], args.out)
 
 
 if __name__ == "__main__":

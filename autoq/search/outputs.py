@@ -84,7 +84,7 @@ def row(t: optuna.trial.FrozenTrial, record: StudyRecord, near: bool, metric: fl
 def write_results(study: optuna.Study, out: Path, points: list[FrontPoint]) -> None:
     """Recipes first, then the front that points at them, so every file is always valid."""
     for t in completed(study):  # a file left by another study of this name is replaced
-        path, text = out / recipe_path(t), TrialRecord.of(t).recipe
+        path, text = out / recipe_path(t), TrialRecord.one(t, "recipe")
         if not path.is_file() or path.read_text(errors="replace") != text:
             write_atomic(path, text)
     rows = [p.to_json() for p in points]

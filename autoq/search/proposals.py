@@ -92,7 +92,7 @@ class LocalSearch:
         done = completed(study)
         front = front_of(done, sign=self.sign)
         on_front = {t.number for t in front}
-        seeds = [t for t in done if TrialRecord.of(t).seed in self.space.seed_names
+        seeds = [t for t in done if TrialRecord.one(t, "seed") in self.space.seed_names
                  and t.number not in on_front]
         parent = draw_parent(front, seeds, self.corner(front), self.rng, self.sign)
         if parent is not None:

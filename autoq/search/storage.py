@@ -119,9 +119,8 @@ def heartbeat(storage: RDBStorage, study: optuna.Study, trial: optuna.Trial):
 def cut_short(t: optuna.trial.FrozenTrial) -> bool:
     """A trial whose worker died (or was stopped) before it finished: failed with no
     reason of its own, and not a repeated proposal."""
-    r = TrialRecord.of(t)
-    return (t.state == TrialState.FAIL and r.fail_reason is None and r.same_as is None
-            and r.stopped is None)
+    return t.state == TrialState.FAIL and all(  # runs over the study on every trial
+        TrialRecord.one(t, name) is None for name in ("fail_reason", "same_as", "stopped"))
 
 
 def recover_stale(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

@@ -134,7 +134,6 @@ class StudyHandle:
 
 
 def _failed(t: optuna.trial.FrozenTrial) -> bool:
-    """A failed trial that found its recipe broken: not a repeat, not cut short (only a
-    failed trial's record is read, since this runs over the study on every trial)."""
-    r = TrialRecord.of(t)
-    return r.same_as is None and r.fail_reason is not None
+    """A failed trial that found its recipe broken: not a repeat, not cut short (read
+    field by field, since this runs over the study on every trial)."""
+    return TrialRecord.one(t, "same_as") is None and TrialRecord.one(t, "fail_reason") is not None
