@@ -3,11 +3,12 @@ of inputs that needs no labels.
 
 By default the distance is KL(FP32 || recipe) of the output distributions (a classifier's
 class probabilities, a translator's next-token distributions), averaged per example and
-then over the pool; a task may say how its outputs become distributions (``log_probs``)
-or give its own distance (``distance``). A fidelity is a sum of per-example values, as a
-metric's statistics are, so a fraction of the pool (a spread share of its batches, the
-same on every call) is scored by the same code, and a trial that goes on from a fraction
-to the whole pool runs only the batches not yet run.
+then over the pool; a task may say how its outputs become distributions (``log_probs``),
+compare other outputs (``pool_outputs``) or give its own distance (``distance``). A
+fidelity is a sum of per-example values, as a metric's statistics are, so a fraction of
+the pool (a spread share of its batches, the same on every call) is scored by the same
+code, and a trial that goes on from a fraction to the whole pool runs only the batches
+not yet run.
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ class Reference:
             if self._model is None:
                 self._model = self.task.build_model().eval().to(self.device)
             with torch.no_grad():
-                logp, mask = self.task.log_probs(self._model, _to(self.batches[b], self.device))
+                logp, mask = self.task.pool_outputs(self._model, _to(self.batches[b], self.device))
             self._fp32[b] = (logp, mask)
             if len(self._fp32) == len(self.batches):
                 self._model = None  # every batch is held: the float model is not needed again
@@ -77,7 +78,7 @@ class Reference:
         """Per example of batch ``b``: the task's distance of ``model`` from FP32."""
         ref, mask = self.fp32(b)
         with torch.no_grad():
-            mine, _ = self.task.log_probs(model, _to(self.batches[b], self.device))
+            mine, _ = self.task.pool_outputs(model, _to(self.batches[b], self.device))
             d = self.task.distance(ref, mine, mask)
         out = d.detach().double().cpu().numpy().reshape(-1)
         if not np.all(np.isfinite(out)):

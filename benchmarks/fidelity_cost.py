@@ -27,6 +27,7 @@ from autoq import Recipe
 from autoq.cli import default_space
 from autoq.io import write_atomic
 from autoq.search import SearchConfig, Searcher, sensitivity
+from autoq.tasks.registry import make_spec
 from benchmarks.fraction_reuse import afresh
 
 
@@ -39,13 +40,14 @@ def timed(fn):
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--task", required=True)
+    p.add_argument("--task-arg", action="append", default=[], help="KEY=VALUE, as autoq takes it")
     p.add_argument("--space", default=None)
     p.add_argument("--out", default="results/bench")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = SearchConfig(task=args.task, space=args.space or default_space(args.task), study="bench",
+        cfg = SearchConfig(task=make_spec(args.task, args.task_arg), space=args.space or default_space(args.task), study="bench",
                            results=Path(tmp), progress=False, device="cpu")
         s = Searcher(cfg)
         recipes = {"int8": Recipe.build({"bits_weights": 8, "bits_activations": 8}),
@@ -67,17 +69,18 @@ def main() -> None:
         for _, params in seeds:
             s.objective.measure(s.space.recipe(params))
         sweep_s = time.perf_counter() - start
-    result = {"task": args.task, "threads": args.threads, "cpus": os.cpu_count(),
+    result = {"task": args.task, "task_args": args.task_arg, "threads": args.threads, "cpus": os.cpu_count(),
               "load_average_at_end": round(os.getloadavg()[0], 2),
               "pool": s.objective.reference.key, "recipes": rows,
               "median_ratio": statistics.median(r["ratio"] for r in rows),
               "sensitivity_evals": len(sensitivity.fidelity_jobs(s.space)),
               "sensitivity_s": round(table_s, 1), "sweep_seeds": len(seeds),
               "sweep_front_s": round(sweep_s, 1)}
-    out = Path(args.out)
-    write_atomic(out / f"fidelity_cost-{args.task}.json", json.dumps(result, indent=1) + "\n")
-    lines = [f"# Fidelity objective cost: {args.task}", "",
-             f"Made by `python -m benchmarks.fidelity_cost --task {args.task} --threads {args.threads}` "
+    out, label = Path(args.out), args.task + "".join(f"-{a.replace('=', '-')}" for a in args.task_arg)
+    made = " ".join(["--task", args.task, *(f"--task-arg {a}" for a in args.task_arg)])
+    write_atomic(out / f"fidelity_cost-{label}.json", json.dumps(result, indent=1) + "\n")
+    lines = [f"# Fidelity objective cost: {label}", "",
+             f"Made by `python -m benchmarks.fidelity_cost {made} --threads {args.threads}` "
              f"on this {os.cpu_count()}-core CPU (load average {result['load_average_at_end']} at the "
              f"end). Pool: `{result['pool']}`.", "",
              "| recipe | pool pass (s) | search-split evaluation (s) | pool / evaluation |", "|---|---|---|---|"]
@@ -87,7 +90,7 @@ def main() -> None:
               f"table ({result['sensitivity_evals']} unit-width passes on a quarter of the pool, "
               f"{result['sensitivity_s']} s), the exact allocation, and {len(seeds)} sweep seeds "
               f"scored on the pool: **{result['sweep_front_s']} s** in all."]
-    write_atomic(out / f"fidelity_cost-{args.task}.md", "\n".join(lines) + "\n")
+    write_atomic(out / f"fidelity_cost-{label}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -91,9 +91,12 @@ def check_fraction(s: Searcher, r: StudyRecord) -> None:
 def made_with(s: Searcher) -> dict:
     """The settings a study's trials and front are judged by, which a resume must keep."""
     space = hashlib.sha256(Path(s.cfg.space).read_bytes()).hexdigest()[:12]
-    return {"task": f"{s.task.name} ({s.task.metric_name})", "space": f"{Path(s.cfg.space).name}@{space}", "sampler": s.cfg.sampler,
-            "max_drop": s.cfg.max_drop, "objective": s.objective.name,
+    made = {"task": f"{s.task.name} ({s.task.metric_name})", "space": f"{Path(s.cfg.space).name}@{space}",
+            "sampler": s.cfg.sampler, "max_drop": s.cfg.max_drop, "objective": s.objective.name,
             "search split": s.fp32_search.signature, "confirm split": s.fp32_confirm.signature}
+    if s.fidelity_search:  # fidelities by another distance must not mix
+        made["distance"] = s.task.distance_name
+    return made
 
 
 def check_settings(s: Searcher, r: StudyRecord) -> None:

@@ -125,6 +125,12 @@ class Task(ABC):
             logits = out["logits"] if isinstance(out, dict) else out[0] if isinstance(out, (tuple, list)) else out
         return torch.log_softmax(logits.float(), dim=-1), None
 
+    def pool_outputs(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What the fidelity compares with FP32's on one pool batch, and its mask: by
+        default ``log_probs``. A task that judges decoded outputs instead (a translator's
+        translations) returns its own per-example values, and its ``distance`` reads them."""
+        return self.log_probs(model, batch)
+
     def distance(self, reference: torch.Tensor, other: torch.Tensor,
                  mask: torch.Tensor | None) -> torch.Tensor:
         """Per example, how far ``other``'s distributions are from FP32's ``reference``

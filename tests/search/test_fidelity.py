@@ -131,6 +131,39 @@ def test_a_pool_file_is_read_and_teacher_forced_on_fp32_translations(tmp_path):
     assert Reference(task).measure(task.build_model(), 0.5).value == 0.0
 
 
+def test_gnmt_chrf_measure_is_zero_for_fp32_signed_and_named(tmp_path, capsys):
+    task = get_task("gnmt-multi30k", pool_measure="chrf", pool_size=96, pool_batch_size=32)
+    ref = Reference(task)
+    fp32 = ref.measure(task.build_model())
+    assert fp32.value == 0.0 and fp32.signature.startswith("chrf-drop-greedy|") and fp32.n == 96
+    model = prepare_task(task)
+    for bits in (8, 3):  # 3-bit weights lose many chrF points; int8 few, and may gain some
+        f = ref.measure(quantize(model, Recipe.build({"bits_weights": bits, "bits_activations": None}),
+                                 task_stats(task, model)))
+        assert f.value != 0.0 and (bits == 8 or f.value > 5)
+    assert all(len(b[0]) == 32 for b in task.pool_batches())
+    lengths = [int(n) for b in task.pool_batches() for n in b[1]]
+    assert lengths == sorted(lengths)  # decoded in batches of like sources, as a split is
+    with pytest.raises(AutoqError, match="pool_measure 'bleu' is not known.*kl, chrf"):
+        get_task("gnmt-multi30k", pool_measure="bleu")
+    assert main(["search", "--task", "gnmt-multi30k", "--task-arg", "pool_measure=x", "--n-trials", "1",
+                 "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "pool_measure 'x' is not known" in err and "Traceback" not in err and not any(tmp_path.iterdir())
+
+
+def measured_task(measure: str = "kl"):
+    from plugin_task import ClosenessTask
+
+    class Measured(ClosenessTask):
+        distance_name = f"{measure}-test"
+
+        def distance(self, ref, other, mask):
+            d = super().distance(ref, other, mask)
+            return d if measure == "kl" else d.sqrt()
+    return Measured()
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     cfg = config(tmp_path_factory.mktemp("results"))
@@ -211,6 +244,7 @@ def test_a_resume_with_other_settings_is_refused_and_writes_nothing(study, capsy
     args = ["search", "--task", "plugin_task:make_task", "--space", SPACE, "--study", "fid",
             "--results", str(study.results), "--n-trials", "40"]
     for extra, word in ((["--max-drop", "0.5"], "max_drop"), (["--sampler", "random"], "sampler"),
+                        (["--task", "test_fidelity:measured_task", "--task-arg", "measure=sqrt"], "distance"),
                         (["--task", "plugin_task:seeded_task", "--task-arg", "data_seed=1"], "search split")):
         assert main(args + extra) == 2
         err = capsys.readouterr().err

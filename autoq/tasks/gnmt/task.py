@@ -16,6 +16,7 @@ from .checkpoint import ASSET_DIR, WEIGHTS, load_model, load_tokenizer
 from .corpus import (SPLIT_FILES, decode, encode, parallel_files, read_lines, read_parallel,
                      teacher_batch)
 from .model import PAD, with_plain_ops
+from .pool_measure import MEASURES, greedy_chrf
 from ..data import data_file, source_label
 from ..pool import check_pool, read_rows, sample, without_note
 from ...fidelity import text_digest
@@ -61,12 +62,18 @@ class GNMTMulti30k(Task):
     def __init__(self, beam_size: int = 5, batch_size: int = 128, calib_batches: int = 8,
                  calib_batch_size: int = 64, calib_seed: int = 0, asset_dir: str | Path = ASSET_DIR,
                  plain_ops: bool = False, pool_size: int = 1024, pool_batch_size: int = 64,
-                 search: str | tuple | None = None, confirm: str | tuple | None = None):
+                 search: str | tuple | None = None, confirm: str | tuple | None = None,
+                 pool_measure: str = "kl"):
         """``plain_ops``: the model without its op modules (``model.with_plain_ops``), to be
-        quantized in graph mode."""
+        quantized in graph mode. ``pool_measure``: how the fidelity objective compares a
+        recipe with FP32 on the pool (``pool_measure.py``)."""
         if beam_size < 1 or batch_size < 1:
             raise AutoqError(f"gnmt-multi30k: beam_size and batch_size must be >= 1, "
                              f"got {beam_size} and {batch_size}")
+        if pool_measure not in MEASURES:
+            raise AutoqError(f"gnmt-multi30k: pool_measure {pool_measure!r} is not known "
+                             f"(allowed: {', '.join(MEASURES)})")
+        self.pool_measure, self.distance_name = pool_measure, MEASURES[pool_measure]
         self.beam_size, self.batch_size = beam_size, batch_size
         self.calib_batches, self.calib_batch_size, self.calib_seed = calib_batches, calib_batch_size, calib_seed
         self.asset_dir, self.plain_ops = Path(asset_dir), plain_ops
@@ -129,7 +136,9 @@ class GNMTMulti30k(Task):
             src = encode(self.tokenizer, en)
             tgt = encode(self.tokenizer, de) if de is not None else self._greedy(src)
             n = self.pool_batch_size
-            order = sorted(range(len(src)), key=lambda i: (len(tgt[i]), len(src[i])))  # little padding
+            by_source = self.pool_measure == "chrf"  # decoded: batches as a split's (and little padding)
+            order = sorted(range(len(src)), key=lambda i: (len(src[i]), len(tgt[i])) if by_source
+                           else (len(tgt[i]), len(src[i])))
             self._pool_batches = [teacher_batch([src[i] for i in order[k:k + n]], [tgt[i] for i in order[k:k + n]])
                                   for k in range(0, len(order), n)]
         return self._pool_batches
@@ -155,6 +164,16 @@ class GNMTMulti30k(Task):
         src, lengths, tgt_in, tgt_out = batch
         logits = model(src, lengths, tgt_in)
         return torch.log_softmax(logits.float(), dim=-1), tgt_out != PAD
+
+    def pool_outputs(self, model: nn.Module, batch):
+        if self.pool_measure == "chrf":
+            return greedy_chrf(model, self.tokenizer, batch), None
+        return self.log_probs(model, batch)
+
+    def distance(self, reference: torch.Tensor, other: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        if self.pool_measure == "chrf":
+            return reference - other  # the chrF points lost against the pool's German
+        return super().distance(reference, other, mask)
 
     def split_files(self, split: str) -> tuple[Path, Path]:
         """The English and German files of a judged split: the user's, else Multi30k's."""
