@@ -115,6 +115,19 @@ def _to(batch, device: str):
     return batch.to(device)
 
 
+def distance_label(distance: str | None) -> str:
+    """A study's distance as its pages name it: "KL" for the default (and for a study made
+    before autoq recorded its distance, which measured KL), else the task's name for it."""
+    return "KL" if distance is None or distance.startswith("kl") else distance
+
+
+def fidelity_text(distance: str | None) -> str:
+    """What a study's fidelity is, in words."""
+    label = distance_label(distance)
+    return ("mean KL divergence of the outputs from FP32's" if label == "KL" else
+            f"mean {label} of the outputs against FP32's (the task's own measure)")
+
+
 def text_digest(lines: list[str]) -> str:
     """A short digest of a pool's text, for its name in a study's record."""
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]

@@ -38,7 +38,8 @@ def add(sub) -> None:
     sp.add_argument("--results", default=str(D.results),
                     help=f"folder of study folders (default: {D.results})")
     sp.add_argument("--objective", choices=OBJECTIVES, default=D.objective,
-                    help="fidelity (default: each unit's KL from FP32 on the pool, at each width) "
+                    help="fidelity (default: each unit's fidelity on the pool at each width, by the "
+                    "task's distance, KL unless it gives another) "
                     "or metric (its metric drop on the search split)")
     sp.add_argument("--fraction", type=positive_fraction, default=D.sensitivity_fraction,
                     help=f"of the pool, or of the search split (default {D.sensitivity_fraction}, "

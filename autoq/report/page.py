@@ -11,6 +11,7 @@ from html import escape
 
 import plotly.graph_objects as go
 
+from ..fidelity import distance_label
 from .load import Point, StudyData
 from .style import COLOR, LABEL
 
@@ -177,7 +178,8 @@ def front_table(d: StudyData) -> str:
     name = escape(d.metric_name)
     timed = any(r.latency_ratio is not None for r in d.front)
     fid = any(r.fidelity is not None for r in d.front)
-    head = ("<tr><th>trial</th>" + ("<th>fidelity (KL)</th>" if fid else "") + "<th>" + name
+    dist = escape(distance_label(d.meta.distance))
+    head = ("<tr><th>trial</th>" + (f"<th>fidelity ({dist})</th>" if fid else "") + "<th>" + name
             + " (search)</th><th>" + name + " (confirm)</th>"
             "<th>confirm less FP32, 95%</th><th>size MB</th><th>x FP32</th>" + ("<th>time x FP32</th>" if timed else "")
             + "<th class=l>recipe</th></tr>")

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from ..errors import AutoqError
+from ..fidelity import fidelity_text
 from .config import LATENCY
 from .front_point import FrontPoint
 from .study_meta import StudyMeta
@@ -90,8 +91,8 @@ def format_front(meta: StudyMeta, rows: list[FrontPoint]) -> str:
     lines.append(f"FP32: {name} {meta.fp32_metric:.4g} (search), "
                  f"{meta.fp32_confirm_metric:.4g} (confirm), {meta.fp32_size_bytes / 1e6:.3f} MB")
     if fid:
-        lines.append(f"fidelity: mean KL divergence of the outputs from FP32's on the unlabelled "
-                     f"pool ({meta.pool or 'the task pool'}); 0 is FP32 itself. The metric "
+        lines.append(f"fidelity: {fidelity_text(meta.distance)} on the pool "
+                     f"({meta.pool or 'the task pool'}); 0 is FP32 itself. The metric "
                      f"was scored only on these recipes of the fidelity front")
     if any(r.near for r in rows):
         lines.append(f"[near]: off the front by less than {meta.front_margin:g} {name} on "

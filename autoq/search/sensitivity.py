@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AutoqError
+from ..fidelity import fidelity_text
 from ..io import write_atomic
 from ..tasks.data import CACHE
 from ..tasks.paired import agreement
@@ -87,7 +88,8 @@ def measure_fidelity(searcher, fraction: float = 0.25, progress=None) -> dict[st
         sizes.setdefault(unit, {})[bits] = searcher.size(recipe) - floats
         if progress:
             progress()
-    return {"kind": "fidelity", "objective": objective.name, "fraction": fraction,
+    return {"kind": "fidelity", "objective": objective.name, "distance": searcher.task.distance_name,
+            "fraction": fraction,
             "pool": objective.reference.key, "model_key": searcher.model_key,
             "costs": costs, "bytes": sizes}
 
@@ -221,7 +223,7 @@ def format_table(result: dict, cost: str = "drops") -> str:
             f"{'broke':>8}" if b in values and values[b] is None else
             f"{values[b]:>8.3g}" if b in values else f"{'':>8}" for b in bits))
     if cost == "costs":
-        lines.append(f"mean KL from FP32's outputs on {result['fraction']:.0%} of the pool "
+        lines.append(f"{fidelity_text(result.get('distance'))} on {result['fraction']:.0%} of the pool "
                      f"({result['pool']}), the unit alone at that width; activations 8-bit")
         return "\n".join(lines)
     what = (f"metric drop from FP32 ({result['fp32_metric']:.4g})" if cost == "drops"

@@ -24,6 +24,7 @@ class StudyMeta:
     objective: str = "metric"  # what each trial was scored by: fidelity or metric
     objectives: tuple[str, ...] = ("metric", "size_bytes")
     pool: str | None = None  # the fidelity objective's pool
+    distance: str | None = None  # and its distance (the task's distance_name)
     space: str | None = None
     sampler: str | None = None
     seed: int | None = None
