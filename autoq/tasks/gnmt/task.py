@@ -63,7 +63,7 @@ class GNMTMulti30k(Task):
                  calib_batch_size: int = 64, calib_seed: int = 0, asset_dir: str | Path = ASSET_DIR,
                  plain_ops: bool = False, pool_size: int = 1024, pool_batch_size: int = 64,
                  search: str | tuple | None = None, confirm: str | tuple | None = None,
-                 pool_measure: str = "kl"):
+                 pool_measure: str = "chrf"):
         """``plain_ops``: the model without its op modules (``model.with_plain_ops``), to be
         quantized in graph mode. ``pool_measure``: how the fidelity objective compares a
         recipe with FP32 on the pool (``pool_measure.py``)."""
@@ -119,10 +119,10 @@ class GNMTMulti30k(Task):
         return {line for split in SPLIT_DATA for line in self._text(split)[0]}
 
     def pool_batches(self) -> list[tuple[torch.Tensor, ...]]:
-        """Teacher-forcing batches (src, src_lengths, tgt_in, tgt_out) of the pool: by
-        default ``pool_size`` train pairs that are neither calibration pairs nor sentences of
-        val or test; a pool without German (``--pool``) is teacher-forced on FP32's greedy
-        translations."""
+        """Teacher-forcing batches (src, src_lengths, tgt_in, tgt_out) of the pool, whose
+        German (tgt_out) the chrF measure scores against: by default ``pool_size`` train
+        pairs that are neither calibration pairs nor sentences of val or test; a pool
+        without German (``--pool``) takes FP32's greedy translations as its German."""
         if self._pool_batches is None:
             if self._pool is None:
                 en, de = read_lines("train", "en"), read_lines("train", "de")
@@ -150,7 +150,7 @@ class GNMTMulti30k(Task):
 
     def pool_from_file(self, path: Path) -> None:
         """English sentences, one a line, each optionally followed by a tab and a German
-        reference to teacher-force on (else FP32's greedy translation)."""
+        reference (else FP32's greedy translation)."""
         rows = read_rows(Path(path), (1, 2), "an English sentence, optionally a German one")
         en = [r[0] for r in rows]
         de = [r[1] for r in rows] if all(len(r) == 2 for r in rows) else None
