@@ -6,7 +6,7 @@ budget sweep takes to give a front over the whole size axis.
 In one run, alternating: FP32's and three recipes' (uniform int8, the space's first seed,
 a 4-bit recipe) full evaluation of the search split (GNMT: beam search) and their pass
 over the fidelity pool; the ratio is pool pass over evaluation, per recipe and median.
-Then, timed as a search runs it: the sensitivity table in fidelity units on a quarter of
+Then, timed as a search runs it: the sensitivity table in fidelity units on the search's share of
 the pool, the exact allocation, and the pool pass of each budget-sweep seed (8), i.e. the
 wall time from nothing to a fidelity front across all sizes. Writes
 ``<out>/fidelity_cost-<task>.json`` and ``.md``.
@@ -87,7 +87,7 @@ def main() -> None:
     lines += [f"| {r['recipe']} | {r['pool_s']} | {r['eval_s']} | {r['ratio']} |" for r in rows]
     lines += ["", f"Median ratio: **{result['median_ratio']}**.", "",
               f"Budget sweep from nothing to a fidelity front across all sizes: the sensitivity "
-              f"table ({result['sensitivity_evals']} unit-width passes on a quarter of the pool, "
+              f"table ({result['sensitivity_evals']} unit-width passes on {cfg.sensitivity_fraction:.0%} of the pool, "
               f"{result['sensitivity_s']} s), the exact allocation, and {len(seeds)} sweep seeds "
               f"scored on the pool: **{result['sweep_front_s']} s** in all."]
     write_atomic(out / f"fidelity_cost-{label}.md", "\n".join(lines) + "\n")

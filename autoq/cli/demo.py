@@ -11,7 +11,8 @@ def run(args) -> None:
     from ..search import SearchConfig, run_search
     cfg = SearchConfig(task="gnmt-multi30k", space=default_space("gnmt-multi30k"), study="demo",
                        results=Path(args.results), n_trials=args.n_trials, device=args.device,
-                       fidelity=1.0, ladder=4, refine=0, front_size=4, max_drop=1.0)
+                       fidelity=1.0, ladder=4, refine=0, front_size=4, max_drop=1.0,
+                       sensitivity_fraction=0.125)  # the sweep's table on 128 sentences: a quick look
     print(f"autoq demo: {cfg.n_trials} trials on gnmt-multi30k, each scored by the chrF its "
           f"greedy translations of 1,024 training sentences lose against FP32's (FP32, int8, "
           f"Distiller's hand-tuned recipe and 4 budget-sweep recipes first); then BLEU on at most "
