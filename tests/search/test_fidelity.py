@@ -164,6 +164,29 @@ def measured_task(measure: str = "kl"):
     return Measured()
 
 
+def signed_task():
+    """A task whose measure, like a translator's chrF drop, scores a recipe that moves the
+    model a little below FP32's 0 (better), and one that moves it far above."""
+    from plugin_task import ClosenessTask
+
+    class Signed(ClosenessTask):
+        distance_name = "signed-kl"
+
+        def distance(self, ref, other, mask):
+            kl = super().distance(ref, other, mask)
+            return kl - 0.1 * kl.sqrt()
+    return Signed()
+
+
+def test_fp32_heads_the_front_when_a_signed_measure_puts_recipes_below_it(tmp_path):
+    cfg = config(tmp_path, task="test_fidelity:signed_task", n_trials=8, front_size=4, max_drop=0.5)
+    run_search(cfg)
+    meta, rows = load_front(cfg.out)
+    assert meta.distance == "signed-kl" and rows[-1].seed == "fp32" and rows[-1].fidelity == 0
+    assert min(r.fidelity for r in rows) < 0 and len(rows) <= 4
+    assert pick(meta, rows, 0.0, confident=True).size_bytes <= meta.fp32_size_bytes
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     cfg = config(tmp_path_factory.mktemp("results"))
