@@ -136,13 +136,19 @@ class Task(ABC):
         """Per example, how far ``other``'s distributions are from FP32's ``reference``
         (both from ``log_probs``): by default KL(FP32 || other), averaged over the
         positions the mask keeps. A task may give its own distance (0 for equal outputs)."""
-        kl = (reference.exp() * (reference - other)).sum(-1).clamp_min(0.0)
-        if kl.dim() == 1:
-            return kl
-        if mask is None:
-            return kl.flatten(1).mean(1)
-        mask = mask.to(kl.dtype)
-        return (kl * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1.0)
+        return kl_distance(reference, other, mask)
+
+
+def kl_distance(reference: torch.Tensor, other: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Per example, KL(reference || other) of log-probabilities over the last axis, averaged
+    over the positions ``mask`` keeps (all when None)."""
+    kl = (reference.exp() * (reference - other)).sum(-1).clamp_min(0.0)
+    if kl.dim() == 1:
+        return kl
+    if mask is None:
+        return kl.flatten(1).mean(1)
+    mask = mask.to(kl.dtype)
+    return (kl * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1.0)
 
 
 def pick_parts(count: int, fraction: float) -> list[int]:

@@ -152,6 +152,18 @@ def test_gnmt_chrf_measure_is_zero_for_fp32_signed_and_named(tmp_path, capsys):
     assert "pool_measure 'x' is not known" in err and "Traceback" not in err and not any(tmp_path.iterdir())
 
 
+def test_gnmt_kl_measure_is_teacher_forced_and_never_below_zero():
+    task = get_task("gnmt-multi30k", pool_measure="kl", pool_size=96, pool_batch_size=32)
+    ref = Reference(task)
+    assert ref.measure(task.build_model()).value == 0.0
+    model = prepare_task(task)
+    f = ref.measure(quantize(model, Recipe.build({"bits_weights": 4, "bits_activations": None}),
+                             task_stats(task, model)))
+    assert f.signature.startswith("kl-next-token|") and f.value > 0 and (f.examples >= 0).all()
+    targets = [int((b[3] != 0).sum(1).max()) for b in task.pool_batches()]
+    assert targets == sorted(targets)  # teacher-forced in batches of like targets: little padding
+
+
 def measured_task(measure: str = "kl"):
     from plugin_task import ClosenessTask
 

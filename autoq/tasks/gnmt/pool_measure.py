@@ -1,5 +1,7 @@
 """How the fidelity objective compares a GNMT recipe with FP32 on the pool
-(``--task-arg pool_measure=...``):
+(``--task-arg pool_measure=...``): one ``PoolMeasure`` per entry of ``MEASURES``, which
+says what a model gives on a pool batch, how far that is from FP32's, and how the pool is
+cut into batches. A new measure is one more class and one more entry.
 
 - ``chrf`` (the default): the sentence chrF each pool sentence loses when the recipe
   greedy-decodes it instead of FP32, against the pool's German (else FP32's greedy
@@ -12,15 +14,65 @@
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import sacrebleu
 import torch
 from torch import nn
 
+from ..base import kl_distance
 from .beam import translate_ids
 from .corpus import decode
 from .model import EOS, PAD
 
-MEASURES = {"kl": "kl-next-token", "chrf": "chrf-drop-greedy"}  # measure -> distance_name
+
+class PoolMeasure(ABC):
+    """One way to compare a recipe with FP32 on teacher-forcing pool batches
+    (src, src_lengths, tgt_in, tgt_out)."""
+
+    name: str  # the distance's name in a study's record and a fidelity's signature
+
+    @abstractmethod
+    def outputs(self, task, model: nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What ``model`` gives on one pool batch, and a mask of what counts (None: all)."""
+
+    @abstractmethod
+    def distance(self, reference: torch.Tensor, other: torch.Tensor,
+                 mask: torch.Tensor | None) -> torch.Tensor:
+        """Per sentence, how far ``other`` is from FP32's ``reference`` (0 when equal)."""
+
+    def order(self, src: list[list[int]], tgt: list[list[int]]) -> list[int]:
+        """The pool's sentences in batch order: by target length, then source length, so
+        that teacher forcing pads little."""
+        return sorted(range(len(src)), key=lambda i: (len(tgt[i]), len(src[i])))
+
+
+class NextTokenKL(PoolMeasure):
+    name = "kl-next-token"
+
+    def outputs(self, task, model, batch):
+        return task.log_probs(model, batch)
+
+    def distance(self, reference, other, mask):
+        return kl_distance(reference, other, mask)
+
+
+class GreedyChrfDrop(PoolMeasure):
+    name = "chrf-drop-greedy"
+
+    def outputs(self, task, model, batch):
+        return greedy_chrf(model, task.tokenizer, batch), None
+
+    def distance(self, reference, other, mask):
+        return reference - other  # the chrF points lost against the pool's German
+
+    def order(self, src, tgt):
+        # decoded: batched by source length as a split is, since a quantized model's greedy
+        # output depends on its batch (dynamic activation ranges are per batch)
+        return sorted(range(len(src)), key=lambda i: (len(src[i]), len(tgt[i])))
+
+
+MEASURES: dict[str, PoolMeasure] = {"kl": NextTokenKL(), "chrf": GreedyChrfDrop()}
 
 
 def greedy_chrf(model: nn.Module, tokenizer, batch) -> torch.Tensor:

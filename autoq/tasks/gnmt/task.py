@@ -16,7 +16,7 @@ from .checkpoint import ASSET_DIR, WEIGHTS, load_model, load_tokenizer
 from .corpus import (SPLIT_FILES, decode, encode, parallel_files, read_lines, read_parallel,
                      teacher_batch)
 from .model import PAD, with_plain_ops
-from .pool_measure import MEASURES, greedy_chrf
+from .pool_measure import MEASURES
 from ..data import data_file, source_label
 from ..pool import check_pool, read_rows, sample, without_note
 from ...fidelity import text_digest
@@ -57,8 +57,6 @@ class GNMTMulti30k(Task):
     direction = "maximize"
     reuses_outputs = True
 
-    distance_name = "kl-next-token"
-
     def __init__(self, beam_size: int = 5, batch_size: int = 128, calib_batches: int = 8,
                  calib_batch_size: int = 64, calib_seed: int = 0, asset_dir: str | Path = ASSET_DIR,
                  plain_ops: bool = False, pool_size: int = 1024, pool_batch_size: int = 64,
@@ -73,7 +71,8 @@ class GNMTMulti30k(Task):
         if pool_measure not in MEASURES:
             raise AutoqError(f"gnmt-multi30k: pool_measure {pool_measure!r} is not known "
                              f"(allowed: {', '.join(MEASURES)})")
-        self.pool_measure, self.distance_name = pool_measure, MEASURES[pool_measure]
+        self.pool_measure, self.measure = pool_measure, MEASURES[pool_measure]
+        self.distance_name = self.measure.name
         self.beam_size, self.batch_size = beam_size, batch_size
         self.calib_batches, self.calib_batch_size, self.calib_seed = calib_batches, calib_batch_size, calib_seed
         self.asset_dir, self.plain_ops = Path(asset_dir), plain_ops
@@ -136,9 +135,7 @@ class GNMTMulti30k(Task):
             src = encode(self.tokenizer, en)
             tgt = encode(self.tokenizer, de) if de is not None else self._greedy(src)
             n = self.pool_batch_size
-            by_source = self.pool_measure == "chrf"  # decoded: batches as a split's (and little padding)
-            order = sorted(range(len(src)), key=lambda i: (len(src[i]), len(tgt[i])) if by_source
-                           else (len(tgt[i]), len(src[i])))
+            order = self.measure.order(src, tgt)
             self._pool_batches = [teacher_batch([src[i] for i in order[k:k + n]], [tgt[i] for i in order[k:k + n]])
                                   for k in range(0, len(order), n)]
         return self._pool_batches
@@ -166,14 +163,10 @@ class GNMTMulti30k(Task):
         return torch.log_softmax(logits.float(), dim=-1), tgt_out != PAD
 
     def pool_outputs(self, model: nn.Module, batch):
-        if self.pool_measure == "chrf":
-            return greedy_chrf(model, self.tokenizer, batch), None
-        return self.log_probs(model, batch)
+        return self.measure.outputs(self, model, batch)
 
     def distance(self, reference: torch.Tensor, other: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        if self.pool_measure == "chrf":
-            return reference - other  # the chrF points lost against the pool's German
-        return super().distance(reference, other, mask)
+        return self.measure.distance(reference, other, mask)
 
     def split_files(self, split: str) -> tuple[Path, Path]:
         """The English and German files of a judged split: the user's, else Multi30k's."""
