@@ -26,14 +26,24 @@ from autoq.search.pick import load_front, pick
 from autoq.tasks import get_task
 
 
-def summary(folder: Path, max_drop: float) -> dict:
-    meta, rows = load_front(folder)
+def finished_trials(folder: Path) -> int | None:
+    """How many trials the study in ``folder`` finished; None when its database is not
+    there (a committed front keeps no database)."""
+    if not (folder / "study.db").is_file():
+        return None
     storage = f"sqlite:///{(folder / 'study.db').resolve()}"
     name = optuna.get_all_study_names(storage)[0]
     trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
-    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+
+
+def summary(folder: Path, max_drop: float, earlier: dict) -> dict:
+    """A study's figures; its trial count from ``earlier`` (this page's last JSON) when
+    its database is gone."""
+    meta, rows = load_front(folder)
+    trials = finished_trials(folder)
     points = [(r.confirm_metric, r.size_bytes) for r in rows if r.confirm_metric is not None]
-    out = {"trials": len(done), "front": len(rows), "sampler": meta.sampler,
+    out = {"trials": earlier.get("trials") if trials is None else trials, "front": len(rows), "sampler": meta.sampler,
            "hv_confirm": relative_hypervolume(points, meta.fp32_confirm_metric, meta.fp32_size_bytes),
            "fp32_confirm": meta.fp32_confirm_metric, "fp32_search": meta.fp32_metric}
     try:
@@ -86,7 +96,21 @@ def main() -> None:
                    "split there, and give each seed's hypervolume difference a 95%% interval")
     p.add_argument("--out", required=True)
     args = p.parse_args()
-    studies = {s.split("=", 1)[0]: summary(Path(s.split("=", 1)[1]), args.max_drop) for s in args.study}
+    previous = Path(args.out).with_suffix(".json")
+    earlier = json.loads(previous.read_text()) if previous.is_file() else {}
+    folders = {s.split("=", 1)[0]: Path(s.split("=", 1)[1]) for s in args.study}
+    studies, carried = {}, []
+    for label, folder in folders.items():
+        if (folder / "pareto.json").is_file():
+            studies[label] = summary(folder, args.max_drop, earlier.get(label, {}))
+        elif label in earlier:  # its folder is gone: the figures the last page measured
+            studies[label], carried = earlier[label], carried + [label]
+        else:
+            raise SystemExit(f"--study {label}={folder}: no pareto.json there, and {previous} "
+                             f"holds no earlier figures for {label}")
+    if carried:
+        args.note += (f" The rows of {', '.join(carried)} are carried from the page's last JSON: "
+                      f"their study folders are no longer here.")
     cmd = " ".join(f"--study {s}" for s in args.study)
     lines = [f"# {args.task}: fidelity studies, their fronts on the confirm split and their picks", "",
              f"Made by `python -m experiments.fidelity_fronts --task {args.task} --max-drop "
@@ -122,7 +146,6 @@ def main() -> None:
     pairs = sorted({k.split("-s")[-1] for k in studies if k.startswith("tpe-")}
                    & {k.split("-s")[-1] for k in studies if k.startswith("random-")})
     if pairs:
-        folders = {s.split("=", 1)[0]: Path(s.split("=", 1)[1]) for s in args.study}
         extra = " difference, 95% interval |" if args.examples else ""
         if args.examples:
             from autoq.evaluate import prepare_task
@@ -133,7 +156,9 @@ def main() -> None:
         for n in pairs:
             a, b = studies[f"tpe-s{n}"]["hv_confirm"], studies[f"random-s{n}"]["hv_confirm"]
             cell = ""
-            if args.examples:
+            if args.examples and f"random-s{n}" in carried:
+                cell = " not computed: random search's front is gone |"
+            elif args.examples:
                 low, high = hv_interval(task, model, folders[f"tpe-s{n}"], folders[f"random-s{n}"],
                                         Path(args.examples))
                 studies[f"tpe-s{n}"]["hv_difference_interval"] = (low, high)
