@@ -26,7 +26,7 @@ import torch
 from autoq import Recipe
 from autoq.cli import default_space
 from autoq.io import write_atomic
-from autoq.search import SearchConfig, Searcher, sensitivity
+from autoq.search import SearchConfig, Searcher, fidelity_table
 from autoq.tasks.registry import make_spec
 from benchmarks.fraction_reuse import afresh
 
@@ -64,8 +64,8 @@ def main() -> None:
             rows.append({"recipe": name, "pool_s": round(pool_s, 3), "eval_s": round(eval_s, 3),
                          "ratio": round(pool_s / eval_s, 3)})
         start = time.perf_counter()
-        table, table_s = timed(lambda: sensitivity.measure_fidelity(s, cfg.sensitivity_fraction))
-        seeds = sensitivity.sweep(s.space, table, 8)
+        table, table_s = timed(lambda: fidelity_table.measure(s, cfg.sensitivity_fraction))
+        seeds = fidelity_table.sweep(s.space, table, 8)
         for _, params in seeds:
             s.objective.measure(s.space.recipe(params))
         sweep_s = time.perf_counter() - start
@@ -73,7 +73,7 @@ def main() -> None:
               "load_average_at_end": round(os.getloadavg()[0], 2),
               "pool": s.objective.reference.key, "recipes": rows,
               "median_ratio": statistics.median(r["ratio"] for r in rows),
-              "sensitivity_evals": len(sensitivity.fidelity_jobs(s.space)),
+              "sensitivity_evals": len(fidelity_table.jobs(s.space)),
               "sensitivity_s": round(table_s, 1), "sweep_seeds": len(seeds),
               "sweep_front_s": round(sweep_s, 1)}
     out, label = Path(args.out), args.task + "".join(f"-{a.replace('=', '-')}" for a in args.task_arg)

@@ -8,7 +8,7 @@ from .args import (DEVICE_HELP, default_space, device, positive_fraction, study_
 def run(args) -> None:
     from pathlib import Path
     from tqdm import tqdm
-    from ..search import sensitivity
+    from ..search import fidelity_table, sensitivity
     from ..search import SearchConfig, Searcher
     cfg = SearchConfig(task=task_spec(args), space=args.space or default_space(task_spec(args)),
                        study=study_default(args) if args.study is None else args.study,
@@ -16,15 +16,14 @@ def run(args) -> None:
                        device=args.device, objective=args.objective)
     searcher = Searcher(cfg)
     fidelity = cfg.objective == "fidelity"
-    measure, jobs = ((sensitivity.measure_fidelity, sensitivity.fidelity_jobs) if fidelity
-                     else (sensitivity.measure, sensitivity.jobs))
-    with tqdm(total=len(jobs(searcher.space)), unit="eval") as bar:
-        result = measure(searcher, args.fraction, bar.update)
+    kind = fidelity_table if fidelity else sensitivity
+    with tqdm(total=len(kind.jobs(searcher.space)), unit="eval") as bar:
+        result = kind.measure(searcher, args.fraction, bar.update)
     out = cfg.out / ("sensitivity-fidelity.json" if fidelity else "sensitivity.json")
     sensitivity.save(result, out)
-    print(sensitivity.format_table(result, "costs" if fidelity else "drops"))
-    if "disagree" in result:  # what a search with --min-agreement walks its ladder by
-        print("\n" + sensitivity.format_table(result, "disagree"))
+    print(result.format())
+    if not fidelity and result.disagree is not None:  # what --min-agreement walks its ladder by
+        print("\n" + result.format("disagree"))
     print(f"saved: {out} (seed a search from it with --sensitivity {out})")
 
 

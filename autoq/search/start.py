@@ -18,7 +18,7 @@ from ..recipe import Recipe
 from ..tasks.paired import beats
 from .limits import StudyTimeout, TrialTimeout, time_limit
 from .meta import notices
-from . import sensitivity
+from . import fidelity_table, sensitivity
 from .record import StudyRecord
 from .trial_record import TrialRecord
 
@@ -212,10 +212,10 @@ def ladder(s: Searcher) -> list[tuple[str, dict]]:
     when both are given)."""
     table = sensitivity_table(s)
     if s.fidelity_search:  # the budget sweep: the best predicted recipe across all sizes
-        return sensitivity.sweep(s.space, table, s.cfg.ladder)
+        return fidelity_table.sweep(s.space, table, s.cfg.ladder)
     if s.min_agreement is None:
         return sensitivity.ladder(s.space, table, s.cfg.ladder, s.cfg.max_drop)
-    if "disagree" not in table:
+    if table.disagree is None:
         raise AutoqError(f"the sensitivity table {sensitivity_path(s)} has no agreement "
                          f"with FP32 (made by an earlier autoq), which --min-agreement "
                          f"seeds by: measure it again (autoq sensitivity), or give --ladder 0")
@@ -229,26 +229,26 @@ def sensitivity_path(s: Searcher) -> Path:
     return s.cfg.sensitivity or s.cfg.out / name
 
 
-def sensitivity_table(s: Searcher) -> dict:
+def sensitivity_table(s: Searcher) -> sensitivity.Table:
     """The given table, else the study folder's, measured there the first time."""
     path = sensitivity_path(s)
     if s.cfg.sensitivity is not None or path.is_file():
         table = sensitivity.load(path)
-        s.check_model(table.get("model_key"), f"sensitivity file {path}",
+        s.check_model(table.model_key, f"sensitivity file {path}",
                       "measure it on this model (autoq sensitivity), or leave out --sensitivity")
-        if (table.get("kind") == "fidelity") != s.fidelity_search:
-            raise AutoqError(f"sensitivity file {path} measures {table.get('kind', 'the metric')}, "
+        if (table.kind == "fidelity") != s.fidelity_search:
+            raise AutoqError(f"sensitivity file {path} measures {table.kind}, "
                              f"this study is scored by {s.objective.name}: measure it with "
                              f"autoq sensitivity --objective {s.objective.name}")
         return table
-    kept = sensitivity.cached(s, s.cfg.sensitivity_fraction) if s.fidelity_search else None
+    kept = fidelity_table.cached(s, s.cfg.sensitivity_fraction) if s.fidelity_search else None
     if kept is not None and kept.is_file():
         table = sensitivity.load(kept)
         print(f"sensitivity: the table measured before for this model, pool and space ({kept})",
               file=sys.stderr)
     else:
-        measure, jobs = ((sensitivity.measure_fidelity, sensitivity.fidelity_jobs) if s.fidelity_search
-                         else (sensitivity.measure, sensitivity.jobs))
+        kind = fidelity_table if s.fidelity_search else sensitivity
+        measure, jobs = kind.measure, kind.jobs
         with tqdm(total=len(jobs(s.space)), unit="eval", desc="sensitivity", disable=not s.cfg.progress) as bar:
             table = measure(s, s.cfg.sensitivity_fraction, bar.update)
         if kept is not None:

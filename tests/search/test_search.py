@@ -392,9 +392,9 @@ def test_sensitivity_table_and_its_ladder_of_seeds(tmp_path):
     searcher = Searcher(config(tmp_path))
     result = sensitivity.measure(searcher, fraction=0.5)
     assert not (tmp_path / "tiny" / "study.db").exists()
-    assert set(result["drops"]) == {"rnn", "proj", "classifier"}
-    assert all(result["drops"][u][2] > result["drops"][u][4] for u in result["drops"])
-    assert all(result["saved_bytes"][u][2] > result["saved_bytes"][u][4] > 0 for u in result["drops"])
+    assert set(result.drops) == {"rnn", "proj", "classifier"}
+    assert all(result.drops[u][2] > result.drops[u][4] for u in result.drops)
+    assert all(result.saved_bytes[u][2] > result.saved_bytes[u][4] > 0 for u in result.drops)
     sensitivity.save(result, tmp_path / "sens.json")
     assert sensitivity.load(tmp_path / "sens.json") == result
     steps = sensitivity.path(searcher.space, result)
@@ -402,7 +402,7 @@ def test_sensitivity_table_and_its_ladder_of_seeds(tmp_path):
     assert [d for d, _ in steps] == sorted(d for d, _ in steps)  # drop only grows along it
     assert all(sum(a.values()) > sum(b.values()) for (_, a), (_, b) in zip(steps, steps[1:]))
     seeds = sensitivity.ladder(searcher.space, result, 4, top=1e9)  # a loose budget: the end
-    assert seeds[-1][1]["rnn:bits_weights"] == min(result["drops"]["rnn"])
+    assert seeds[-1][1]["rnn:bits_weights"] == min(result.drops["rnn"])
     assert sensitivity.ladder(searcher.space, result, 3, top=0.0) == [
         ("sensitivity-1", searcher.space.complete({f"{u}:bits_weights": 8 for u in ("rnn", "proj", "classifier")}))]
     run_search(config(tmp_path, n_trials=12, ladder=3, sensitivity=tmp_path / "sens.json"))
@@ -417,12 +417,12 @@ def test_with_min_agreement_the_ladder_stays_within_the_disagreement_it_allows(t
     cfg = config(tmp_path, task="plugin_task:label_task", ladder=4, min_agreement=0.4)
     searcher = Searcher(cfg)
     table = sensitivity_table(searcher)
-    assert table["disagree"].keys() == table["drops"].keys()
-    assert all(0 < table["disagree"][u][2] <= 1 for u in table["disagree"])
+    assert table.disagree.keys() == table.drops.keys()
+    assert all(0 < table.disagree[u][2] <= 1 for u in table.disagree)
     seeds = ladder(searcher)
 
     def predicted(choices, cost):
-        return sum(table[cost][k.split(":")[0]][b] for k, b in choices.items()
+        return sum(table.by(cost)[k.split(":")[0]][b] for k, b in choices.items()
                    if k.endswith(":bits_weights") and b < 8)
 
     assert len(seeds) > 1 and all(predicted(c, "disagree") <= 0.6 for _, c in seeds)
@@ -431,8 +431,8 @@ def test_with_min_agreement_the_ladder_stays_within_the_disagreement_it_allows(t
     both = ladder(Searcher(replace(cfg, max_drop=0.1)))  # --max-drop too: cut where it passes
     assert [c for _, c in both] == [c for _, c in seeds if predicted(c, "drops") <= 0.1]
     assert len(both) < len(seeds)
-    del table["disagree"]  # a table from before the column: refused, with what to do
-    sensitivity.save(table, sensitivity_path(searcher))
+    # a table from before the column: refused, with what to do
+    sensitivity.save(replace(table, disagree=None), sensitivity_path(searcher))
     with pytest.raises(AutoqError, match="no agreement with FP32.*autoq sensitivity.*--ladder 0"):
         ladder(Searcher(cfg))
 
@@ -575,7 +575,7 @@ def test_a_study_or_table_is_not_carried_on_with_another_model(tmp_path):
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'tiny' / 'study.db'}")
     table = tmp_path / "tiny" / "sensitivity.json"
     key = Searcher(config(tmp_path)).model_key
-    assert study.user_attrs["model_key"] == key and sensitivity_load(table)["model_key"] == key
+    assert study.user_attrs["model_key"] == key and sensitivity_load(table).model_key == key
     before = len(study.trials)
     with pytest.raises(AutoqError, match="study 'tiny' was made with another model"):
         run_search(config(tmp_path, task="plugin_task:retrained_task", n_trials=6, fidelity=1.0))

@@ -4,10 +4,11 @@ from autoq.search.space import SearchSpace
 
 UNITS = ("a", "b", "c")
 # Unit a barely changes answers but costs the metric: walking by disagreement takes it early.
-TABLE = {"fp32_metric": 0.9, "fraction": 0.5,
-         "drops": {"a": {4: 0.01, 2: 0.20}, "b": {4: 0.02, 2: 0.04}, "c": {4: 0.03, 2: 0.06}},
-         "disagree": {"a": {4: 0.001, 2: 0.05}, "b": {4: 0.02, 2: 0.04}, "c": {4: 0.03, 2: 0.06}},
-         "saved_bytes": {u: {4: 100, 2: 150} for u in UNITS}}
+TABLE = sensitivity.MetricTable(
+    fp32_metric=0.9, fraction=0.5,
+    drops={"a": {4: 0.01, 2: 0.20}, "b": {4: 0.02, 2: 0.04}, "c": {4: 0.03, 2: 0.06}},
+    disagree={"a": {4: 0.001, 2: 0.05}, "b": {4: 0.02, 2: 0.04}, "c": {4: 0.03, 2: 0.06}},
+    saved_bytes={u: {4: 100, 2: 150} for u in UNITS})
 
 
 def space():
@@ -18,7 +19,7 @@ def space():
 
 
 def predicted(choices, cost):
-    return sum(TABLE[cost][k.split(":")[0]][b] for k, b in choices.items() if b < 8)
+    return sum(TABLE.by(cost)[k.split(":")[0]][b] for k, b in choices.items() if b < 8)
 
 
 def test_the_ladder_by_disagreement_stays_within_the_drop_it_is_given():
