@@ -25,8 +25,19 @@ def _watch_parent(parent: int) -> None:
     os._exit(3)
 
 
+def _share_cores(workers: int) -> None:
+    """Give each of ``workers`` worker processes its share of this machine's cores as torch
+    threads (at least one), unless OMP_NUM_THREADS says how many: by default each would
+    take all of them, and a CPU's cores oversubscribed run greedy decoding's small steps
+    several times slower."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        import torch
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // workers))
+
+
 def _work(cfg: SearchConfig, worker: int, parent: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    _share_cores(cfg.workers)
     from .run import loop
     from .searcher import Searcher
     try:

@@ -358,3 +358,20 @@ def test_when_the_parent_dies_its_workers_stop(tmp_path):
         assert alive == []
     finally:
         os.killpg(proc.pid, signal.SIGKILL) if alive else None
+
+
+def test_workers_share_the_cores_unless_omp_num_threads_says(monkeypatch):
+    import torch
+    from autoq.search.workers import _share_cores
+    cores, before = len(os.sched_getaffinity(0)), torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        _share_cores(1)
+        assert torch.get_num_threads() == cores
+        _share_cores(2 * cores)  # more workers than cores: one thread each, never none
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", str(cores))
+        _share_cores(1)  # the user's setting stands
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
