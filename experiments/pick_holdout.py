@@ -48,6 +48,7 @@ def confirm_examples(task, model, folder: Path, cache: Path) -> dict[int, np.nda
     recipe and statistics (kept in ``cache``, one folder per task)."""
     _, rows = load_front(folder)
     stats = stats_io.load(folder / "stats.yaml")
+    cache.mkdir(parents=True, exist_ok=True)
     out = {}
     for r in rows:
         key = cache / f"{cache_key(folder, r)}.npy"
@@ -95,7 +96,6 @@ def main() -> None:
     p.add_argument("--out", required=True)
     args = p.parse_args()
     task, cache = get_task(args.task), Path(args.cache)
-    cache.mkdir(parents=True, exist_ok=True)
     model = prepare_task(task)
     rng = np.random.default_rng(0)
     results = {}
