@@ -114,7 +114,8 @@ def main() -> None:
     cmd = " ".join(f"--study {s}" for s in args.study)
     lines = [f"# {args.task}: fidelity studies, their fronts on the confirm split and their picks", "",
              f"Made by `python -m experiments.fidelity_fronts --task {args.task} --max-drop "
-             f"{args.max_drop:g} {cmd} --out {args.out}`. {args.note}", "",
+             f"{args.max_drop:g} {cmd}{' --examples DIR' if args.examples else ''} --out {args.out}`. "
+             f"{args.note}", "",
              "Hypervolume: the front's (confirm metric, size) points in units of FP32's, reference "
              "FP32's confirm metric less 10% and FP32's size. Pick: the smallest front recipe within "
              f"{args.max_drop:g} of FP32 on both splits (`autoq pareto --max-drop {args.max_drop:g}`); "
