@@ -1,4 +1,4 @@
-"""Which figure foretells a recipe's confirm metric: the fidelity objective (its mean KL
+"""Which figure foretells a recipe's confirm metric: the fidelity objective (its distance
 from FP32 on the task's unlabelled pool) or the search split's metric?
 
     python -m experiments.fidelity_signal --task minilm-mrpc --study results/minilm-mrpc \
@@ -25,9 +25,10 @@ from scipy.stats import spearmanr
 
 from autoq import Recipe, quantize
 from autoq.evaluate import prepare_task
-from autoq.fidelity import Reference
+from autoq.fidelity import Reference, distance_label, fidelity_text
 from autoq.io import write_atomic
 from autoq.quant import stats as stats_io
+from autoq.search.pick import load_front
 from autoq.search.record import StudyRecord
 from autoq.tasks import get_task
 
@@ -60,6 +61,7 @@ def main() -> None:
     reference = Reference(task)
     record = StudyRecord(study)
     by_fidelity = record.get("objective") == "fidelity"
+    distance = load_front(folder)[0].distance if by_fidelity else task.distance_name
     fp32_search = record.fp32_metric
     fp32_now = task.evaluate(task.build_model(), "search").metric
     rows, start = [], time.perf_counter()
@@ -91,16 +93,16 @@ def main() -> None:
              f"2-core CPU): {len(rows)} completed trials of the {'fidelity' if by_fidelity else 'metric'} "
              f"study (FP32 left out), spread over its trial numbers, each quantized with its "
              f"stats.yaml, {'with the fidelity the study measured' if by_fidelity else 'measured by the fidelity objective'} "
-             f"(mean KL from FP32 on the task's default pool, `{reference.key}`) and scored on "
+             f"({fidelity_text(distance)}, on the task's default pool, `{reference.key}`) and scored on "
              f"the whole search and confirm splits. FP32's search {name}: "
              f"{fp32_search:.4f} in the study, {fp32_now:.4f} here (equal: the same model).", "",
              "Spearman rank correlation with the confirm metric (higher: foretells it better; "
-             "fidelity ranked lowest-KL first):", "",
+             "fidelity ranked lowest first):", "",
              "| trials | n | search-split metric | fidelity objective |", "|---|---|---|---|",
              f"| all | {len(rows)} | {rho(rows, 2):.3f} | {rho(rows, 3):.3f} |",
              f"| within 10% of FP32's search {name} (what a front holds) | {len(near)} | "
              f"{rho(near, 2):.3f} | {rho(near, 3):.3f} |", "",
-             f"| trial | size (x FP32) | search {name} | fidelity (KL) | confirm {name} |",
+             f"| trial | size (x FP32) | search {name} | fidelity ({distance_label(distance)}) | confirm {name} |",
              "|---|---|---|---|---|"]
     lines += [f"| {n} | {s:.3f} | {m:.4f} | {f:.5f} | {c:.4f} |" for n, s, m, f, c in sorted(rows, key=lambda r: r[3])]
     write_atomic(args.out, "\n".join(lines) + "\n")
