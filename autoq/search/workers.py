@@ -25,14 +25,21 @@ def _watch_parent(parent: int) -> None:
     os._exit(3)
 
 
+def cores() -> int:
+    """The cores this process may run on (all of the machine's where the OS cannot say)."""
+    if hasattr(os, "sched_getaffinity"):  # Linux
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _share_cores(workers: int) -> None:
-    """Give each of ``workers`` worker processes its share of this machine's cores as torch
-    threads (at least one), unless OMP_NUM_THREADS says how many: by default each would
-    take all of them, and a CPU's cores oversubscribed run greedy decoding's small steps
-    several times slower."""
+    """Give each of ``workers`` worker processes its share of the cores as torch threads
+    (at least one), unless OMP_NUM_THREADS says how many: by default each would take all
+    of them, and a CPU's cores oversubscribed run greedy decoding's small steps several
+    times slower."""
     if "OMP_NUM_THREADS" not in os.environ:
         import torch
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // workers))
+        torch.set_num_threads(max(1, cores() // workers))
 
 
 def _work(cfg: SearchConfig, worker: int, parent: int) -> None:

@@ -362,8 +362,8 @@ def test_when_the_parent_dies_its_workers_stop(tmp_path):
 
 def test_workers_share_the_cores_unless_omp_num_threads_says(monkeypatch):
     import torch
-    from autoq.search.workers import _share_cores
-    cores, before = len(os.sched_getaffinity(0)), torch.get_num_threads()
+    from autoq.search.workers import _share_cores, cores
+    cores, before = cores(), torch.get_num_threads()
     try:
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
         _share_cores(1)
